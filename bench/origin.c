@@ -1,0 +1,1472 @@
+/*
+ * sluice-origin: a small, fast HTTP/1.1 origin server.  It is the demo
+ * backend of the quick start, the upstream of the end-to-end tests and the
+ * origin of the benchmarks, so it must be both correct and cheap.
+ *
+ * Each worker thread runs its own libuv loop with its own SO_REUSEPORT
+ * listener; the kernel spreads connections and threads share nothing but
+ * two counters.  Behaviour is chosen by the path and query string, see
+ * usage().  Bodies of any size are streamed from a static buffer with
+ * backpressure, so memory stays flat whatever is asked for.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf */
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+enum {
+    READ_SIZE = 64 * 1024, /* per-thread read buffer */
+    PIECE = 64 * 1024,     /* largest single body write */
+    PERIOD = 26,           /* generated bodies repeat "a".."z" */
+    HEAD_MAX = 16 * 1024,  /* request line plus header fields */
+    HDR_MAX = 100,
+    PUMP_HIGH = 256 * 1024, /* generate body only below this queue */
+    WQ_HIGH = 1024 * 1024,  /* stop reading above this queue... */
+    WQ_LOW = 256 * 1024,    /* ...and start again below this one */
+    PEND_MAX = 1024 * 1024, /* pipelined input we hold while busy */
+    CHUNK = 16 * 1024,      /* default chunk size for ?chunked=1 */
+    LINGER_MS = 2000,
+    BACKLOG = 4096,
+};
+
+#define NO_LEN  UINT64_MAX
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+enum route { R_DEFAULT, R_HEALTH, R_STATS, R_ECHO, R_HEADERS, R_SINK, R_WS, R_NOWS };
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+/* What the request asked for; reset for every request. */
+struct req {
+    enum route route;
+    int status; /* 0: the route's own status */
+    uint64_t size, delay, chunk, cut, body;
+    bool query, has_size, has_cut, chunked, trailer, close, reset, hang;
+    bool keep, http10, head, in_body;
+};
+
+/* The response being sent.  Bodies come from `src`, wrapping every
+ * `period` bytes when generated, or from the request itself for /echo. */
+struct resp {
+    const char *src;
+    char *owned;
+    uint64_t left, sent, cut; /* cut: reset once this much body is out */
+    size_t period, chunk, chunk_left;
+    bool active, echo, discard, chunked, trailer, keep;
+};
+
+/* WebSocket frame being echoed. */
+struct wsf {
+    uint8_t h[14], mask[4], op;
+    unsigned hlen, moff;
+    uint64_t left;
+    bool payload, fwd;
+};
+
+struct hdr {
+    uint16_t name, nlen, val, vlen; /* offsets into conn.head */
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* delay, linger or reset drain */
+    uv_shutdown_t shut;
+    llhttp_t parser;
+    int handles; /* open handles; freed when both closed */
+    bool closing, shutting, reading, paused, eof, hanging, resetting, ws;
+    int err; /* status for a request we reject */
+    unsigned ticks;
+    struct buf pend; /* input held back while paused */
+    struct buf xh;   /* response headers from ?header= */
+    struct req req;
+    struct resp resp;
+    struct wsf wsf;
+    unsigned nhdr;
+    size_t hlen, url_len;
+    struct hdr hdr[HDR_MAX + 1];
+    char head[HEAD_MAX]; /* last: not zeroed on accept */
+};
+
+struct worker {
+    uv_loop_t loop;
+    uv_tcp_t server;
+    uv_async_t stop;
+    uv_thread_t tid;
+    struct buf scratch;   /* response heads, used synchronously */
+    char rbuf[READ_SIZE]; /* parsed before the next read, so shared */
+};
+
+struct wreq {
+    uv_write_t req;
+    struct conn *c;
+    char data[]; /* copies of the caller's transient bytes */
+};
+
+static struct {
+    const char *addr, *name;
+    int port, threads;
+    bool quiet, debug;
+    char *hello; /* the whole default response */
+    size_t hello_len;
+} cfg = {"127.0.0.1", "origin", 9000, 1, false, false, NULL, 0};
+
+static _Atomic uint64_t nreq, nconn;
+static char pattern[PIECE + PERIOD];
+
+static void conn_close(struct conn *c, bool rst);
+static void resume(struct conn *c);
+static void pump(struct conn *c);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static void on_write(uv_write_t *req, int status);
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b);
+static void update_reading(struct conn *c);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (!p) {
+        fputs("sluice-origin: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+static void buf_reserve(struct buf *b, size_t n)
+{
+    if (b->len + n <= b->cap)
+        return;
+    b->cap = b->cap ? b->cap : 256;
+    while (b->cap < b->len + n)
+        b->cap *= 2;
+    b->p = xrealloc(b->p, b->cap);
+}
+
+static void buf_put(struct buf *b, const void *s, size_t n)
+{
+    if (n == 0)
+        return;
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+__attribute__((format(printf, 2, 3))) static void buf_fmt(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    buf_reserve(b, 128);
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, room, fmt, ap);
+        va_end(ap);
+        if ((size_t)n < room) {
+            b->len += n;
+            return;
+        }
+        buf_reserve(b, n + 1);
+    }
+}
+
+/* Length of the well-formed UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+
+    if (s[0] < 0xc2 || s[0] > 0xf4 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, surrogate or beyond U+10FFFF */
+    return len;
+}
+
+/* UTF-8 passes through; other bytes (obs-text) are read as Latin-1, so
+ * the result is always valid JSON. */
+static void json_str(struct buf *b, const char *s, size_t n)
+{
+    buf_put(b, "\"", 1);
+    for (size_t i = 0, k; i < n; i++) {
+        unsigned char ch = s[i];
+        if (ch == '"' || ch == '\\')
+            buf_fmt(b, "\\%c", ch);
+        else if (ch >= 0x80 && (k = utf8_len((const unsigned char *)s + i, n - i)))
+            buf_put(b, s + i, k), i += k - 1;
+        else if (ch < 0x20 || ch >= 0x7f)
+            buf_fmt(b, "\\u%04x", ch);
+        else
+            buf_put(b, &ch, 1);
+    }
+    buf_put(b, "\"", 1);
+}
+
+static const char *reason(int status)
+{
+    static const struct {
+        int code;
+        const char *text;
+    } tab[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {206, "Partial Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {418, "I'm a teapot"},
+        {421, "Misdirected Request"},
+        {426, "Upgrade Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (tab[i].code == status)
+            return tab[i].text;
+    return "Unknown";
+}
+
+/* ---- SHA-1 and base64, for the WebSocket handshake only -------------- */
+
+static uint32_t rol(uint32_t x, int n)
+{
+    return x << n | x >> (32 - n);
+}
+
+static void sha1_block(uint32_t h[5], const uint8_t *p)
+{
+    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20)
+            f = (b & c) | (~b & d), k = 0x5a827999;
+        else if (i < 40)
+            f = b ^ c ^ d, k = 0x6ed9eba1;
+        else if (i < 60)
+            f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
+        else
+            f = b ^ c ^ d, k = 0xca62c1d6;
+        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        e = d, d = c, c = rol(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+static void sha1(const uint8_t *msg, size_t len, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
+    size_t total = ((len + 8) / 64 + 1) * 64; /* message, 0x80, length */
+    uint8_t block[64];
+
+    for (size_t off = 0; off < total; off += 64) {
+        for (size_t i = 0; i < 64; i++) {
+            size_t k = off + i;
+            block[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
+        }
+        if (off + 64 == total)
+            for (int i = 0; i < 8; i++)
+                block[56 + i] = (uint8_t)((uint64_t)len * 8 >> (56 - 8 * i));
+        sha1_block(h, block);
+    }
+    for (int i = 0; i < 20; i++)
+        out[i] = h[i / 4] >> (24 - 8 * (i % 4));
+}
+
+static void base64(const uint8_t *s, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v =
+            (uint32_t)s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        *out++ = tab[v >> 18 & 63];
+        *out++ = tab[v >> 12 & 63];
+        *out++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *out++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *out = '\0';
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+/* Send bufs in order.  A synchronous write is tried first: on an idle
+ * socket it usually takes everything and costs no allocation.  What is
+ * left goes to uv_write; bufs not flagged in `keep` (static memory) are
+ * copied, since callers build framing on the stack and request bytes live
+ * in the shared read buffer. */
+static void out(struct conn *c, uv_buf_t *b, unsigned n, unsigned keep)
+{
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+
+    if (c->closing)
+        return;
+    if (c->tcp.write_queue_size == 0) {
+        int r = uv_try_write(s, b, n);
+        if (r < 0 && r != UV_EAGAIN)
+            goto fail;
+        size_t skip = r > 0 ? (size_t)r : 0;
+        while (n > 0 && skip >= b->len) {
+            skip -= b->len;
+            b++, n--, keep >>= 1;
+        }
+        if (n == 0)
+            return;
+        b->base += skip;
+        b->len -= skip;
+    }
+
+    size_t copy = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (!(keep >> i & 1))
+            copy += b[i].len;
+    struct wreq *w = xrealloc(NULL, sizeof *w + copy);
+    char *d = w->data;
+    for (unsigned i = 0; i < n; i++) {
+        if (!(keep >> i & 1)) {
+            memcpy(d, b[i].base, b[i].len);
+            b[i].base = d;
+            d += b[i].len;
+        }
+    }
+    w->c = c;
+    if (uv_write(&w->req, s, b, n, on_write) == 0)
+        return;
+    free(w);
+fail:
+    conn_close(c, false);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct conn *c = w->c;
+
+    free(w);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c, false);
+        return;
+    }
+    if (c->resp.active && !c->resp.echo)
+        pump(c);
+    update_reading(c);
+}
+
+/* Read while there is room: the write queue bounds echo and pipelining
+ * clients that do not read, `pend` bounds input held while paused. */
+static void update_reading(struct conn *c)
+{
+    size_t wq = c->tcp.write_queue_size;
+    bool want = !c->eof &&
+                (c->shutting || (c->pend.len < PEND_MAX && wq <= (c->reading ? WQ_HIGH : WQ_LOW)));
+
+    if (c->closing || want == c->reading)
+        return;
+    if (want)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = want;
+}
+
+/* ---- connection teardown ---------------------------------------------- */
+
+static void on_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    if (--c->handles > 0)
+        return;
+    free(c->pend.p);
+    free(c->xh.p);
+    free(c->resp.owned);
+    free(c);
+}
+
+static void conn_close(struct conn *c, bool rst)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (!rst || uv_tcp_close_reset(&c->tcp, on_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static void on_linger(uv_timer_t *t)
+{
+    conn_close(t->data, false);
+}
+
+static void on_shut(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    if (status < 0 || c->eof) {
+        conn_close(c, false);
+        return;
+    }
+    /* Closing with unread input makes the kernel send RST, which can
+     * destroy the response before the client reads it: drain until EOF,
+     * for a while. */
+    uv_timer_start(&c->timer, on_linger, LINGER_MS, 0);
+    update_reading(c);
+}
+
+/* Close gracefully once everything queued has been written. */
+static void shut(struct conn *c)
+{
+    if (c->closing || c->shutting)
+        return;
+    c->shutting = true;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) != 0)
+        conn_close(c, false);
+}
+
+/* A reset throws away what the kernel has not delivered, so wait until
+ * the peer has acknowledged every byte (SIOCOUTQ), for up to ~2 s. */
+static void on_reset_tick(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    int fd, unacked = 0;
+    bool busy = c->tcp.write_queue_size > 0;
+
+    if (!busy && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &unacked) == 0)
+        busy = unacked > 0;
+    if (busy && ++c->ticks < 2000)
+        return;
+    conn_close(c, true);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+/* Start a new response, dropping whatever the previous one owned. */
+static void resp_reset(struct resp *r)
+{
+    free(r->owned);
+    memset(r, 0, sizeof *r);
+    r->cut = NO_LEN;
+}
+
+static bool bodyless(int status)
+{
+    return status == 204 || status == 304;
+}
+
+static void send_head(struct conn *c, int status, const char *ctype, uint64_t clen)
+{
+    struct buf *h = &((struct worker *)c->tcp.loop->data)->scratch;
+    struct resp *r = &c->resp;
+
+    h->len = 0;
+    buf_fmt(h, "HTTP/1.1 %d %s\r\nX-Origin: %s\r\n", status, reason(status), cfg.name);
+    if (!bodyless(status)) {
+        buf_fmt(h, "Content-Type: %s\r\n", ctype);
+        if (r->chunked)
+            buf_fmt(h, "Transfer-Encoding: chunked\r\n%s",
+                    r->trailer ? "Trailer: X-Checksum\r\n" : "");
+        else if (clen != NO_LEN)
+            buf_fmt(h, "Content-Length: %" PRIu64 "\r\n", clen);
+        else
+            r->keep = false; /* the body ends when the connection does */
+    }
+    if (r->echo)
+        buf_fmt(h, "X-Request-Method: %s\r\n", llhttp_method_name(c->parser.method));
+    buf_put(h, c->xh.p, c->xh.len);
+    if (!r->keep)
+        buf_fmt(h, "Connection: close\r\n");
+    else if (c->req.http10)
+        buf_fmt(h, "Connection: keep-alive\r\n");
+    buf_put(h, "\r\n", 2);
+
+    uv_buf_t b = uv_buf_init(h->p, h->len);
+    out(c, &b, 1, 0);
+}
+
+/* Send n body bytes.  When chunked, `start` opens a chunk of that size
+ * and `end` closes the current one; pump splits large chunks. */
+static void body_out(struct conn *c, const char *p, size_t n, bool stable, size_t start, bool end)
+{
+    char hex[24];
+    uv_buf_t b[3];
+    unsigned nb = 0, keep = 0;
+
+    if (start)
+        b[nb++] = uv_buf_init(hex, snprintf(hex, sizeof hex, "%zx\r\n", start));
+    keep |= (unsigned)stable << nb;
+    b[nb++] = uv_buf_init((char *)p, n);
+    if (end) {
+        keep |= 1u << nb;
+        b[nb++] = uv_buf_init("\r\n", 2);
+    }
+    c->resp.sent += n;
+    out(c, b, nb, keep);
+}
+
+/* The body is complete: terminate it and move on to the next request. */
+static void finish(struct conn *c)
+{
+    struct resp *r = &c->resp;
+
+    if (r->chunked) {
+        char t[64];
+        int n = r->trailer ? snprintf(t, sizeof t, "0\r\nX-Checksum: %" PRIu64 "\r\n\r\n", r->sent)
+                           : snprintf(t, sizeof t, "0\r\n\r\n");
+        uv_buf_t b = uv_buf_init(t, n);
+        out(c, &b, 1, 0);
+    }
+    r->active = r->echo = false;
+    free(r->owned);
+    r->owned = NULL;
+    if (!r->keep)
+        shut(c);
+    else if (c->paused)
+        resume(c);
+}
+
+/* Hand body to libuv until the queue is comfortably full; on_write calls
+ * back in as it drains, which is what keeps a 1 GiB response at 256 KiB. */
+static void pump(struct conn *c)
+{
+    struct resp *r = &c->resp;
+
+    while (r->left > 0 && r->sent != r->cut && !c->closing && c->tcp.write_queue_size < PUMP_HIGH) {
+        size_t n = r->left < PIECE ? r->left : PIECE, start = 0;
+        if (n > r->cut - r->sent)
+            n = r->cut - r->sent;
+        if (r->chunked) {
+            if (r->chunk_left == 0)
+                start = r->chunk_left = r->left < r->chunk ? r->left : r->chunk;
+            if (n > r->chunk_left)
+                n = r->chunk_left;
+            r->chunk_left -= n;
+        }
+        body_out(c, r->src + (r->period ? r->sent % r->period : r->sent), n, true, start,
+                 r->chunked && r->chunk_left == 0);
+        r->left -= n;
+    }
+    if (c->closing)
+        return;
+    if (r->sent == r->cut) {
+        r->active = false;
+        c->resetting = true;
+        uv_timer_start(&c->timer, on_reset_tick, 0, 1);
+    } else if (r->left == 0) {
+        finish(c);
+    }
+}
+
+/* Decide the body for the request just completed; it is sent by
+ * respond(), now or after ?delay. */
+static void prepare(struct conn *c)
+{
+    struct req *q = &c->req;
+    struct resp *r = &c->resp;
+    struct buf j = {0};
+
+    resp_reset(r);
+    switch (q->route) {
+    case R_HEALTH:
+        r->src = "ok\n";
+        break;
+    case R_NOWS:
+        r->src = "websocket upgrade required\n";
+        break;
+    case R_STATS:
+        buf_fmt(&j, "{\"requests\": %" PRIu64 ", \"connections\": %" PRIu64 "}\n",
+                atomic_load(&nreq), atomic_load(&nconn));
+        break;
+    case R_SINK:
+        buf_fmt(&j, "{\"bytes\": %" PRIu64 "}\n", q->body);
+        break;
+    case R_HEADERS:
+        buf_fmt(&j, "{\"method\": ");
+        json_str(&j, llhttp_method_name(c->parser.method),
+                 strlen(llhttp_method_name(c->parser.method)));
+        buf_fmt(&j, ", \"path\": ");
+        json_str(&j, c->head, c->url_len);
+        buf_fmt(&j, ", \"headers\": [");
+        for (unsigned i = 0; i < c->nhdr; i++) {
+            buf_fmt(&j, "%s[", i ? ", " : "");
+            json_str(&j, c->head + c->hdr[i].name, c->hdr[i].nlen);
+            buf_put(&j, ",", 1);
+            json_str(&j, c->head + c->hdr[i].val, c->hdr[i].vlen);
+            buf_put(&j, "]", 1);
+        }
+        buf_fmt(&j, "], \"body_bytes\": %" PRIu64 "}\n", q->body);
+        break;
+    default:
+        if (q->has_size) {
+            r->src = pattern;
+            r->period = PERIOD;
+            r->left = q->size;
+        } else {
+            r->src = "Hello, world!";
+        }
+    }
+    if (j.p)
+        r->src = r->owned = j.p, r->left = j.len;
+    else if (!r->period)
+        r->left = strlen(r->src);
+    if (q->has_cut) {
+        /* Promise more than we will send, from the pattern if need be. */
+        if (r->left <= q->cut) {
+            r->src = pattern, r->period = PERIOD, r->left = q->cut + 1;
+            free(r->owned);
+            r->owned = NULL;
+        }
+        r->cut = q->cut;
+    }
+}
+
+static void respond(struct conn *c)
+{
+    struct req *q = &c->req;
+    struct resp *r = &c->resp;
+    int status = q->status ? q->status : q->route == R_NOWS ? 426 : 200;
+
+    if (q->reset) {
+        conn_close(c, true);
+        return;
+    }
+    if (q->hang) {
+        c->hanging = true;
+        return;
+    }
+    r->keep = q->keep;
+    r->chunked = q->chunked && !q->http10 && !bodyless(status);
+    r->chunk = q->chunk ? q->chunk : CHUNK;
+    r->trailer = q->trailer && r->chunked;
+    send_head(c, status,
+              q->route == R_DEFAULT || q->route == R_HEALTH || q->route == R_NOWS
+                  ? "text/plain"
+                  : "application/json",
+              r->left);
+    if (q->head || bodyless(status))
+        r->left = 0, r->chunked = false;
+    r->active = true;
+    pump(c);
+}
+
+/* Headers of the /echo response go out before the body arrives; the body
+ * is forwarded piece by piece from on_body. */
+static void echo_start(struct conn *c)
+{
+    struct req *q = &c->req;
+    struct resp *r = &c->resp;
+    int status = q->status ? q->status : 200;
+    bool chunked_req = c->parser.flags & F_CHUNKED;
+
+    resp_reset(r);
+    r->keep = q->keep;
+    r->echo = r->active = true;
+    r->discard = q->head || bodyless(status);
+    r->chunked = (q->chunked || chunked_req) && !q->http10 && !r->discard;
+    r->trailer = q->trailer && r->chunked;
+    send_head(c, status, "application/octet-stream",
+              chunked_req ? NO_LEN : c->parser.content_length);
+}
+
+static void reject(struct conn *c)
+{
+    struct resp *r = &c->resp;
+    int status = c->err ? c->err : 400;
+
+    if (r->active) { /* mid-response: nothing sane left to say */
+        conn_close(c, false);
+        return;
+    }
+    resp_reset(r);
+    r->src = status == 431 ? "request header too large\n" : "bad request\n";
+    r->left = strlen(r->src);
+    c->xh.len = 0;
+    send_head(c, status, "text/plain", r->left);
+    r->active = true;
+    pump(c);
+}
+
+static void on_delay(uv_timer_t *t)
+{
+    /* If this completes synchronously, finish() resumes parsing. */
+    respond(t->data);
+}
+
+/* ---- WebSocket echo --------------------------------------------------- */
+
+static bool find_hdr(struct conn *c, const char *name, const char **v, size_t *n)
+{
+    for (unsigned i = 0; i < c->nhdr; i++) {
+        struct hdr *h = &c->hdr[i];
+        if (h->nlen == strlen(name) && !strncasecmp(c->head + h->name, name, h->nlen)) {
+            *v = c->head + h->val;
+            *n = h->vlen;
+            while (*n > 0 && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t'))
+                (*n)--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void ws_accept(struct conn *c)
+{
+    struct buf *h = &((struct worker *)c->tcp.loop->data)->scratch;
+    const char *key;
+    size_t n;
+    char in[64 + sizeof WS_GUID], acc[32];
+    uint8_t d[20];
+
+    if (!find_hdr(c, "upgrade", &key, &n) || n != 9 || strncasecmp(key, "websocket", 9) ||
+        !find_hdr(c, "sec-websocket-key", &key, &n) || n == 0 || n > 64) {
+        reject(c);
+        return;
+    }
+    memcpy(in, key, n);
+    memcpy(in + n, WS_GUID, sizeof WS_GUID - 1);
+    sha1((uint8_t *)in, n + sizeof WS_GUID - 1, d);
+    base64(d, sizeof d, acc);
+
+    h->len = 0;
+    buf_fmt(h,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nX-Origin: %s\r\n",
+            acc, cfg.name);
+    buf_put(h, c->xh.p, c->xh.len);
+    buf_put(h, "\r\n", 2);
+    uv_buf_t b = uv_buf_init(h->p, h->len);
+    out(c, &b, 1, 0);
+    c->ws = true;
+}
+
+static unsigned ws_need(const struct wsf *f)
+{
+    if (f->hlen < 2)
+        return 2;
+    unsigned len7 = f->h[1] & 0x7f;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (f->h[1] & 0x80 ? 4 : 0);
+}
+
+static void ws_end(struct conn *c)
+{
+    struct wsf *f = &c->wsf;
+
+    f->payload = false;
+    f->hlen = 0;
+    if (f->op == 0x8)
+        shut(c); /* the close frame has been echoed */
+}
+
+/* A frame header is complete: validate it and answer with our own, so the
+ * payload can be forwarded as it streams in. */
+static void ws_start(struct conn *c)
+{
+    struct wsf *f = &c->wsf;
+    uint8_t *h = f->h, out_h[10];
+    unsigned len7 = h[1] & 0x7f, op = h[0] & 0x0f, n = 2;
+    uint64_t len = len7;
+
+    if (len7 >= 126) {
+        len = 0;
+        for (unsigned i = 0; i < (len7 == 126 ? 2u : 8u); i++)
+            len = len << 8 | h[2 + i];
+    }
+    bool bad = (h[0] & 0x70) || !(h[1] & 0x80) || (op > 2 && op < 8) || op > 10 ||
+               (op >= 8 && (len > 125 || !(h[0] & 0x80))) || len >> 63;
+    if (bad) {
+        /* Protocol error: close with status 1002. */
+        uv_buf_t b = uv_buf_init("\x88\x02\x03\xea", 4);
+        out(c, &b, 1, 1);
+        shut(c);
+        return;
+    }
+    memcpy(f->mask, h + ws_need(f) - 4, 4);
+    f->op = op;
+    f->left = len;
+    f->moff = 0;
+    f->payload = true;
+    f->fwd = op != 0xa; /* pongs are not answered */
+    if (f->fwd) {
+        out_h[0] = (h[0] & 0x80) | (op == 0x9 ? 0xa : op);
+        if (len < 126) {
+            out_h[1] = len;
+        } else if (len < 65536) {
+            out_h[1] = 126, out_h[2] = len >> 8, out_h[3] = len, n = 4;
+        } else {
+            out_h[1] = 127, n = 10;
+            for (int i = 0; i < 8; i++)
+                out_h[2 + i] = len >> (56 - 8 * i);
+        }
+        uv_buf_t b = uv_buf_init((char *)out_h, n);
+        out(c, &b, 1, 0);
+    }
+    if (len == 0)
+        ws_end(c);
+}
+
+/* Frames are echoed as they stream in, so no frame is ever buffered. */
+static void ws_feed(struct conn *c, char *p, size_t n)
+{
+    struct wsf *f = &c->wsf;
+
+    while (n > 0 && !c->closing && !c->shutting) {
+        if (!f->payload) {
+            f->h[f->hlen++] = *p++;
+            n--;
+            if (f->hlen == ws_need(f))
+                ws_start(c);
+            continue;
+        }
+        size_t k = n < f->left ? n : f->left;
+        for (size_t i = 0; i < k; i++)
+            p[i] ^= f->mask[f->moff++ & 3];
+        if (f->fwd) {
+            uv_buf_t b = uv_buf_init(p, k);
+            out(c, &b, 1, 0);
+        }
+        p += k, n -= k, f->left -= k;
+        if (f->left == 0)
+            ws_end(c);
+    }
+}
+
+/* ---- request parsing -------------------------------------------------- */
+
+static int head_put(llhttp_t *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+
+    if (c->req.in_body)
+        return 0; /* trailer fields are not recorded */
+    if (n > HEAD_MAX - c->hlen || c->nhdr >= HDR_MAX) {
+        c->err = 431;
+        return -1;
+    }
+    memcpy(c->head + c->hlen, at, n);
+    c->hlen += n;
+    return 0;
+}
+
+static int on_begin(llhttp_t *p)
+{
+    struct conn *c = p->data;
+
+    memset(&c->req, 0, sizeof c->req);
+    c->xh.len = c->hlen = c->url_len = 0;
+    c->nhdr = 0;
+    c->hdr[0].name = 0;
+    return 0;
+}
+
+static int on_url_done(llhttp_t *p)
+{
+    struct conn *c = p->data;
+
+    c->url_len = c->hdr[0].name = c->hlen;
+    return 0;
+}
+
+static int on_field_done(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    struct hdr *h = &c->hdr[c->nhdr];
+
+    if (!c->req.in_body) {
+        h->nlen = c->hlen - h->name;
+        h->val = c->hlen;
+    }
+    return 0;
+}
+
+static int on_value_done(llhttp_t *p)
+{
+    struct conn *c = p->data;
+
+    if (!c->req.in_body) {
+        c->hdr[c->nhdr].vlen = c->hlen - c->hdr[c->nhdr].val;
+        c->hdr[++c->nhdr].name = c->hlen;
+    }
+    return 0;
+}
+
+/* Parse a count with an optional binary suffix: 64k, 10m, 1g. */
+static bool num(const char *s, bool suffix, uint64_t *v)
+{
+    char *end;
+    int shift = 0;
+
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    if (suffix && *end) {
+        switch (tolower((unsigned char)*end++)) {
+        case 'k':
+            shift = 10;
+            break;
+        case 'm':
+            shift = 20;
+            break;
+        case 'g':
+            shift = 30;
+            break;
+        default:
+            return false;
+        }
+    }
+    if (*end || *v > UINT64_MAX >> shift)
+        return false;
+    *v <<= shift;
+    return true;
+}
+
+static size_t unescape(char *d, const char *s, const char *end)
+{
+    char *start = d;
+
+    for (; s < end; s++) {
+        if (*s == '%' && end - s > 2 && isxdigit((unsigned char)s[1]) &&
+            isxdigit((unsigned char)s[2])) {
+            char hex[3] = {s[1], s[2], 0};
+            *d++ = strtol(hex, NULL, 16);
+            s += 2;
+        } else {
+            *d++ = *s;
+        }
+    }
+    *d = '\0';
+    return d - start;
+}
+
+/* ?header=Name:Value, validated so a test cannot split our response. */
+static bool add_header(struct buf *xh, const char *v, size_t n)
+{
+    const char *colon = memchr(v, ':', n), *end = v + n, *val;
+
+    if (!colon || colon == v)
+        return false;
+    for (const char *s = v; s < colon; s++)
+        if (!isalnum((unsigned char)*s) && !(*s && strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    for (val = colon + 1; val < end && (*val == ' ' || *val == '\t'); val++)
+        ;
+    for (const char *s = val; s < end; s++)
+        if ((unsigned char)*s < 0x20 && *s != '\t')
+            return false;
+    buf_put(xh, v, colon - v);
+    buf_put(xh, ": ", 2);
+    buf_put(xh, val, end - val);
+    buf_put(xh, "\r\n", 2);
+    return true;
+}
+
+static bool parse_query(struct conn *c, const char *s, const char *end)
+{
+    struct req *q = &c->req;
+    char v[HEAD_MAX];
+    uint64_t x = 0;
+
+    for (const char *e; s < end; s = e + 1) {
+        e = memchr(s, '&', end - s);
+        e = e ? e : end;
+        const char *eq = memchr(s, '=', e - s);
+        size_t kn = (eq ? eq : e) - s, vn = eq ? unescape(v, eq + 1, e) : 0;
+        bool on = !eq || strcmp(v, "0") != 0;
+        bool ok = true;
+#define KEY(k) (kn == sizeof k - 1 && !memcmp(s, k, kn))
+        if (KEY("size"))
+            ok = num(v, true, &q->size), q->has_size = true;
+        else if (KEY("status"))
+            ok = num(v, false, &x) && x >= 200 && x <= 599, q->status = x;
+        else if (KEY("delay"))
+            ok = num(v, false, &q->delay);
+        else if (KEY("chunked"))
+            q->chunked = on;
+        else if (KEY("chunk"))
+            ok = num(v, true, &q->chunk) && q->chunk > 0;
+        else if (KEY("trailer"))
+            q->trailer = on;
+        else if (KEY("header"))
+            ok = add_header(&c->xh, v, vn);
+        else if (KEY("close"))
+            q->close = on;
+        else if (KEY("reset"))
+            q->reset = on;
+        else if (KEY("hang"))
+            q->hang = on;
+        else if (KEY("reset_after"))
+            ok = num(v, true, &q->cut), q->has_cut = true;
+#undef KEY
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static enum route route_of(const char *path, size_t n, bool upgrade)
+{
+    static const struct {
+        const char *path;
+        enum route route;
+    } tab[] = {
+        {"/healthz", R_HEALTH},  {"/stats", R_STATS}, {"/echo", R_ECHO},
+        {"/headers", R_HEADERS}, {"/sink", R_SINK},   {"/ws", R_WS},
+    };
+
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (strlen(tab[i].path) == n && !memcmp(path, tab[i].path, n))
+            return tab[i].route != R_WS || upgrade ? tab[i].route : R_NOWS;
+    return R_DEFAULT;
+}
+
+static void log_req(struct conn *c)
+{
+    fprintf(stderr, "REQ %" PRIu64 " %s %.*s\n", uv_hrtime() / 1000,
+            llhttp_method_name(c->parser.method), (int)c->url_len, c->head);
+    fflush(stderr);
+}
+
+static int on_headers(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    struct req *q = &c->req;
+    const char *url = c->head, *qs = memchr(url, '?', c->url_len);
+    const char *v;
+    size_t n;
+
+    atomic_fetch_add_explicit(&nreq, 1, memory_order_relaxed);
+    if (cfg.debug)
+        log_req(c);
+    q->in_body = true;
+    q->http10 = p->http_major == 1 && p->http_minor == 0;
+    q->head = p->method == HTTP_HEAD;
+    q->route = route_of(url, qs ? (size_t)(qs - url) : c->url_len, p->upgrade);
+    q->query = qs != NULL;
+    if (qs && !parse_query(c, qs + 1, url + c->url_len))
+        return -1;
+    q->keep = llhttp_should_keep_alive(p) && !q->close;
+
+    /* Clients holding a large body until told to go ahead (curl waits a
+     * second) would stall every upload test. */
+    if (!q->http10 && (p->flags & F_CHUNKED || p->content_length > 0) &&
+        find_hdr(c, "expect", &v, &n) && n == 12 && !strncasecmp(v, "100-continue", 12)) {
+        uv_buf_t b = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        out(c, &b, 1, 1);
+    }
+    if (q->route == R_ECHO)
+        echo_start(c);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct conn *c = p->data;
+    struct resp *r = &c->resp;
+
+    c->req.body += n;
+    if (r->echo && !r->discard)
+        body_out(c, at, n, false, r->chunked ? n : 0, r->chunked);
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    struct conn *c = p->data;
+    struct req *q = &c->req;
+
+    if (q->route == R_WS) {
+        ws_accept(c); /* llhttp now returns HPE_PAUSED_UPGRADE */
+        return c->shutting ? HPE_PAUSED : 0;
+    }
+    if (q->route == R_ECHO) {
+        finish(c);
+    } else if (q->route == R_DEFAULT && !q->query && q->keep && !q->http10 && !q->head) {
+        /* The hot path: one precomputed buffer, usually one write(). */
+        uv_buf_t b = uv_buf_init(cfg.hello, cfg.hello_len);
+        out(c, &b, 1, 1);
+    } else {
+        prepare(c);
+        if (q->delay) {
+            uv_timer_start(&c->timer, on_delay, q->delay, 0);
+            c->paused = true;
+            return HPE_PAUSED;
+        }
+        respond(c);
+    }
+    /* Pipelined requests wait until this response is fully handed off. */
+    c->paused = c->resp.active || c->hanging || c->resetting;
+    return c->paused || c->closing || c->shutting ? HPE_PAUSED : 0;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_begin,
+    .on_url = head_put,
+    .on_header_field = head_put,
+    .on_header_value = head_put,
+    .on_url_complete = on_url_done,
+    .on_header_field_complete = on_field_done,
+    .on_header_value_complete = on_value_done,
+    .on_headers_complete = on_headers,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
+
+/* Parse input; returns how much was consumed, which is less than n when
+ * a response is in progress and pipelined requests must wait. */
+static size_t feed(struct conn *c, char *p, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n && !c->paused && !c->closing && !c->shutting) {
+        if (c->ws) {
+            ws_feed(c, p + done, n - done);
+            return n;
+        }
+        llhttp_errno_t e = llhttp_execute(&c->parser, p + done, n - done);
+        if (e == HPE_OK)
+            return n;
+        done = llhttp_get_error_pos(&c->parser) - p;
+        if (e == HPE_PAUSED_UPGRADE && !c->ws)
+            llhttp_resume_after_upgrade(&c->parser); /* not ours: stay HTTP */
+        else if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
+            reject(c);
+    }
+    return done;
+}
+
+/* The peer will send nothing more. */
+static void at_eof(struct conn *c)
+{
+    if (c->shutting)
+        return; /* on_shut sees c->eof */
+    if (c->ws || c->hanging || (!c->paused && llhttp_finish(&c->parser) != HPE_OK))
+        conn_close(c, false);
+    else if (!c->paused)
+        shut(c); /* flush the responses, then close */
+}
+
+static void resume(struct conn *c)
+{
+    c->paused = false;
+    llhttp_resume(&c->parser);
+    size_t n = feed(c, c->pend.p, c->pend.len);
+    if (c->closing)
+        return;
+    if (n > 0) {
+        c->pend.len -= n;
+        memmove(c->pend.p, c->pend.p + n, c->pend.len);
+    }
+    if (c->eof)
+        at_eof(c);
+    update_reading(c);
+}
+
+/* ---- connections and workers ------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+    struct worker *w = h->loop->data;
+
+    (void)size;
+    *b = uv_buf_init(w->rbuf, sizeof w->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+
+    if (n == 0)
+        return;
+    if (n < 0) {
+        c->reading = false; /* libuv stops reading at EOF */
+        if (n != UV_EOF || c->shutting) {
+            conn_close(c, false);
+        } else {
+            c->eof = true;
+            at_eof(c);
+        }
+        return;
+    }
+    if (c->shutting)
+        return; /* lingering: discard */
+    size_t done = c->paused ? 0 : feed(c, b->base, n);
+    if (done < (size_t)n && !c->closing && !c->shutting)
+        buf_put(&c->pend, b->base + done, n - done);
+    update_reading(c);
+}
+
+static void on_accept(uv_stream_t *server, int status)
+{
+    struct conn *c;
+
+    if (status < 0)
+        return;
+    c = xrealloc(NULL, sizeof *c);
+    memset(c, 0, offsetof(struct conn, head));
+    uv_tcp_init(server->loop, &c->tcp);
+    uv_timer_init(server->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c, false);
+        return;
+    }
+    atomic_fetch_add_explicit(&nconn, 1, memory_order_relaxed);
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+    update_reading(c);
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (h->data)
+        conn_close(h->data, false);
+    else if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void close_plain(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    uv_walk(a->loop, close_any, NULL);
+}
+
+static void run_worker(void *arg)
+{
+    struct worker *w = arg;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* Sockets are made by hand because libuv 1.44 cannot set SO_REUSEPORT.
+ * With -p 0 the first socket picks the port and the rest share it. */
+static int open_listener(struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof *ss;
+    int fd, one = 1;
+
+    fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)ss,
+             ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) <
+            0 ||
+        listen(fd, BACKLOG) < 0 || getsockname(fd, (struct sockaddr *)ss, &len) < 0)
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct worker *w = sig->data;
+
+    (void)signum;
+    for (int i = 0; i < cfg.threads; i++)
+        uv_async_send(&w[i].stop);
+    uv_walk(sig->loop, close_plain, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sluice-origin [-a ADDR] [-p PORT] [-t THREADS] [-n NAME] [-q] [-d]\n"
+               "  -a ADDR     listen address (default 127.0.0.1)\n"
+               "  -p PORT     port, 0 picks a free one (default 9000)\n"
+               "  -t THREADS  worker threads (default 1)\n"
+               "  -n NAME     reported in X-Origin (default origin)\n"
+               "  -q          quiet\n"
+               "  -d          log 'REQ <usec> <METHOD> <TARGET>' per request to stderr\n"
+               "paths: /healthz /stats /echo /headers /sink /ws, anything else: hello\n"
+               "query: size= status= delay= chunked=1 chunk= trailer=1 header=N:V\n"
+               "       close=1 reset=1 reset_after= hang=1\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_storage ss = {0};
+    struct worker *w = NULL;
+    uv_loop_t loop;
+    uv_signal_t sig[2];
+    char *end;
+    int opt, port, fd = -1, i = 0;
+
+    while ((opt = getopt(argc, argv, "a:p:t:n:qdh")) != -1) {
+        switch (opt) {
+        case 'a':
+            cfg.addr = optarg;
+            break;
+        case 'n':
+            cfg.name = optarg;
+            break;
+        case 'q':
+            cfg.quiet = true;
+            break;
+        case 'd':
+            cfg.debug = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'p':
+            cfg.port = strtol(optarg, &end, 10);
+            if (*end || end == optarg || cfg.port < 0 || cfg.port > 65535)
+                goto bad_usage;
+            break;
+        case 't':
+            cfg.threads = strtol(optarg, &end, 10);
+            if (*end || end == optarg || cfg.threads < 1 || cfg.threads > 1024)
+                goto bad_usage;
+            break;
+        default:
+            goto bad_usage;
+        }
+    }
+    if (optind != argc || strpbrk(cfg.name, "\r\n"))
+        goto bad_usage;
+    if (uv_ip4_addr(cfg.addr, cfg.port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(cfg.addr, cfg.port, (struct sockaddr_in6 *)&ss) != 0) {
+        fprintf(stderr, "sluice-origin: bad address %s\n", cfg.addr);
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t k = 0; k < sizeof pattern; k++)
+        pattern[k] = 'a' + k % PERIOD;
+    int hn = asprintf(&cfg.hello,
+                      "HTTP/1.1 200 OK\r\nX-Origin: %s\r\n"
+                      "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
+                      "Hello, world!",
+                      cfg.name);
+    if (hn < 0)
+        goto fail;
+    cfg.hello_len = hn;
+
+    w = calloc(cfg.threads, sizeof *w);
+    if (!w)
+        goto fail;
+    for (i = 0; i < cfg.threads; i++) {
+        if ((fd = open_listener(&ss)) < 0)
+            goto fail;
+        uv_loop_init(&w[i].loop);
+        w[i].loop.data = &w[i];
+        uv_tcp_init(&w[i].loop, &w[i].server);
+        uv_async_init(&w[i].loop, &w[i].stop, on_stop);
+        int r = uv_tcp_open(&w[i].server, fd);
+        if (r == 0)
+            r = uv_listen((uv_stream_t *)&w[i].server, BACKLOG, on_accept);
+        if (r != 0) {
+            errno = -r; /* libuv errors are negated errnos on Unix */
+            goto fail;
+        }
+        fd = -1;
+    }
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+    printf(ss.ss_family == AF_INET6 ? "listening on [%s]:%d\n" : "listening on %s:%d\n", cfg.addr,
+           port);
+    fflush(stdout);
+
+    uv_loop_init(&loop);
+    for (int k = 0; k < 2; k++) {
+        uv_signal_init(&loop, &sig[k]);
+        sig[k].data = w;
+        uv_signal_start(&sig[k], on_signal, k ? SIGTERM : SIGINT);
+    }
+    for (i = 0; i < cfg.threads; i++)
+        uv_thread_create(&w[i].tid, run_worker, &w[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    for (i = 0; i < cfg.threads; i++) {
+        uv_thread_join(&w[i].tid);
+        uv_loop_close(&w[i].loop);
+        free(w[i].scratch.p);
+    }
+    uv_loop_close(&loop);
+    if (!cfg.quiet)
+        fprintf(stderr,
+                "sluice-origin: exiting after %" PRIu64 " requests on %" PRIu64 " connections\n",
+                atomic_load(&nreq), atomic_load(&nconn));
+    free(w);
+    free(cfg.hello);
+    return 0;
+
+bad_usage:
+    usage(stderr);
+    return 2;
+fail:
+    fprintf(stderr, "sluice-origin: cannot listen on %s:%d: %s\n", cfg.addr, cfg.port,
+            strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return 1;
+}

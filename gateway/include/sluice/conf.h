@@ -1,0 +1,109 @@
+/*
+ * sluice - reading configuration, for the core and for plugins.
+ *
+ * The YAML file is loaded into a tree of struct sl_node, each node knowing
+ * its line, column and place in the tree, so that any error can be reported
+ * as "FILE:LINE:COL: error: KEY.PATH: message" with the source line and a
+ * caret. ${VAR} references in scalars are expanded while the tree is built.
+ *
+ * The sl_conf_* getters check a key's type and range and report what they
+ * expected and what they found. They never stop at the first error: a getter
+ * that fails reports, leaves *out untouched and returns -1, and the caller
+ * carries on, so one run of "sluice -t" lists every mistake in the file.
+ *
+ * Everything allocated through a struct sl_conf_ctx lives in the config
+ * generation's arena and is freed with the generation.
+ */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/arena.h"
+
+enum sl_node_type {
+    SL_NODE_NULL,   /* an empty value ("key:" or "~") */
+    SL_NODE_SCALAR, /* a string, number or boolean, still as text */
+    SL_NODE_MAP,
+    SL_NODE_SEQ,
+};
+
+struct sl_node {
+    enum sl_node_type type;
+    int line; /* 1-based position of the node in the file */
+    int col;
+    const struct sl_node *parent;
+    const char *key; /* this node's key in its parent map, or NULL */
+    int index;       /* this node's index in its parent sequence, or -1 */
+    int key_line;    /* where the key itself is, for "unknown key" errors */
+    int key_col;
+    bool quoted;      /* a scalar written in quotes is always a string */
+    const char *text; /* SL_NODE_SCALAR: the value, NUL-terminated */
+    size_t len;
+    struct sl_node **items; /* SL_NODE_MAP (each with key set) or SL_NODE_SEQ */
+    size_t n;
+};
+
+struct sl_conf_ctx;
+
+/* The child of map under key, or NULL if map is not a map or has no such key. */
+const struct sl_node *sl_node_get(const struct sl_node *map, const char *key);
+
+/* A printable name of the node's type for messages: "a map", "a string"... */
+const char *sl_node_type_name(const struct sl_node *n);
+
+/*
+ * Report an error (or a warning, which does not fail the load) about node.
+ * The message is formatted like printf; the file, position, key path, source
+ * line and caret are added.
+ */
+void sl_conf_error(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sl_conf_warn(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Errors reported so far through ctx. */
+int sl_conf_errors(const struct sl_conf_ctx *ctx);
+
+/* The generation arena: memory that lives exactly as long as the config. */
+struct sl_arena *sl_conf_arena(struct sl_conf_ctx *ctx);
+
+/*
+ * Check that node is a map whose keys are all in allowed (NULL-terminated);
+ * each other key is reported as unknown. Returns 0, or -1 if node is not a map
+ * or had an unknown key.
+ */
+int sl_conf_keys(struct sl_conf_ctx *ctx, const struct sl_node *node,
+                 const char *const *allowed);
+
+/*
+ * Typed getters for map[key]. When the key is absent they return 1 and leave
+ * *out alone (so set the default first), unless required is true, in which
+ * case it is an error. They return 0 when *out was set and -1 on error.
+ */
+int sl_conf_str(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                const char **out, bool required);
+int sl_conf_bool(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, bool *out,
+                 bool required);
+int sl_conf_uint(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                 uint64_t min, uint64_t max, uint64_t *out, bool required);
+/* A duration such as "250ms", "5s", "1m", "2h" or "1d", in milliseconds. */
+int sl_conf_duration(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                     uint64_t *out_ms, bool required);
+/* A size such as "512", "16k", "10m" or "1g" (binary multiples), in bytes. */
+int sl_conf_size(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                 uint64_t *out, bool required);
+/* One of names (NULL-terminated); *out is its index. */
+int sl_conf_enum(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                 const char *const *names, int *out, bool required);
+/* A sequence of strings, NULL-terminated array in the arena; *n its length. */
+int sl_conf_strlist(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                    const char ***out, size_t *n, bool required);
+
+/* The same checks on a node already in hand (a sequence item, say). */
+int sl_conf_node_str(struct sl_conf_ctx *ctx, const struct sl_node *n, const char **out);
+int sl_conf_node_duration(struct sl_conf_ctx *ctx, const struct sl_node *n, uint64_t *out_ms);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * sluice - the plugin interface.
+ *
+ * A plugin is one constant struct sl_plugin: its name (which is also its YAML
+ * key under "plugins:"), how to read its config, optional per-worker state,
+ * and one handler per phase it takes part in. The built-in plugins are listed
+ * in gateway/src/plugins.c, in the fixed order in which their handlers run.
+ *
+ * Phases of a request:
+ *   ACCESS    after routing, before an upstream is chosen. A handler may let
+ *             the request through (SL_NEXT), answer it itself with
+ *             sl_req_respond() (SL_DONE), or suspend it (SL_AGAIN) to wait for
+ *             something asynchronous and call sl_req_resume() later.
+ *   RESPONSE  when the response head is ready to go to the client (proxied or
+ *             made by the gateway): add or change response headers.
+ *   LOG       after the response is complete: count, record.
+ *
+ * Handlers run on the worker loop that owns the request and must never block.
+ */
+#ifndef SLUICE_PLUGIN_H
+#define SLUICE_PLUGIN_H
+
+#include <uv.h>
+
+#include "sluice/conf.h"
+#include "sluice/req.h"
+
+#define SL_PLUGIN_ABI 1
+
+struct sl_plugin {
+    int abi; /* SL_PLUGIN_ABI */
+    const char *name;
+
+    /*
+     * Read the plugin's node (a map) from the top-level "plugins:" defaults or
+     * from a route. Returns the plugin's config, allocated in the generation
+     * arena (sl_conf_arena()), or NULL after reporting errors through ctx.
+     */
+    void *(*conf_parse)(struct sl_conf_ctx *ctx, const struct sl_node *node);
+
+    /* Release what conf_parse() took outside the arena. Optional. */
+    void (*conf_free)(void *conf);
+
+    /*
+     * Per-worker state, created on the worker's loop before it accepts and
+     * destroyed on it after its last request. Optional; the pointer comes back
+     * through sl_req_worker_data().
+     */
+    void *(*worker_init)(uv_loop_t *loop);
+    void (*worker_fini)(void *wdata);
+
+    /* Phase handlers; NULL when the plugin takes no part in a phase. */
+    enum sl_status (*access)(struct sl_req *req, void *conf);
+    enum sl_status (*response)(struct sl_req *req, void *conf);
+    void (*log)(struct sl_req *req, void *conf);
+};
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * sluice - what plugins can see and do to a request.
+ *
+ * A struct sl_req lives from the first byte of a request head to the end of
+ * its response on one worker loop. Strings returned here are borrowed: they
+ * stay valid until the request ends unless a function says otherwise. Values
+ * handed in are copied into the request arena.
+ */
+#ifndef SLUICE_REQ_H
+#define SLUICE_REQ_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "sluice/arena.h"
+#include "sluice/str.h"
+
+struct sl_req;
+struct sl_plugin;
+
+/* What a phase handler tells the core. */
+enum sl_status {
+    SL_NEXT = 0,   /* carry on with the next handler */
+    SL_DONE = 1,   /* the handler answered with sl_req_respond(); stop */
+    SL_AGAIN = 2,  /* suspended with sl_req_suspend(); sl_req_resume() follows */
+    SL_ERROR = -1, /* internal failure: the core answers 500 */
+};
+
+/* The request line and head, as the client sent them (path normalised). */
+struct sl_str sl_req_method(const struct sl_req *req);
+struct sl_str sl_req_path(const struct sl_req *req);  /* without the query */
+struct sl_str sl_req_query(const struct sl_req *req); /* after '?', may be empty */
+struct sl_str sl_req_host(const struct sl_req *req);  /* lower case, no port */
+bool sl_req_is_tls(const struct sl_req *req);
+
+/* The first value of a request header; {NULL, 0} if absent. */
+struct sl_str sl_req_header(const struct sl_req *req, const char *name);
+
+/*
+ * Replace every header called name with one holding value (or remove them
+ * all when value is NULL) in what goes upstream. Returns 0, or -1 when the
+ * capped request arena is full.
+ */
+int sl_req_header_set(struct sl_req *req, const char *name, const char *value);
+
+/* The client's address as text ("192.0.2.1" or "2001:db8::1"). */
+const char *sl_req_client_ip(const struct sl_req *req);
+const struct sockaddr *sl_req_client_addr(const struct sl_req *req);
+
+/* The request id (X-Request-Id), or "" before the request_id plugin ran. */
+const char *sl_req_id(const struct sl_req *req);
+int sl_req_set_id(struct sl_req *req, struct sl_str id);
+
+/* Name of the matched route. */
+const char *sl_req_route(const struct sl_req *req);
+
+/*
+ * Request variables: named values one plugin leaves for others ("jwt:sub").
+ * sl_req_var() returns {NULL, 0} when unset.
+ */
+int sl_req_var_set(struct sl_req *req, const char *name, struct sl_str value);
+struct sl_str sl_req_var(const struct sl_req *req, const char *name);
+
+/* The request arena (capped): memory that lives until the request ends. */
+struct sl_arena *sl_req_arena(struct sl_req *req);
+
+/* The loop the request runs on, for timers and async I/O. */
+uv_loop_t *sl_req_loop(struct sl_req *req);
+
+/* This worker's state for plugin p (what its worker_init() returned). */
+void *sl_req_worker_data(struct sl_req *req, const struct sl_plugin *p);
+
+/*
+ * Answer the request from the gateway: status with the JSON body
+ * {"error": code, "message": message, "request_id": ...}. Call it from an
+ * ACCESS handler and return SL_DONE. Returns 0 or -1.
+ */
+int sl_req_respond(struct sl_req *req, int status, const char *code, const char *message);
+
+/*
+ * Add a header to the response the client will get, whether proxied or made
+ * by the gateway. Returns 0, or -1 when the request arena is full.
+ */
+int sl_resp_header_add(struct sl_req *req, const char *name, const char *value);
+
+/* In the RESPONSE phase: the status and a header of the response. */
+int sl_resp_status(const struct sl_req *req);
+struct sl_str sl_resp_header(const struct sl_req *req, const char *name);
+
+/*
+ * Suspension. An ACCESS handler that must wait calls sl_req_suspend() and
+ * returns SL_AGAIN. Exactly one of two things then happens: the plugin calls
+ * sl_req_resume() with what the handler would have returned, or, if the
+ * client goes away first, the core calls cancel(arg) on the request's loop,
+ * after which the plugin must forget the request and never resume it.
+ */
+typedef void sl_req_cancel_fn(void *arg);
+void sl_req_suspend(struct sl_req *req, sl_req_cancel_fn *cancel, void *arg);
+void sl_req_resume(struct sl_req *req, enum sl_status status);
+
+/* A field for the access log line ("ratelimit"); value is copied. */
+int sl_req_log_field(struct sl_req *req, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Access log lines.
+ */
+#include "access_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "gen.h"
+#include "req.h"
+#include "sbuf.h"
+#include "util.h"
+#include "worker.h"
+
+static atomic_int log_fd = -1; /* -1: off */
+static char log_path[4096];
+
+int sl__access_log_open(const char *path)
+{
+    int fd, old;
+
+    if (path == NULL) {
+        fd = -1;
+        log_path[0] = '\0';
+    } else if (strcmp(path, "stdout") == 0) {
+        fd = 1;
+        log_path[0] = '\0';
+    } else {
+        if (strlen(path) >= sizeof(log_path))
+            return -ENAMETOOLONG;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0)
+            return -errno;
+        snprintf(log_path, sizeof(log_path), "%s", path);
+    }
+    old = atomic_exchange(&log_fd, fd);
+    if (old > 2 && old != fd)
+        close(old);
+    return 0;
+}
+
+int sl__access_log_reopen(void)
+{
+    return log_path[0] ? sl__access_log_open(log_path) : 0;
+}
+
+static void add_str(struct sl_sbuf *b, const char *key, struct sl_str v)
+{
+    sl__sbuf_printf(b, ", \"%s\": ", key);
+    sl__sbuf_json(b, v);
+}
+
+void sl__access_log(struct sl_req *req)
+{
+    struct sl_worker *w = req->conn->w;
+    struct sl_sbuf b = {.p = w->alog, .len = w->alog_len, .cap = w->alog_cap};
+    uint64_t now_ns = sl__mono_ns();
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+    struct sl_str ratelimit = SL_STR_NULL;
+
+    if (atomic_load_explicit(&log_fd, memory_order_relaxed) < 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    for (const struct sl_kv *kv = req->log_fields; kv; kv = kv->next)
+        if (strcmp(kv->name, "ratelimit") == 0)
+            ratelimit = kv->value;
+
+    sl__sbuf_printf(&b, "{\"ts\": \"%s.%03ldZ\"", when, ts.tv_nsec / 1000000);
+    add_str(&b, "request_id", req->id[0] ? sl_str_from(req->id) : SL_STR_NULL);
+    add_str(&b, "client", sl_str_from(req->conn->ip));
+    add_str(&b, "method", req->method_s.p ? req->method_s : SL_STR_NULL);
+    add_str(&b, "path", req->path.p ? req->path : SL_STR_NULL);
+    sl__sbuf_printf(&b, ", \"status\": %d, \"bytes_in\": %llu, \"bytes_out\": %llu", req->status,
+                    (unsigned long long)(req->head_bytes + req->body_bytes),
+                    (unsigned long long)(req->conn->out.bytes - req->bytes_out_start));
+    sl__sbuf_printf(&b, ", \"duration_ms\": %.3f", (double)(now_ns - req->start_ns) / 1e6);
+    add_str(&b, "route", req->route ? sl_str_from(req->route->name) : SL_STR_NULL);
+    add_str(&b, "upstream", req->upstream ? sl_str_from(req->upstream->conf->name) : SL_STR_NULL);
+    add_str(&b, "target", req->target ? sl_str_from(req->target->conf->ip) : SL_STR_NULL);
+    if (req->up_start_ns != 0)
+        sl__sbuf_printf(&b, ", \"upstream_ms\": %.3f", (double)req->up_ms / 1e3);
+    else
+        sl__sbuf_lit(&b, ", \"upstream_ms\": null");
+    add_str(&b, "ratelimit", ratelimit);
+    if (req->error_code != NULL)
+        add_str(&b, "error", sl_str_from(req->error_code));
+    sl__sbuf_lit(&b, "}\n");
+    w->alog = b.p;
+    w->alog_len = b.len;
+    w->alog_cap = b.cap;
+    if (w->alog_len > 64 * 1024)
+        sl__access_log_flush(w);
+}
+
+void sl__access_log_flush(struct sl_worker *w)
+{
+    int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
+    size_t off = 0;
+
+    if (fd < 0 || w->alog_len == 0) {
+        w->alog_len = 0;
+        return;
+    }
+    /* Write in pieces that end on a line and stay within PIPE_BUF, so lines
+     * from different workers never interleave, even on a pipe. */
+    while (off < w->alog_len) {
+        size_t n = w->alog_len - off;
+
+        if (n > 4096) {
+            const char *p = w->alog + off + 4096;
+
+            while (p > w->alog + off && p[-1] != '\n')
+                p--;
+            n = p > w->alog + off ? (size_t)(p - (w->alog + off)) : 4096;
+        }
+        ssize_t r = write(fd, w->alog + off, n);
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* the sink is gone; drop what cannot be written */
+        }
+        off += (size_t)r;
+    }
+    w->alog_len = 0;
+}

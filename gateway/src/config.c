@@ -1,0 +1,615 @@
+/*
+ * The core's part of the YAML contract. Each section has its own reader; each
+ * reader checks every key it is given and carries on after an error, so that
+ * one run reports every mistake in the file.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <llhttp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "conf_read.h"
+#include "log.h"
+#include "plugins.h"
+#include "util.h"
+
+void sl__addr_str(const struct sockaddr *sa, bool port, char *buf, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned p = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        p = ntohs(in->sin_port);
+        if (port)
+            snprintf(buf, size, "%s:%u", ip, p);
+        else
+            snprintf(buf, size, "%s", ip);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        p = ntohs(in6->sin6_port);
+        if (port)
+            snprintf(buf, size, "[%s]:%u", ip, p);
+        else
+            snprintf(buf, size, "%s", ip);
+    } else {
+        snprintf(buf, size, "unix");
+    }
+}
+
+int sl__parse_hostport(const char *s, bool passive, struct sockaddr_storage *ss, socklen_t *len,
+                       const char **why)
+{
+    char host[256];
+    const char *colon, *port;
+    struct addrinfo hints = {0}, *res = NULL;
+    size_t hlen;
+    char *end;
+    long p;
+    int rc;
+
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+
+        if (rb == NULL || rb[1] != ':') {
+            *why = "expected [IPv6]:port";
+            return -1;
+        }
+        hlen = (size_t)(rb - s - 1);
+        if (hlen >= sizeof(host)) {
+            *why = "host is too long";
+            return -1;
+        }
+        memcpy(host, s + 1, hlen);
+        host[hlen] = '\0';
+        port = rb + 2;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            *why = "expected host:port";
+            return -1;
+        }
+        hlen = (size_t)(colon - s);
+        if (hlen >= sizeof(host)) {
+            *why = "host is too long";
+            return -1;
+        }
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+        port = colon + 1;
+        if (strchr(host, ':') != NULL) {
+            *why = "write IPv6 addresses in brackets, as [::1]:8080";
+            return -1;
+        }
+    }
+    p = strtol(port, &end, 10);
+    if (*port == '\0' || *end != '\0' || p < (passive ? 0 : 1) || p > 65535) {
+        *why = "port must be a number from 1 to 65535";
+        return -1;
+    }
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        *why = rc == EAI_NONAME ? "host name not found" : gai_strerror(rc);
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* -- top level scalars ---------------------------------------------------- */
+
+static void read_workers(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    const struct sl_node *n = sl_node_get(root, "workers");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t v;
+
+    c->workers = cpus > 0 ? (uint32_t)cpus : 1;
+    if (n == NULL || (n->type == SL_NODE_SCALAR && strcmp(n->text, "auto") == 0))
+        return;
+    if (sl_conf_uint(ctx, root, "workers", 1, 1024, &v, false) == 0)
+        c->workers = (uint32_t)v;
+}
+
+static void read_listen(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"address", NULL};
+    const struct sl_node *list = sl_node_get(root, "listen");
+
+    if (list == NULL) {
+        sl_conf_error(ctx, root, "listen: at least one listener is required");
+        return;
+    }
+    if (list->type != SL_NODE_SEQ || list->n == 0) {
+        sl_conf_error(ctx, list, "expected a list of listeners such as - address: 0.0.0.0:8080");
+        return;
+    }
+    c->listen = sl_arena_calloc(ctx->arena, list->n * sizeof(*c->listen));
+    for (size_t i = 0; i < list->n; i++) {
+        const struct sl_node *item = list->items[i], *addr;
+        struct sl_listen_conf *l = &c->listen[c->n_listen];
+        const char *why;
+
+        if (sl_conf_keys(ctx, item, keys) != 0 && item->type != SL_NODE_MAP)
+            continue;
+        if (sl_conf_str(ctx, item, "address", &l->address, true) != 0)
+            continue;
+        addr = sl_node_get(item, "address");
+        if (sl__parse_hostport(l->address, true, &l->addr, &l->addrlen, &why) != 0) {
+            sl_conf_error(ctx, addr, "%s, found \"%s\"", why, l->address);
+            continue;
+        }
+        for (size_t j = 0; j < c->n_listen; j++) {
+            if (c->listen[j].addrlen == l->addrlen &&
+                memcmp(&c->listen[j].addr, &l->addr, l->addrlen) == 0) {
+                sl_conf_error(ctx, addr, "address \"%s\" is already listened on (listen[%zu])",
+                              l->address, j);
+                break;
+            }
+        }
+        l->node = item;
+        c->n_listen++;
+    }
+}
+
+static void read_limits(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"max_header_bytes", "max_body_bytes", "max_connections",
+                                       NULL};
+    const struct sl_node *n = sl_node_get(root, "limits");
+    uint64_t v;
+
+    c->max_header_bytes = 16 * 1024;
+    c->max_body_bytes = 10 * 1024 * 1024;
+    c->max_connections = 20000;
+    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+        return;
+    if (sl_conf_size(ctx, n, "max_header_bytes", &c->max_header_bytes, false) == 0 &&
+        (c->max_header_bytes < 1024 || c->max_header_bytes > 1024 * 1024))
+        sl_conf_error(ctx, sl_node_get(n, "max_header_bytes"), "must be between 1k and 1m");
+    sl_conf_size(ctx, n, "max_body_bytes", &c->max_body_bytes, false);
+    if (sl_conf_uint(ctx, n, "max_connections", 1, 10000000, &v, false) == 0)
+        c->max_connections = (uint32_t)v;
+}
+
+static void read_timeouts(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"client_header", "client_body", "client_idle", NULL};
+    const struct sl_node *n = sl_node_get(root, "timeouts");
+
+    c->client_header_ms = 10000;
+    c->client_body_ms = 30000;
+    c->client_idle_ms = 60000;
+    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+        return;
+    sl_conf_duration(ctx, n, "client_header", &c->client_header_ms, false);
+    sl_conf_duration(ctx, n, "client_body", &c->client_body_ms, false);
+    sl_conf_duration(ctx, n, "client_idle", &c->client_idle_ms, false);
+}
+
+static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"level", "access", "error", NULL};
+    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+    const struct sl_node *n = sl_node_get(root, "log");
+    const char *access = "stdout", *error = NULL;
+    int level = SL_LOG_INFO;
+
+    c->log_level = SL_LOG_INFO;
+    c->access_log = SL_ACCESS_STDOUT;
+    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+        return;
+    if (sl_conf_enum(ctx, n, "level", levels, &level, false) == 0)
+        c->log_level = level;
+    if (sl_conf_str(ctx, n, "access", &access, false) == 0) {
+        if (strcmp(access, "off") == 0) {
+            c->access_log = SL_ACCESS_OFF;
+        } else if (strcmp(access, "stdout") != 0) {
+            c->access_log = SL_ACCESS_FILE;
+            c->access_log_path = access;
+        }
+    } else if (sl_node_get(n, "access") && sl_node_get(n, "access")->type == SL_NODE_SCALAR) {
+        c->access_log = SL_ACCESS_OFF; /* "access: false" */
+    }
+    if (sl_conf_str(ctx, n, "error", &error, false) == 0 && strcmp(error, "stderr") != 0)
+        c->error_log_path = error;
+}
+
+/* -- upstreams ------------------------------------------------------------- */
+
+static void read_target(struct sl_conf_ctx *ctx, const struct sl_node *item,
+                        struct sl_target_conf *t, bool *ok)
+{
+    static const char *const keys[] = {"address", "weight", "backup", NULL};
+    const struct sl_node *addr = item;
+    const char *why;
+    uint64_t w = 1;
+
+    *ok = false;
+    t->weight = 1;
+    if (item->type == SL_NODE_SCALAR) {
+        t->address = item->text; /* "- 127.0.0.1:9001" is allowed */
+    } else {
+        if (sl_conf_keys(ctx, item, keys) != 0 && item->type != SL_NODE_MAP)
+            return;
+        if (sl_conf_str(ctx, item, "address", &t->address, true) != 0)
+            return;
+        addr = sl_node_get(item, "address");
+        if (sl_conf_uint(ctx, item, "weight", 1, 1000, &w, false) == 0)
+            t->weight = (uint32_t)w;
+        sl_conf_bool(ctx, item, "backup", &t->backup, false);
+    }
+    if (sl__parse_hostport(t->address, false, &t->addr, &t->addrlen, &why) != 0) {
+        sl_conf_error(ctx, addr, "%s, found \"%s\"", why, t->address);
+        return;
+    }
+    sl__addr_str((struct sockaddr *)&t->addr, true, t->ip, sizeof(t->ip));
+    *ok = true;
+}
+
+static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
+                          struct sl_upstream_conf *u)
+{
+    static const char *const keys[] = {"balance", "targets", "keepalive", "timeouts", "retries",
+                                       NULL};
+    static const char *const tkeys[] = {"connect", "read", "send", NULL};
+    static const char *const balances[] = {"round_robin", NULL};
+    const struct sl_node *targets, *t;
+    uint64_t v;
+    int b;
+
+    u->name = n->key;
+    u->keepalive = 32;
+    u->connect_ms = 2000;
+    u->read_ms = 30000;
+    u->send_ms = 30000;
+    u->retries = 1;
+    if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
+        return;
+    if (sl_conf_enum(ctx, n, "balance", balances, &b, false) == 0)
+        u->balance = (enum sl_balance)b;
+    if (sl_conf_uint(ctx, n, "keepalive", 0, 100000, &v, false) == 0)
+        u->keepalive = (uint32_t)v;
+    if (sl_conf_uint(ctx, n, "retries", 0, 100, &v, false) == 0)
+        u->retries = (uint32_t)v;
+    t = sl_node_get(n, "timeouts");
+    if (t != NULL && sl_conf_keys(ctx, t, tkeys) == 0) {
+        sl_conf_duration(ctx, t, "connect", &u->connect_ms, false);
+        sl_conf_duration(ctx, t, "read", &u->read_ms, false);
+        sl_conf_duration(ctx, t, "send", &u->send_ms, false);
+    }
+    targets = sl_node_get(n, "targets");
+    if (targets == NULL) {
+        sl_conf_error(ctx, n, "targets: an upstream needs at least one target");
+        return;
+    }
+    if (targets->type != SL_NODE_SEQ || targets->n == 0) {
+        sl_conf_error(ctx, targets, "expected a list of targets such as - address: 10.0.0.1:80");
+        return;
+    }
+    u->targets = sl_arena_calloc(ctx->arena, targets->n * sizeof(*u->targets));
+    for (size_t i = 0; i < targets->n; i++) {
+        bool ok;
+
+        read_target(ctx, targets->items[i], &u->targets[u->n_targets], &ok);
+        if (ok)
+            u->n_targets++;
+    }
+}
+
+static void read_upstreams(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                           struct sl_config *c)
+{
+    const struct sl_node *n = sl_node_get(root, "upstreams");
+
+    if (n == NULL)
+        return;
+    if (n->type != SL_NODE_MAP) {
+        sl_conf_error(ctx, n, "expected a map of upstream names to upstreams");
+        return;
+    }
+    c->upstreams = sl_arena_calloc(ctx->arena, (n->n ? n->n : 1) * sizeof(*c->upstreams));
+    for (size_t i = 0; i < n->n; i++) {
+        c->upstreams[i].index = (uint32_t)i;
+        read_upstream(ctx, n->items[i], &c->upstreams[i]);
+    }
+    c->n_upstreams = n->n;
+}
+
+/* -- plugins ---------------------------------------------------------------- */
+
+/*
+ * Read a "plugins:" map into uses (one slot per built-in plugin, indexed by
+ * plugin id). A plugin set to false is recorded with conf == NULL and the
+ * plugin pointer set, which a route uses to turn a default off.
+ */
+static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
+                         struct sl_plugin_use *uses)
+{
+    if (n->type != SL_NODE_MAP) {
+        sl_conf_error(ctx, n, "expected a map of plugin names to their settings");
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct sl_node *p = n->items[i];
+        const struct sl_plugin *pl;
+        size_t id;
+
+        pl = sl__plugin_find(p->key, &id);
+        if (pl == NULL) {
+            char known[256] = "";
+            size_t len = 0;
+
+            for (size_t j = 0; j < sl__n_plugins && len < sizeof(known); j++) {
+                int r = snprintf(known + len, sizeof(known) - len, "%s%s", j ? ", " : "",
+                                 sl__plugins[j]->name);
+
+                if (r > 0)
+                    len += (size_t)r;
+            }
+            sl_conf_error(ctx, p, "unknown plugin (built in: %s)", known[0] ? known : "none");
+            continue;
+        }
+        uses[id].plugin = pl;
+        if (p->type == SL_NODE_SCALAR && !p->quoted &&
+            (strcmp(p->text, "false") == 0 || strcmp(p->text, "off") == 0)) {
+            uses[id].conf = NULL;
+            continue;
+        }
+        if (p->type == SL_NODE_NULL) {
+            /* "request_id:" with nothing after it means defaults. */
+            static const struct sl_node empty = {.type = SL_NODE_MAP};
+            struct sl_node *e = sl_arena_alloc(ctx->arena, sizeof(*e));
+
+            *e = empty;
+            e->line = p->line;
+            e->col = p->col;
+            e->key = p->key;
+            e->parent = p->parent;
+            e->index = -1;
+            p = e;
+        }
+        uses[id].conf = pl->conf_parse(ctx, p);
+        if (uses[id].conf == NULL)
+            uses[id].plugin = NULL; /* its errors were reported */
+    }
+}
+
+/* Compact a per-id array of uses into the enabled ones, in table order. */
+static void compact_uses(struct sl_conf_ctx *ctx, const struct sl_plugin_use *uses,
+                         struct sl_plugin_use **out, size_t *n)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < sl__n_plugins; i++)
+        if (uses[i].plugin != NULL && uses[i].conf != NULL)
+            count++;
+    *out = sl_arena_alloc(ctx->arena, (count ? count : 1) * sizeof(**out));
+    *n = 0;
+    for (size_t i = 0; i < sl__n_plugins; i++)
+        if (uses[i].plugin != NULL && uses[i].conf != NULL)
+            (*out)[(*n)++] = uses[i];
+}
+
+/* -- routes ----------------------------------------------------------------- */
+
+static void free_regex(void *code)
+{
+    pcre2_code_free(code);
+}
+
+static bool valid_host_pattern(const char *h)
+{
+    const char *p = h;
+
+    if (p[0] == '*') {
+        if (p[1] != '.' || p[2] == '\0')
+            return false;
+        p += 2;
+    }
+    for (; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '.' || *p == '_'))
+            return false;
+    return p != h;
+}
+
+static void read_match(struct sl_conf_ctx *ctx, const struct sl_node *m, struct sl_route_conf *r)
+{
+    static const char *const keys[] = {"host",    "path",    "path_exact", "path_regex",
+                                       "methods", "headers", NULL};
+    const struct sl_node *n;
+    const char **methods;
+    size_t n_methods, paths = 0;
+
+    if (sl_conf_keys(ctx, m, keys) != 0 && m->type != SL_NODE_MAP)
+        return;
+    if (sl_conf_str(ctx, m, "host", &r->host, false) == 0) {
+        char *lower = sl_arena_strndup(ctx->arena, r->host, strlen(r->host));
+
+        for (char *p = lower; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        r->host = lower;
+        if (!valid_host_pattern(lower)) {
+            sl_conf_error(ctx, sl_node_get(m, "host"),
+                          "expected a host name such as api.example.com or *.example.com");
+            r->host = NULL;
+        }
+    }
+    if (sl_conf_str(ctx, m, "path", &r->path, false) == 0) {
+        paths++;
+        if (r->path[0] != '/')
+            sl_conf_error(ctx, sl_node_get(m, "path"), "a path prefix must start with '/'");
+    }
+    if (sl_conf_str(ctx, m, "path_exact", &r->path_exact, false) == 0) {
+        paths++;
+        if (r->path_exact[0] != '/')
+            sl_conf_error(ctx, sl_node_get(m, "path_exact"), "a path must start with '/'");
+    }
+    if (sl_conf_str(ctx, m, "path_regex", &r->path_regex, false) == 0) {
+        int err;
+        PCRE2_SIZE off;
+        pcre2_code *code;
+
+        paths++;
+        code = pcre2_compile((PCRE2_SPTR)r->path_regex, PCRE2_ZERO_TERMINATED, 0, &err, &off,
+                             NULL);
+        if (code == NULL) {
+            PCRE2_UCHAR msg[256];
+
+            pcre2_get_error_message(err, msg, sizeof(msg));
+            sl_conf_error(ctx, sl_node_get(m, "path_regex"), "bad regular expression at offset %zu: %s",
+                          (size_t)off, (const char *)msg);
+        } else {
+            pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
+            r->regex = code;
+            sl__conf_on_free(ctx, free_regex, code);
+        }
+    }
+    if (paths > 1)
+        sl_conf_error(ctx, m, "use only one of path, path_exact and path_regex");
+    if (sl_conf_strlist(ctx, m, "methods", &methods, &n_methods, false) == 0) {
+        for (size_t i = 0; i < n_methods; i++) {
+            int k;
+
+            for (k = 0; k <= HTTP_FLUSH; k++)
+                if (strcmp(llhttp_method_name((llhttp_method_t)k), methods[i]) == 0)
+                    break;
+            if (k > HTTP_FLUSH) {
+                const struct sl_node *mn = sl_node_get(m, "methods");
+
+                sl_conf_error(ctx, mn->type == SL_NODE_SEQ ? mn->items[i] : mn,
+                              "unknown HTTP method \"%s\" (methods are upper case)", methods[i]);
+                continue;
+            }
+            r->methods |= 1ull << k;
+        }
+    }
+    n = sl_node_get(m, "headers");
+    if (n != NULL) {
+        if (n->type != SL_NODE_MAP) {
+            sl_conf_error(ctx, n, "expected a map of header names to values");
+        } else {
+            r->headers = sl_arena_calloc(ctx->arena, (n->n ? n->n : 1) * sizeof(*r->headers));
+            for (size_t i = 0; i < n->n; i++) {
+                if (sl_conf_node_str(ctx, n->items[i], &r->headers[r->n_headers].value) != 0)
+                    continue;
+                r->headers[r->n_headers++].name = n->items[i]->key;
+            }
+        }
+    }
+}
+
+static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct sl_config *c,
+                       struct sl_route_conf *r, const struct sl_plugin_use *defaults)
+{
+    static const char *const keys[] = {"name", "match", "upstream", "strip_prefix", "plugins",
+                                       NULL};
+    struct sl_plugin_use *uses;
+    const struct sl_node *m, *p;
+    const char *up;
+
+    r->node = n;
+    r->name = sl_arena_printf(ctx->arena, "route%u", r->index);
+    if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
+        return;
+    sl_conf_str(ctx, n, "name", &r->name, false);
+    m = sl_node_get(n, "match");
+    if (m != NULL)
+        read_match(ctx, m, r);
+    if (sl_conf_str(ctx, n, "upstream", &up, true) == 0) {
+        for (size_t i = 0; i < c->n_upstreams; i++)
+            if (strcmp(c->upstreams[i].name, up) == 0)
+                r->upstream = &c->upstreams[i];
+        if (r->upstream == NULL)
+            sl_conf_error(ctx, sl_node_get(n, "upstream"), "unknown upstream \"%s\"%s", up,
+                          c->n_upstreams ? "" : " (no upstreams are defined)");
+    }
+    if (sl_conf_str(ctx, n, "strip_prefix", &r->strip_prefix, false) == 0 &&
+        (r->strip_prefix[0] != '/' || strcmp(r->strip_prefix, "/") == 0))
+        sl_conf_error(ctx, sl_node_get(n, "strip_prefix"),
+                      "expected a path prefix such as /v1");
+
+    uses = sl_arena_alloc(ctx->arena, (sl__n_plugins + 1) * sizeof(*uses));
+    memcpy(uses, defaults, sl__n_plugins * sizeof(*uses));
+    p = sl_node_get(n, "plugins");
+    if (p != NULL)
+        read_plugins(ctx, p, uses);
+    compact_uses(ctx, uses, &r->plugins, &r->n_plugins);
+}
+
+static void read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    const struct sl_node *n = sl_node_get(root, "routes"), *p;
+    struct sl_plugin_use *defaults;
+
+    defaults = sl_arena_calloc(ctx->arena, (sl__n_plugins + 1) * sizeof(*defaults));
+    p = sl_node_get(root, "plugins");
+    if (p != NULL)
+        read_plugins(ctx, p, defaults);
+    compact_uses(ctx, defaults, &c->default_plugins, &c->n_default_plugins);
+
+    if (n == NULL)
+        return;
+    if (n->type != SL_NODE_SEQ) {
+        sl_conf_error(ctx, n, "expected a list of routes");
+        return;
+    }
+    c->routes = sl_arena_calloc(ctx->arena, (n->n ? n->n : 1) * sizeof(*c->routes));
+    for (size_t i = 0; i < n->n; i++) {
+        struct sl_route_conf *r = &c->routes[i];
+
+        r->index = (uint32_t)i;
+        read_route(ctx, n->items[i], c, r, defaults);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->routes[j].name, r->name) == 0) {
+                sl_conf_error(ctx, sl_node_get(n->items[i], "name"),
+                              "route name \"%s\" is already used by routes[%zu]", r->name, j);
+                break;
+            }
+        }
+    }
+    c->n_routes = n->n;
+}
+
+struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
+{
+    static const char *const keys[] = {"workers", "shutdown_timeout", "listen", "limits",
+                                       "timeouts", "log", "upstreams", "plugins", "routes", NULL};
+    struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
+
+    ctx->root = root;
+    c->shutdown_timeout_ms = 30000;
+    if (root->type != SL_NODE_MAP) {
+        sl_conf_error(ctx, root, "the file must be a map of settings such as listen: and routes:");
+        return c;
+    }
+    sl_conf_keys(ctx, root, keys);
+    read_workers(ctx, root, c);
+    sl_conf_duration(ctx, root, "shutdown_timeout", &c->shutdown_timeout_ms, false);
+    read_listen(ctx, root, c);
+    read_limits(ctx, root, c);
+    read_timeouts(ctx, root, c);
+    read_log(ctx, root, c);
+    read_upstreams(ctx, root, c);
+    read_routes(ctx, root, c);
+    return c;
+}

@@ -1,0 +1,181 @@
+/*
+ * Generations.
+ */
+#include "gen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "conf_read.h"
+#include "router.h"
+#include "util.h"
+#include "yaml_tree.h"
+
+_Atomic(struct sl_gen *) sl__gen_current;
+static uv_mutex_t publish_lock;
+static uv_once_t publish_once = UV_ONCE_INIT;
+
+static void init_lock(void)
+{
+    uv_mutex_init(&publish_lock);
+}
+
+static char *read_file(const char *path, size_t *len, int *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (f == NULL) {
+        *err = errno;
+        return NULL;
+    }
+    for (;;) {
+        size_t r;
+
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > 64 * 1024 * 1024) {
+                *err = EFBIG;
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = sl__xrealloc(buf, cap);
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (ferror(f)) {
+        *err = EIO;
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void build_upstreams(struct sl_gen *g)
+{
+    struct sl_config *c = g->conf;
+
+    g->upstreams = sl_arena_calloc(&g->arena, (c->n_upstreams ? c->n_upstreams : 1) *
+                                                  sizeof(*g->upstreams));
+    for (size_t i = 0; i < c->n_upstreams; i++) {
+        struct sl_upstream *u = &g->upstreams[i];
+        struct sl_lb_target *view;
+        size_t n;
+
+        u->conf = &c->upstreams[i];
+        u->n_targets = n = u->conf->n_targets;
+        u->targets = sl_arena_calloc(&g->arena, (n ? n : 1) * sizeof(*u->targets));
+        view = sl__xcalloc(n ? n : 1, sizeof(*view));
+        for (size_t t = 0; t < n; t++) {
+            u->targets[t].conf = &u->conf->targets[t];
+            snprintf(u->targets[t].pool_key, sizeof(u->targets[t].pool_key), "%s",
+                     u->conf->targets[t].ip);
+            view[t] = (struct sl_lb_target){.weight = u->conf->targets[t].weight};
+        }
+        u->lb = &sl__lb_round_robin;
+        /* One cache line apart, so workers do not share lines. */
+        u->lb_stride = (u->lb->state_size(n) + 63) & ~(size_t)63;
+        u->lb_state = sl_arena_calloc(&g->arena, u->lb_stride * g->n_workers + 64);
+        for (uint32_t w = 0; w < g->n_workers; w++)
+            u->lb->init(u->lb_state + w * u->lb_stride, view, n);
+        free(view);
+    }
+}
+
+struct sl_gen *sl__gen_load(const char *file, uint32_t n_workers, char **report, int *errors)
+{
+    struct sl_conf_ctx ctx;
+    const struct sl_node *root;
+    struct sl_gen *g = sl__xcalloc(1, sizeof(*g));
+    size_t len = 0;
+    int err = 0;
+    char *text;
+
+    sl_arena_init(&g->arena, 16 * 1024, 0);
+    atomic_init(&g->refs, 1);
+    g->file = sl__xstrdup(file);
+    text = read_file(file, &len, &err);
+    sl__conf_ctx_init(&ctx, file, text, len, &g->arena);
+    if (text == NULL) {
+        sl__conf_file_error(&ctx, "cannot read the file: %s", strerror(err));
+        goto fail;
+    }
+    root = sl__yaml_load(&ctx, text, len);
+    if (root == NULL)
+        goto fail;
+    g->conf = sl__config_parse(&ctx, root);
+    if (ctx.errors > 0)
+        goto fail;
+    g->n_workers = n_workers ? n_workers : g->conf->workers;
+    g->router = sl__router_build(&g->arena, g->conf->routes, g->conf->n_routes);
+    build_upstreams(g);
+    g->cleanups = ctx.cleanups;
+    g->loaded_at = time(NULL);
+    *report = ctx.report;
+    *errors = 0;
+    free(text);
+    return g;
+
+fail:
+    *report = ctx.report;
+    *errors = ctx.errors;
+    sl__cleanups_run(ctx.cleanups);
+    sl_arena_destroy(&g->arena);
+    free(g->file);
+    free(g);
+    free(text);
+    return NULL;
+}
+
+void sl__gen_ref(struct sl_gen *g)
+{
+    atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+}
+
+void sl__gen_unref(struct sl_gen *g)
+{
+    if (g == NULL || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    sl__cleanups_run(g->cleanups);
+    sl_arena_destroy(&g->arena);
+    free(g->listen_fds);
+    free(g->file);
+    free(g);
+}
+
+void sl__gen_publish(struct sl_gen *g)
+{
+    struct sl_gen *old;
+
+    uv_once(&publish_once, init_lock);
+    uv_mutex_lock(&publish_lock);
+    old = atomic_exchange_explicit(&sl__gen_current, g, memory_order_acq_rel);
+    uv_mutex_unlock(&publish_lock);
+    sl__gen_unref(old);
+}
+
+struct sl_gen *sl__gen_acquire_current(void)
+{
+    struct sl_gen *g;
+
+    uv_once(&publish_once, init_lock);
+    uv_mutex_lock(&publish_lock);
+    g = atomic_load_explicit(&sl__gen_current, memory_order_acquire);
+    if (g != NULL)
+        sl__gen_ref(g);
+    uv_mutex_unlock(&publish_lock);
+    return g;
+}

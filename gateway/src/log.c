@@ -1,0 +1,103 @@
+/*
+ * The error log. Each line is formatted into a stack buffer and written with
+ * one write(2), so lines from different workers never interleave.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "req.h"
+#include "util.h"
+
+int sl_log_level = SL_LOG_INFO;
+_Thread_local const char *sl__log_thread = "main";
+
+static atomic_int log_fd = 2;
+static char log_path[4096];
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int sl__log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+    return fd < 0 ? -errno : fd;
+}
+
+int sl__log_open(const char *path)
+{
+    int fd, old;
+
+    if (path == NULL || strcmp(path, "stderr") == 0) {
+        log_path[0] = '\0';
+        fd = 2;
+    } else {
+        if (strlen(path) >= sizeof(log_path))
+            return -ENAMETOOLONG;
+        fd = open_file(path);
+        if (fd < 0)
+            return fd;
+        snprintf(log_path, sizeof(log_path), "%s", path);
+    }
+    old = atomic_exchange(&log_fd, fd);
+    if (old != 2 && old != fd)
+        close(old);
+    return 0;
+}
+
+int sl__log_reopen(void)
+{
+    return log_path[0] ? sl__log_open(log_path) : 0;
+}
+
+void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, ...)
+{
+    char line[2048];
+    size_t n, cap = sizeof(line) - 1;
+    struct timespec ts;
+    struct tm tm;
+    va_list ap;
+    int r;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    n = strftime(line, cap, "%Y/%m/%d %H:%M:%S", &tm);
+    r = snprintf(line + n, cap - n, ".%03ld [%s] %s: ", ts.tv_nsec / 1000000,
+                 level_names[level < 0 || level > 3 ? 0 : level], sl__log_thread);
+    n += r > 0 ? (size_t)r : 0;
+
+    va_start(ap, fmt);
+    r = vsnprintf(line + n, cap - n, fmt, ap);
+    va_end(ap);
+    n = r > 0 ? SL_MIN(n + (size_t)r, cap) : n;
+
+    if (req != NULL && n < cap) {
+        struct sl_str m = sl_req_method(req), p = sl_req_path(req);
+        const char *action = sl__req_action(req);
+
+        r = snprintf(line + n, cap - n, "%s%s, client: %s, request: \"%.*s %.*s\", id: %s",
+                     action ? ", while " : "", action ? action : "", sl_req_client_ip(req),
+                     (int)m.len, m.p ? m.p : "", (int)SL_MIN(p.len, 512), p.p ? p.p : "",
+                     sl_req_id(req)[0] ? sl_req_id(req) : "-");
+        n = r > 0 ? SL_MIN(n + (size_t)r, cap) : n;
+    }
+    line[n++] = '\n';
+    if (write(atomic_load(&log_fd), line, n) < 0) {
+        /* Nowhere left to complain to. */
+    }
+}

@@ -1,0 +1,1007 @@
+/*
+ * The upstream side of a request.
+ *
+ * Connection life: CONNECTING -> ACTIVE (one request) -> IDLE in the
+ * worker's keep-alive pool -> ACTIVE again ... -> CLOSED. A pooled connection
+ * keeps reading so that an upstream close is noticed while it is idle.
+ *
+ * Streaming: request body bytes go from the client's read buffer to this
+ * connection's write queue without copies; response bytes go from this
+ * connection's read buffer to the client's write queue. Whichever side's
+ * write queue passes SL_OUT_HIGH stops the other side from reading until it
+ * drains below SL_OUT_LOW, so a slow reader never makes the gateway buffer a
+ * body whole.
+ */
+#include "proxy.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "conn.h"
+#include "gen.h"
+#include "log.h"
+#include "pool.h"
+#include "req.h"
+#include "respond.h"
+#include "router.h"
+#include "util.h"
+#include "worker.h"
+
+#define MIN_READ 4096
+/* Upstream response heads may be this large. */
+#define MAX_RESPONSE_HEAD (32 * 1024)
+/* How long an idle pooled connection is kept. */
+#define IDLE_TIMEOUT_MS 60000
+
+static llhttp_settings_t settings;
+static uv_once_t settings_once = UV_ONCE_INIT;
+
+static void on_up_timer(uv_timer_t *t);
+static void up_read_start(struct sl_upconn *uc);
+static void tunnel_start(struct sl_req *req);
+
+static uint64_t loop_now(struct sl_upconn *uc)
+{
+    return uv_now(&uc->w->loop);
+}
+
+static void up_set_deadline(struct sl_upconn *uc, uint64_t ms)
+{
+    if (ms == 0) {
+        uc->deadline = 0;
+        return;
+    }
+    uc->deadline = loop_now(uc) + ms;
+    if (uc->timer_at == 0 || uc->timer_at > uc->deadline) {
+        uc->timer_at = uc->deadline;
+        uv_timer_start(&uc->timer, on_up_timer, ms, 0);
+    }
+}
+
+/* Re-arm the active connection's timer: `send` while request bytes wait to
+ * be written, `read` once the request is complete; nothing while the body is
+ * still coming from the client (its own timeout covers that). */
+static void up_touch(struct sl_upconn *uc)
+{
+    const struct sl_upstream_conf *u;
+
+    if (uc->req == NULL || uc->state != SL_UP_ACTIVE)
+        return;
+    u = uc->req->upstream->conf;
+    if (uc->out.pending > 0)
+        up_set_deadline(uc, u->send_ms);
+    else if (uc->req->body_done || uc->got_bytes)
+        up_set_deadline(uc, u->read_ms);
+    else
+        up_set_deadline(uc, 0);
+}
+
+/* -- closing ---------------------------------------------------------------- */
+
+static void on_up_closed(uv_handle_t *h)
+{
+    struct sl_upconn *uc = h->data;
+
+    if (h == (uv_handle_t *)&uc->tcp) {
+        uv_close((uv_handle_t *)&uc->timer, on_up_closed);
+        return;
+    }
+    sl__out_discard(&uc->out);
+    if (uc->rbuf != NULL)
+        sl__buf_unref(uc->rbuf);
+    free(uc);
+}
+
+void sl__upconn_close(struct sl_upconn *uc)
+{
+    if (uc->state == SL_UP_CLOSED)
+        return;
+    if (uc->state == SL_UP_IDLE)
+        sl__pool_remove(uc->pool, uc);
+    uc->state = SL_UP_CLOSED;
+    uc->req = NULL;
+    uv_timer_stop(&uc->timer);
+    uv_close((uv_handle_t *)&uc->tcp, on_up_closed);
+}
+
+/* Detach the upstream connection from req (and the client's backpressure
+ * flag that it may have set). */
+static struct sl_upconn *detach(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+
+    req->up = NULL;
+    if (uc != NULL)
+        uc->req = NULL;
+    if (req->conn->upstream_bp) {
+        req->conn->upstream_bp = false;
+        sl__conn_update_reading(req->conn);
+    }
+    sl__head_free(&req->resp);
+    return uc;
+}
+
+void sl__proxy_abort(struct sl_req *req)
+{
+    struct sl_upconn *uc = detach(req);
+
+    if (uc != NULL)
+        sl__upconn_close(uc);
+}
+
+/* -- choosing a target -------------------------------------------------------- */
+
+static bool tried(const struct sl_req *req, size_t i)
+{
+    return i < 256 && (req->tried[i / 64] >> (i % 64)) & 1;
+}
+
+static int pick_target(struct sl_req *req)
+{
+    struct sl_upstream *u = req->upstream;
+    struct sl_lb_target stack[64], *view = stack;
+    struct sl_worker *w = req->conn->w;
+    int idx;
+
+    if (u->n_targets > SL_ARRAY_LEN(stack)) {
+        view = sl_arena_alloc(&req->arena, u->n_targets * sizeof(*view));
+        if (view == NULL)
+            return -1;
+    }
+    for (size_t i = 0; i < u->n_targets; i++) {
+        view[i].weight = u->targets[i].conf->weight;
+        view[i].usable = !tried(req, i) && !u->targets[i].conf->backup;
+    }
+    idx = u->lb->pick(u->lb_state + w->id * u->lb_stride, view, u->n_targets);
+    if (idx < 0) {
+        /* No primary left: backups take the traffic. */
+        for (size_t i = 0; i < u->n_targets; i++)
+            view[i].usable = !tried(req, i) && u->targets[i].conf->backup;
+        idx = u->lb->pick(u->lb_state + w->id * u->lb_stride, view, u->n_targets);
+    }
+    return idx;
+}
+
+/* -- the response parser --------------------------------------------------------- */
+
+static inline struct sl_upconn *up_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int on_resp_begin(llhttp_t *p)
+{
+    struct sl_upconn *uc = up_of(p);
+
+    if (uc->req == NULL)
+        return -1; /* bytes on an idle connection */
+    sl__head_reset(&uc->req->resp);
+    uc->req->resp.max = MAX_RESPONSE_HEAD;
+    return 0;
+}
+
+static int on_resp_status(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_upconn *uc = up_of(p);
+
+    return sl__head_start(&uc->req->resp, &uc->w->bufs, at, len) == 0 ? 0 : -1;
+}
+
+static int on_resp_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_upconn *uc = up_of(p);
+    struct sl_req *req = uc->req;
+
+    return sl__head_name(&req->resp, &uc->w->bufs, &req->arena, at, len) == 0 ? 0 : -1;
+}
+
+static int on_resp_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_upconn *uc = up_of(p);
+
+    return sl__head_value(&uc->req->resp, &uc->w->bufs, at, len) == 0 ? 0 : -1;
+}
+
+static bool drop_listed(struct sl_str tok, void *arg)
+{
+    struct sl_head *h = arg;
+
+    for (uint32_t i = 0; i < h->n; i++)
+        if (sl_str_caseeq(h->fields[i].name, tok))
+            h->fields[i].drop = true;
+    return false;
+}
+
+/* Send the response head to the client: the upstream's headers without the
+ * hop-by-hop ones, the plugins' headers, and our own framing. */
+static void write_response_head(struct sl_req *req, llhttp_t *p)
+{
+    struct sl_conn *c = req->conn;
+    struct sl_out *o = &c->out;
+    struct sl_head *h = &req->resp;
+    struct sl_str reason = sl__head_start_line(h);
+    int status = req->status;
+    bool upgrade = status == 101;
+    bool close;
+
+    req->resp_no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || upgrade;
+    for (uint32_t i = 0; i < h->n; i++) {
+        struct sl_header *f = &h->fields[i];
+
+        if (sl_str_caseeq_lit(f->name, "Connection"))
+            sl__http_tokens(f->value, drop_listed, h);
+    }
+    if (!req->resp_no_body && !(p->flags & F_CONTENT_LENGTH)) {
+        /* Chunked or delimited by close upstream: chunk it for an HTTP/1.1
+         * client, delimit it by close for an HTTP/1.0 one. */
+        if (req->http_minor >= 1)
+            req->resp_chunked = true;
+        else
+            req->resp_until_close = true;
+    }
+    close = !req->keepalive || req->resp_until_close || c->w->stopping;
+    if (close)
+        req->keepalive = false;
+
+    sl__req_response_phase(req);
+
+    sl__out_printf(o, "HTTP/1.1 %d ", status);
+    if (reason.len > 0)
+        sl__out_copy(o, reason.p, reason.len);
+    else
+        sl__out_printf(o, "%s", sl__http_reason(status));
+    sl__out_copy(o, "\r\n", 2);
+    for (uint32_t i = 0; i < h->n; i++) {
+        struct sl_header *f = &h->fields[i];
+
+        if (f->drop || f->name.len == 0)
+            continue;
+        if (sl__http_is_hop_by_hop(f->name) &&
+            !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
+            continue;
+        if (req->resp_chunked && sl_str_caseeq_lit(f->name, "Content-Length"))
+            continue;
+        sl__out_copy(o, f->name.p, f->name.len);
+        sl__out_copy(o, ": ", 2);
+        sl__out_copy(o, f->value.p, f->value.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    sl__respond_extra_headers(o, req);
+    if (upgrade)
+        sl__out_copy(o, "Connection: upgrade\r\n", 21);
+    else if (req->resp_chunked)
+        sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
+    if (!upgrade) {
+        if (close)
+            sl__out_copy(o, "Connection: close\r\n", 19);
+        else if (req->http_minor == 0)
+            sl__out_copy(o, "Connection: keep-alive\r\n", 24);
+    }
+    sl__out_copy(o, "\r\n", 2);
+    req->resp_started = true;
+}
+
+static int on_resp_headers(llhttp_t *p)
+{
+    struct sl_upconn *uc = up_of(p);
+    struct sl_req *req = uc->req;
+    int status = p->status_code;
+
+    if (status < 100 || status > 599)
+        return -1;
+    if (status < 200 && status != 101) {
+        /* 100 Continue (we answered the client's Expect ourselves) and other
+         * interim responses are dropped; the final response follows. */
+        uc->skip_message = true;
+        return 1;
+    }
+    if (status == 101 && !req->upgrade)
+        return -1;
+    req->status = status;
+    req->up_ms = (sl__mono_ns() - req->up_start_ns) / 1000;
+    sl__head_trim(&req->resp);
+    write_response_head(req, p);
+    req->action = "reading the upstream response body";
+    if (status == 101)
+        return 2; /* a tunnel from here on */
+    return req->resp_no_body ? 1 : 0;
+}
+
+static int on_resp_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_upconn *uc = up_of(p);
+    struct sl_req *req = uc->req;
+    struct sl_out *o = &req->conn->out;
+
+    req->resp_body_bytes += len;
+    if (req->resp_chunked) {
+        sl__out_printf(o, "%zx\r\n", len);
+        sl__out_slice(o, uc->rbuf, at, len);
+        sl__out_copy(o, "\r\n", 2);
+    } else {
+        sl__out_slice(o, uc->rbuf, at, len);
+    }
+    return 0;
+}
+
+static int on_resp_chunk_header(llhttp_t *p)
+{
+    struct sl_upconn *uc = up_of(p);
+    struct sl_head *h = &uc->req->resp;
+
+    if (p->content_length == 0) {
+        h->in_trailers = true;
+        h->trailers_from = h->n;
+        h->last = 0;
+    }
+    return 0;
+}
+
+static int on_resp_complete(llhttp_t *p)
+{
+    struct sl_upconn *uc = up_of(p);
+    struct sl_req *req = uc->req;
+
+    if (uc->skip_message) {
+        uc->skip_message = false;
+        sl__head_reset(&req->resp);
+        return 0;
+    }
+    if (req->resp_chunked) {
+        struct sl_out *o = &req->conn->out;
+        struct sl_head *h = &req->resp;
+
+        sl__out_copy(o, "0\r\n", 3);
+        for (uint32_t i = h->in_trailers ? h->trailers_from : h->n; i < h->n; i++) {
+            struct sl_header *f = &h->fields[i];
+
+            if (f->name.len == 0 || sl__http_is_hop_by_hop(f->name) ||
+                sl_str_caseeq_lit(f->name, "Content-Length") ||
+                sl_str_caseeq_lit(f->name, "Set-Cookie"))
+                continue;
+            sl__out_copy(o, f->name.p, f->name.len);
+            sl__out_copy(o, ": ", 2);
+            sl__out_copy(o, f->value.p, f->value.len);
+            sl__out_copy(o, "\r\n", 2);
+        }
+        sl__out_copy(o, "\r\n", 2);
+    }
+    uc->resp_keepalive = llhttp_should_keep_alive(p);
+    uc->resp_done = true;
+    return HPE_PAUSED;
+}
+
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_resp_begin;
+    settings.on_status = on_resp_status;
+    settings.on_header_field = on_resp_field;
+    settings.on_header_value = on_resp_value;
+    settings.on_headers_complete = on_resp_headers;
+    settings.on_body = on_resp_body;
+    settings.on_chunk_header = on_resp_chunk_header;
+    settings.on_message_complete = on_resp_complete;
+}
+
+/* -- failures and retries ------------------------------------------------------- */
+
+/*
+ * The attempt on req->up failed before any response byte reached the client.
+ * Retry on another target when that is safe (nothing of the request body was
+ * consumed from the client), else answer 502.
+ */
+static void attempt_failed(struct sl_req *req, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void attempt_failed(struct sl_req *req, bool retryable, const char *fmt, ...)
+{
+    struct sl_upconn *uc = req->up;
+    bool stale = uc != NULL && uc->reused && !uc->got_bytes;
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg, req->upstream->conf->name,
+           req->target ? req->target->conf->ip : "?");
+    sl__proxy_abort(req);
+    if (req->resp_started) {
+        sl__conn_abort(req->conn);
+        return;
+    }
+    /* A request whose body has started to flow cannot be replayed. */
+    if (req->body_started && req->has_body)
+        retryable = false;
+    if (retryable && stale) {
+        /* A kept-alive connection the upstream had closed: not the target's
+         * fault, and it does not count as a try. */
+        req->tried[(req->target - req->upstream->targets) / 64] &=
+            ~(1ull << ((req->target - req->upstream->targets) % 64));
+        req->tries--;
+    }
+    if (retryable && req->tries <= req->upstream->conf->retries) {
+        req->body_started = false;
+        sl__proxy_start(req);
+        return;
+    }
+    sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
+}
+
+/* -- sending the request ----------------------------------------------------------- */
+
+static bool xff_append(struct sl_out *o, struct sl_req *req)
+{
+    bool any = false;
+
+    for (uint32_t i = 0; i < req->head.n; i++) {
+        struct sl_header *f = &req->head.fields[i];
+
+        if (i >= req->head.trailers_from && req->head.in_trailers)
+            break;
+        if (!sl_str_caseeq_lit(f->name, "X-Forwarded-For"))
+            continue;
+        sl__out_copy(o, any ? ", " : "X-Forwarded-For: ", any ? 2 : 17);
+        sl__out_copy(o, f->value.p, f->value.len);
+        any = true;
+    }
+    return any;
+}
+
+static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
+{
+    struct sl_out *o = &uc->out;
+    const struct sl_route_conf *r = req->route;
+    struct sl_str path = req->path;
+    uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
+
+    if (r->strip_prefix != NULL && sl__path_prefix_match(path, sl_str_from(r->strip_prefix))) {
+        size_t n = strlen(r->strip_prefix);
+
+        if (r->strip_prefix[n - 1] == '/')
+            n--;
+        path.p += n;
+        path.len -= n;
+    }
+    sl__out_copy(o, req->method_s.p, req->method_s.len);
+    sl__out_copy(o, " ", 1);
+    if (path.len == 0 || path.p[0] != '/')
+        sl__out_copy(o, "/", 1);
+    sl__out_copy(o, path.p, path.len);
+    if (req->query.len > 0 || (req->uri.len > 0 && req->uri.p[req->uri.len - 1] == '?')) {
+        sl__out_copy(o, "?", 1);
+        sl__out_copy(o, req->query.p, req->query.len);
+    }
+    sl__out_copy(o, " HTTP/1.1\r\n", 11);
+    if (req->host_hdr.len > 0) {
+        sl__out_copy(o, "Host: ", 6);
+        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    for (uint32_t i = 0; i < end; i++) {
+        struct sl_header *f = &req->head.fields[i];
+
+        if (f->drop)
+            continue;
+        sl__out_copy(o, f->name.p, f->name.len);
+        sl__out_copy(o, ": ", 2);
+        sl__out_copy(o, f->value.p, f->value.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    if (xff_append(o, req))
+        sl__out_copy(o, ", ", 2);
+    else
+        sl__out_copy(o, "X-Forwarded-For: ", 17);
+    sl__out_copy(o, req->conn->ip, strlen(req->conn->ip));
+    sl__out_copy(o, "\r\n", 2);
+    if (req->conn->tls)
+        sl__out_copy(o, "X-Forwarded-Proto: https\r\n", 26);
+    else
+        sl__out_copy(o, "X-Forwarded-Proto: http\r\n", 25);
+    if (req->host_hdr.len > 0) {
+        sl__out_copy(o, "X-Forwarded-Host: ", 18);
+        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    if (req->chunked)
+        sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
+    else if (req->content_length_set)
+        sl__out_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+    if (req->upgrade) {
+        struct sl_str up = sl_req_header(req, "Upgrade");
+
+        sl__out_copy(o, "Connection: upgrade\r\nUpgrade: ", 30);
+        sl__out_copy(o, up.p, up.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    sl__out_copy(o, "\r\n", 2);
+}
+
+static void send_request(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+
+    uc->state = SL_UP_ACTIVE;
+    uc->got_bytes = false;
+    uc->resp_done = false;
+    uc->skip_message = false;
+    req->up_start_ns = sl__mono_ns();
+    req->action = "sending the request to the upstream";
+    write_request_head(req, uc);
+    if (sl__out_flush(&uc->out) != 0) {
+        attempt_failed(req, true, "writing to the upstream failed: %s", uv_strerror(uc->out.error));
+        return;
+    }
+    up_read_start(uc);
+    up_touch(uc);
+    /* Stream the body; for a bodiless request this completes the message. */
+    sl__conn_start_body(req->conn);
+}
+
+void sl__proxy_body_flush(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+
+    if (uc == NULL || uc->state != SL_UP_ACTIVE)
+        return;
+    if (sl__out_flush(&uc->out) != 0) {
+        attempt_failed(req, false, "writing the request body to the upstream failed: %s",
+                       uv_strerror(uc->out.error));
+        return;
+    }
+    if (sl__out_queued(&uc->out) > SL_OUT_HIGH)
+        req->conn->upstream_bp = true;
+    if (req->body_done)
+        req->action = "waiting for the upstream response";
+    up_touch(uc);
+}
+
+static void on_up_written(void *arg)
+{
+    struct sl_upconn *uc = arg;
+    struct sl_req *req = uc->req;
+
+    if (uc->state == SL_UP_CLOSED || req == NULL)
+        return;
+    if (uc->out.error != 0) {
+        if (uc->got_bytes && uc->state == SL_UP_ACTIVE)
+            return; /* it answered, then stopped reading: the response decides */
+        if (uc->state == SL_UP_TUNNEL) {
+            sl__conn_abort(req->conn);
+            return;
+        }
+        attempt_failed(req, !req->has_body, "writing to the upstream failed: %s",
+                       uv_strerror(uc->out.error));
+        return;
+    }
+    if (req->conn->upstream_bp && sl__out_queued(&uc->out) <= SL_OUT_LOW) {
+        req->conn->upstream_bp = false;
+        sl__conn_update_reading(req->conn);
+    }
+    if (uc->state == SL_UP_TUNNEL)
+        sl__tunnel_maybe_end(req);
+    else
+        up_touch(uc);
+}
+
+/* -- connecting -------------------------------------------------------------- */
+
+static void on_connect(uv_connect_t *cr, int status)
+{
+    struct sl_upconn *uc = cr->data;
+    struct sl_req *req = uc->req;
+
+    if (uc->state == SL_UP_CLOSED || req == NULL)
+        return; /* the request went away meanwhile */
+    if (status < 0) {
+        attempt_failed(req, true, "connect() failed: %s", uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&uc->tcp, 1);
+    send_request(req);
+}
+
+static struct sl_upconn *upconn_new(struct sl_worker *w, struct sl_pool *pool)
+{
+    struct sl_upconn *uc = sl__xcalloc(1, sizeof(*uc));
+
+    uv_once(&settings_once, init_settings);
+    uc->w = w;
+    uc->pool = pool;
+    uv_tcp_init(&w->loop, &uc->tcp);
+    uc->tcp.data = uc;
+    uv_timer_init(&w->loop, &uc->timer);
+    uc->timer.data = uc;
+    uc->connect_req.data = uc;
+    llhttp_init(&uc->parser, HTTP_RESPONSE, &settings);
+    uc->parser.data = uc;
+    sl__out_init(&uc->out, (uv_stream_t *)&uc->tcp, &w->bufs, on_up_written, uc);
+    uc->state = SL_UP_CONNECTING;
+    return uc;
+}
+
+void sl__proxy_start(struct sl_req *req)
+{
+    struct sl_worker *w = req->conn->w;
+    struct sl_upstream *u = req->upstream;
+    struct sl_target *t;
+    struct sl_upconn *uc;
+    struct sl_pool *pool;
+    int idx, rc;
+
+    req->action = "choosing an upstream target";
+    idx = pick_target(req);
+    if (idx < 0) {
+        if (req->tries == 0)
+            sl__respond_error(req, 503, "no_healthy_upstream",
+                              "no healthy target is available for this upstream");
+        else
+            sl__respond_error(req, 502, "bad_gateway",
+                              "the upstream server could not be reached");
+        return;
+    }
+    if (idx < 256)
+        req->tried[idx / 64] |= 1ull << (idx % 64);
+    req->tries++;
+    req->target = t = &u->targets[idx];
+    pool = sl__pool_get(w->pools, t->pool_key);
+    uc = sl__pool_take(pool);
+    if (uc != NULL) {
+        uc->reused = true;
+        uc->req = req;
+        req->up = uc;
+        uv_timer_stop(&uc->timer);
+        uc->timer_at = 0;
+        send_request(req);
+        return;
+    }
+    uc = upconn_new(w, pool);
+    uc->req = req;
+    req->up = uc;
+    req->action = "connecting to the upstream";
+    rc = uv_tcp_connect(&uc->connect_req, &uc->tcp, (const struct sockaddr *)&t->conf->addr,
+                        on_connect);
+    if (rc != 0) {
+        attempt_failed(req, true, "connect() failed: %s", uv_strerror(rc));
+        return;
+    }
+    up_set_deadline(uc, u->conf->connect_ms);
+}
+
+/* -- reading the response ------------------------------------------------------ */
+
+static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct sl_upconn *uc = h->data;
+    struct sl_buf *b = uc->rbuf;
+
+    (void)suggested;
+    if (b == NULL) {
+        b = uc->rbuf = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
+        uc->rpos = 0;
+    } else if (uc->rpos == b->len && b->refs == 1) {
+        b->len = uc->rpos = 0;
+    }
+    if (b->cap - b->len < MIN_READ) {
+        struct sl_buf *nb = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
+        uint32_t left = b->len - uc->rpos;
+
+        memcpy(nb->data, b->data + uc->rpos, left);
+        nb->len = left;
+        sl__buf_unref(b);
+        b = uc->rbuf = nb;
+        uc->rpos = 0;
+    }
+    *out = uv_buf_init(b->data + b->len, b->cap - b->len);
+}
+
+static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
+{
+    if (sl__out_queued(&c->out) > SL_OUT_HIGH && uc->reading) {
+        uv_read_stop((uv_stream_t *)&uc->tcp);
+        uc->reading = false;
+        uc->client_bp = true;
+    }
+}
+
+/* Feed what was read to the response parser and act on the outcome. */
+static void parse_response(struct sl_upconn *uc)
+{
+    struct sl_req *req = uc->req;
+    struct sl_conn *c = req->conn;
+    const char *data = uc->rbuf->data + uc->rpos;
+    size_t avail = uc->rbuf->len - uc->rpos, used;
+    llhttp_errno_t err;
+
+    err = llhttp_execute(&uc->parser, data, avail);
+    used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
+    uc->rpos += (uint32_t)used;
+    if (sl__out_flush(&c->out) != 0) {
+        sl__conn_abort(c);
+        return;
+    }
+    switch (err) {
+    case HPE_OK:
+        client_backpressure(uc, c);
+        up_touch(uc);
+        return;
+    case HPE_PAUSED:
+        if (uc->resp_done) {
+            req->action = NULL;
+            sl__conn_request_done(c);
+        }
+        return;
+    case HPE_PAUSED_UPGRADE:
+        tunnel_start(req);
+        return;
+    default:
+        if (!req->resp_started) {
+            uc->got_bytes = true; /* an answer, if a broken one: no retry */
+            req->action = "reading the upstream response head";
+            attempt_failed(req, false, "upstream sent an invalid response: %s",
+                           llhttp_get_error_reason(&uc->parser)
+                               ? llhttp_get_error_reason(&uc->parser)
+                               : llhttp_errno_name(err));
+        } else {
+            req->action = "reading the upstream response body";
+            sl_log(SL_LOG_ERROR, req, "upstream sent an invalid response body: %s",
+                   llhttp_errno_name(err));
+            sl__conn_abort(c);
+        }
+        return;
+    }
+}
+
+static void up_eof(struct sl_upconn *uc, int err)
+{
+    struct sl_req *req = uc->req;
+
+    uc->eof = true;
+    if (uc->state == SL_UP_IDLE) {
+        sl__upconn_close(uc); /* the upstream closed a pooled connection */
+        return;
+    }
+    if (req == NULL)
+        return;
+    if (uc->state == SL_UP_TUNNEL) {
+        if (err != 0) {
+            sl__conn_abort(req->conn);
+            return;
+        }
+        sl__out_flush(&req->conn->out);
+        sl__conn_shutdown_write(req->conn);
+        sl__tunnel_maybe_end(req);
+        return;
+    }
+    if (err == 0 && req->resp_started && llhttp_message_needs_eof(&uc->parser)) {
+        /* A response delimited by the close: this is its end. */
+        if (llhttp_finish(&uc->parser) == HPE_OK && uc->resp_done) {
+            uc->resp_keepalive = false;
+            sl__out_flush(&req->conn->out);
+            sl__conn_request_done(req->conn);
+            return;
+        }
+    }
+    if (!uc->got_bytes) {
+        req->action = "waiting for the upstream response";
+        attempt_failed(req, req->method != HTTP_POST && req->method != HTTP_PATCH,
+                       "upstream closed the connection before responding%s%s",
+                       err ? ": " : "", err ? uv_strerror(err) : "");
+        return;
+    }
+    if (!req->resp_started) {
+        req->action = "reading the upstream response head";
+        attempt_failed(req, false, "upstream closed the connection in the middle of the response head");
+        return;
+    }
+    req->action = "reading the upstream response body";
+    sl_log(SL_LOG_ERROR, req, "upstream closed the connection before the response was complete%s%s",
+           err ? ": " : "", err ? uv_strerror(err) : "");
+    sl__conn_abort(req->conn);
+}
+
+static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sl_upconn *uc = s->data;
+
+    (void)buf;
+    if (uc->state == SL_UP_CLOSED)
+        return;
+    if (nread > 0) {
+        uc->rbuf->len += (uint32_t)nread;
+        if (uc->state == SL_UP_IDLE || uc->req == NULL) {
+            sl__upconn_close(uc); /* bytes nobody asked for */
+            return;
+        }
+        if (uc->state == SL_UP_TUNNEL) {
+            struct sl_conn *c = uc->req->conn;
+
+            sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
+            uc->rpos = uc->rbuf->len;
+            if (sl__out_flush(&c->out) != 0) {
+                sl__conn_abort(c);
+                return;
+            }
+            client_backpressure(uc, c);
+            up_set_deadline(uc, uc->req->upstream->conf->read_ms);
+            return;
+        }
+        uc->got_bytes = true;
+        parse_response(uc);
+        return;
+    }
+    if (nread == UV_EOF) {
+        up_eof(uc, 0);
+        return;
+    }
+    if (nread < 0)
+        up_eof(uc, (int)nread);
+}
+
+static void up_read_start(struct sl_upconn *uc)
+{
+    if (!uc->reading && uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc, on_up_read) == 0)
+        uc->reading = true;
+}
+
+void sl__proxy_client_drained(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+
+    if (uc == NULL || !uc->client_bp)
+        return;
+    uc->client_bp = false;
+    up_read_start(uc);
+}
+
+static void on_up_timer(uv_timer_t *t)
+{
+    struct sl_upconn *uc = t->data;
+    struct sl_req *req = uc->req;
+    uint64_t now = loop_now(uc);
+
+    uc->timer_at = 0;
+    if (uc->state == SL_UP_CLOSED || uc->deadline == 0)
+        return;
+    if (now < uc->deadline) {
+        uc->timer_at = uc->deadline;
+        uv_timer_start(&uc->timer, on_up_timer, uc->deadline - now, 0);
+        return;
+    }
+    uc->deadline = 0;
+    switch (uc->state) {
+    case SL_UP_CONNECTING:
+        req->action = "connecting to the upstream";
+        attempt_failed(req, true, "connect() timed out (timeouts.connect)");
+        return;
+    case SL_UP_ACTIVE:
+        if (!req->resp_started) {
+            req->action = "waiting for the upstream response";
+            sl_log(SL_LOG_ERROR, req, "upstream timed out (timeouts.%s) (upstream \"%s\", target %s)",
+                   uc->out.pending ? "send" : "read", req->upstream->conf->name,
+                   req->target->conf->ip);
+            sl__proxy_abort(req);
+            sl__respond_error(req, 504, "upstream_timeout",
+                              "the upstream server did not answer in time");
+        } else {
+            req->action = "reading the upstream response body";
+            sl_log(SL_LOG_ERROR, req, "upstream timed out in the middle of the response");
+            sl__conn_abort(req->conn);
+        }
+        return;
+    case SL_UP_TUNNEL:
+        sl__conn_abort(req->conn);
+        return;
+    default:
+        sl__upconn_close(uc); /* idle too long in the pool */
+        return;
+    }
+}
+
+/* -- the end of a request ------------------------------------------------------ */
+
+void sl__proxy_release(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+    const struct sl_upstream_conf *u = req->upstream ? req->upstream->conf : NULL;
+    bool reuse;
+
+    if (uc == NULL)
+        return;
+    reuse = uc->state == SL_UP_ACTIVE && uc->resp_done && uc->resp_keepalive && req->body_done &&
+            !uc->eof && uc->out.error == 0 && uc->out.pending == 0 &&
+            uc->rpos == uc->rbuf->len && !req->conn->w->stopping && u != NULL && u->keepalive > 0;
+    detach(req);
+    if (!reuse || sl__pool_put(uc->pool, uc, u->keepalive) != 0) {
+        sl__upconn_close(uc);
+        return;
+    }
+    uc->state = SL_UP_IDLE;
+    uc->requests++;
+    uc->client_bp = false;
+    llhttp_resume(&uc->parser);
+    llhttp_reset(&uc->parser);
+    up_read_start(uc); /* to notice the upstream closing it */
+    up_set_deadline(uc, IDLE_TIMEOUT_MS);
+}
+
+/* -- tunnels (after 101 Switching Protocols) ------------------------------------ */
+
+static void tunnel_start(struct sl_req *req)
+{
+    struct sl_upconn *uc = req->up;
+    struct sl_conn *c = req->conn;
+
+    uc->state = SL_UP_TUNNEL;
+    c->state = SL_CS_TUNNEL;
+    req->action = "tunnelling";
+    sl__conn_set_deadline(c, 0);
+    /* Bytes that came after the heads belong to the tunnel. */
+    if (uc->rpos < uc->rbuf->len) {
+        sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
+        uc->rpos = uc->rbuf->len;
+    }
+    if (sl__out_flush(&c->out) != 0) {
+        sl__conn_abort(c);
+        return;
+    }
+    up_set_deadline(uc, req->upstream->conf->read_ms);
+    sl__tunnel_client_data(c);
+    sl__conn_update_reading(c);
+}
+
+void sl__tunnel_client_data(struct sl_conn *c)
+{
+    struct sl_req *req = &c->req;
+    struct sl_upconn *uc = req->up;
+
+    if (uc == NULL || c->rbuf == NULL)
+        return;
+    if (c->rpos < c->rbuf->len) {
+        sl__out_slice(&uc->out, c->rbuf, c->rbuf->data + c->rpos, c->rbuf->len - c->rpos);
+        c->rpos = c->rbuf->len;
+    }
+    if (sl__out_flush(&uc->out) != 0) {
+        sl__conn_abort(c);
+        return;
+    }
+    if (sl__out_queued(&uc->out) > SL_OUT_HIGH) {
+        c->upstream_bp = true;
+        sl__conn_update_reading(c);
+    }
+    up_set_deadline(uc, req->upstream->conf->read_ms);
+}
+
+void sl__tunnel_client_eof(struct sl_conn *c)
+{
+    struct sl_req *req = &c->req;
+    struct sl_upconn *uc = req->up;
+
+    if (uc == NULL) {
+        sl__conn_abort(c);
+        return;
+    }
+    if (!uc->shut) {
+        uc->shut = true;
+        uc->shutdown_req.data = uc;
+        if (uv_shutdown(&uc->shutdown_req, (uv_stream_t *)&uc->tcp, NULL) != 0) {
+            sl__conn_abort(c);
+            return;
+        }
+    }
+    sl__tunnel_maybe_end(req);
+}
+
+void sl__tunnel_maybe_end(struct sl_req *req)
+{
+    struct sl_conn *c = req->conn;
+    struct sl_upconn *uc = req->up;
+
+    if (uc == NULL || !c->eof || !uc->eof || c->out.pending > 0 || uc->out.pending > 0)
+        return;
+    sl__conn_request_done(c);
+}
