@@ -1,0 +1,309 @@
+"""End-to-end test harness: the real sluice binary in front of real upstreams.
+
+Every test writes its own config, starts its own processes on free loopback
+ports, and stops them (by PID) when it ends. Nothing here sleeps to wait for
+a server: we wait for its port to accept connections or for a line it prints.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
+SLUICE = BUILD / "gateway" / "sluice"
+ORIGIN = BUILD / "bench" / "sluice-origin"
+
+
+def free_port():
+    """A port nothing listens on right now (the kernel picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """Wait until 127.0.0.1:port accepts a connection."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
+    """Poll cond() until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+class Origin:
+    """A sluice-origin process (bench/origin.c) on a free port."""
+
+    def __init__(self, name="origin", threads=1, debug=False, port=0, log_path=None):
+        self.name = name
+        args = [str(ORIGIN), "-p", str(port), "-n", name, "-t", str(threads)]
+        if debug:
+            args.append("-d")
+        self.log_path = log_path
+        stderr = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr)
+        if log_path:
+            stderr.close()
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"origin did not start: {line!r}")
+        self.port = int(line.rsplit(":", 1)[1])
+        self.address = f"127.0.0.1:{self.port}"
+
+    def stats(self):
+        import requests
+
+        return requests.get(f"http://{self.address}/stats", timeout=5).json()
+
+    def stop(self, sig=signal.SIGTERM):
+        return stop_process(self.proc, sig)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def request_log(self):
+        """Lines "REQ <usec> <METHOD> <TARGET>" written with -d."""
+        if not self.log_path or not os.path.exists(self.log_path):
+            return []
+        out = []
+        for line in Path(self.log_path).read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[0] == "REQ":
+                out.append((int(parts[1]), parts[2], parts[3]))
+        return out
+
+
+class Sluice:
+    """A sluice process running a config written for the test."""
+
+    def __init__(self, tmp_path, config, name="sluice", check=True, env=None):
+        self.dir = Path(tmp_path)
+        self.conf_path = self.dir / f"{name}.yaml"
+        self.access_path = self.dir / f"{name}.access.log"
+        self.error_path = self.dir / f"{name}.error.log"
+        self.config = config
+        self.write_config(config)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+
+    def write_config(self, config):
+        self.config = config
+        if isinstance(config, str):
+            self.conf_path.write_text(config)
+        else:
+            self.conf_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def start(self, wait=True):
+        out = open(self.access_path, "ab")
+        err = open(self.error_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(SLUICE), "-c", str(self.conf_path)], stdout=out, stderr=err, env=self.env
+        )
+        out.close()
+        err.close()
+        if wait:
+            for port in self.listen_ports():
+                wait_port(port, proc=self.proc)
+        return self
+
+    def listen_ports(self):
+        conf = self.config if isinstance(self.config, dict) else yaml.safe_load(self.config)
+        return [int(l["address"].rsplit(":", 1)[1]) for l in conf.get("listen", [])]
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.listen_ports()[0]}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=30.0):
+        if self.proc is None:
+            return None
+        return stop_process(self.proc, sig, timeout)
+
+    def reload(self, config=None):
+        if config is not None:
+            self.write_config(config)
+        before = self.error_log().count("configuration reloaded") + self.error_log().count(
+            "reload failed"
+        )
+        self.proc.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: self.error_log().count("configuration reloaded")
+            + self.error_log().count("reload failed")
+            > before,
+            what="reload outcome",
+        )
+
+    def error_log(self):
+        return self.error_path.read_text(errors="replace") if self.error_path.exists() else ""
+
+    def access_log(self):
+        """The access log lines, parsed (every line must be valid JSON)."""
+        if not self.access_path.exists():
+            return []
+        return [json.loads(l) for l in self.access_path.read_text().splitlines() if l.strip()]
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def check_config(path):
+    """Run `sluice -t -c path`; return (exit code, stdout, stderr)."""
+    r = subprocess.run([str(SLUICE), "-t", "-c", str(path)], capture_output=True, text=True,
+                       timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+def basic_config(port, upstreams, routes=None, **extra):
+    """A config dict listening on port, with upstreams {name: [addresses]}."""
+    conf = {
+        "workers": 1,
+        "listen": [{"address": f"127.0.0.1:{port}"}],
+        "log": {"level": "info", "access": "stdout"},
+        "upstreams": {
+            name: {"targets": [{"address": a} for a in addrs]} for name, addrs in upstreams.items()
+        },
+        "plugins": {"request_id": {}},
+        "routes": routes
+        or [{"name": "all", "match": {"path": "/"}, "upstream": next(iter(upstreams))}],
+    }
+    conf.update(extra)
+    return conf
+
+
+def raw_request(port, data, timeout=5.0, read_all=True, shutdown=False):
+    """Send raw bytes; return everything received until the server closes
+    (or until timeout when the connection stays open)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if shutdown:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+            if not read_all:
+                break
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def is_closed(sock, timeout=3.0):
+    """True if the peer closed sock (EOF or reset) within timeout."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+@pytest.fixture
+def origin_factory(tmp_path):
+    started = []
+
+    def make(name="origin", **kw):
+        o = Origin(name=name, **kw)
+        started.append(o)
+        return o
+
+    yield make
+    for o in started:
+        if o.proc.poll() is None:
+            try:
+                o.proc.send_signal(signal.SIGCONT)  # in case a test stopped it
+            except ProcessLookupError:
+                pass
+            o.stop()
+
+
+@pytest.fixture
+def origin(origin_factory):
+    return origin_factory("origin")
+
+
+@pytest.fixture
+def sluice_factory(tmp_path):
+    started = []
+
+    def make(config, name="sluice", start=True, env=None):
+        s = Sluice(tmp_path, config, name=name, env=env)
+        started.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in started:
+        if s.proc is not None and s.proc.poll() is None:
+            s.stop()
+        # A crash is a failure even if the test itself passed.
+        if s.proc is not None:
+            assert s.proc.returncode in (0, None, -signal.SIGKILL), (
+                f"sluice exited with {s.proc.returncode}:\n{s.error_log()[-3000:]}"
+            )
+            assert "AddressSanitizer" not in s.error_log(), s.error_log()[-5000:]
+            assert "runtime error:" not in s.error_log(), s.error_log()[-5000:]
+
+
+@pytest.fixture
+def gateway(sluice_factory, origin):
+    """sluice with one route to one origin: (sluice, origin)."""
+    port = free_port()
+    s = sluice_factory(basic_config(port, {"app": [origin.address]}))
+    return s, origin
