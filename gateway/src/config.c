@@ -278,7 +278,7 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
     int b;
 
     u->name = n->key;
-    u->keepalive = 32;
+    u->keepalive = 64;
     u->connect_ms = 2000;
     u->read_ms = 30000;
     u->send_ms = 30000;

@@ -1058,7 +1058,12 @@ void sl__conn_start_body(struct sl_conn *c)
 
     if (c->closed)
         return;
-    if (req->expect_continue && !req->body_done) {
+    if (req->body_done) {
+        /* A retry: the message was complete before the first attempt. */
+        c->state = SL_CS_RESPONSE;
+        return;
+    }
+    if (req->expect_continue) {
         sl__out_copy(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         sl__out_flush(&c->out);
     }

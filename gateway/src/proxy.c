@@ -350,6 +350,8 @@ static int on_resp_complete(llhttp_t *p)
         sl__head_reset(&req->resp);
         return 0;
     }
+    if (req->status == 101)
+        return 0; /* llhttp now returns HPE_PAUSED_UPGRADE: the tunnel starts */
     if (req->resp_chunked) {
         struct sl_out *o = &req->conn->out;
         struct sl_head *h = &req->resp;
