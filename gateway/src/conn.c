@@ -935,6 +935,7 @@ static void on_closed(uv_handle_t *h)
     sl__out_discard(&c->out);
     if (c->rbuf != NULL)
         sl__buf_unref(c->rbuf);
+    sl_arena_destroy(&c->req.arena);
     if (c->prev)
         c->prev->next = c->next;
     else
