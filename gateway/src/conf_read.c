@@ -185,6 +185,17 @@ void sl__conf_error_at(struct sl_conf_ctx *ctx, const struct sl_node *node, cons
     va_end(ap);
 }
 
+void sl__conf_error_key(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
+{
+    char path[512];
+    va_list ap;
+
+    sl__conf_path(node, path, sizeof(path));
+    va_start(ap, fmt);
+    report(ctx, false, node->key_line, node->key_col, path, fmt, ap);
+    va_end(ap);
+}
+
 void sl__conf_syntax_error(struct sl_conf_ctx *ctx, int line, int col, const char *problem,
                            const char *context)
 {
@@ -280,7 +291,7 @@ static int lookup(struct sl_conf_ctx *ctx, const struct sl_node *map, const char
 {
     *out = sl_node_get(map, key);
     if (*out != NULL)
-        return 0;
+        return (*out)->invalid ? -1 : 0;
     if (required) {
         char path[512];
 
@@ -298,6 +309,8 @@ static int want_scalar(struct sl_conf_ctx *ctx, const struct sl_node *n, const c
 {
     char buf[80];
 
+    if (n->invalid)
+        return -1; /* already reported */
     if (n->type == SL_NODE_SCALAR)
         return 0;
     sl_conf_error(ctx, n, "expected %s, found %s", what, found(n, buf, sizeof(buf)));

@@ -45,6 +45,10 @@ void sl__conf_ctx_free(struct sl_conf_ctx *ctx);
 void sl__conf_error_at(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* An error about a map entry, pointing at its key rather than its value. */
+void sl__conf_error_key(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A YAML syntax error at a position, with libyaml's problem and context. */
 void sl__conf_syntax_error(struct sl_conf_ctx *ctx, int line, int col, const char *problem,
                            const char *context);

@@ -366,7 +366,7 @@ static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
                 if (r > 0)
                     len += (size_t)r;
             }
-            sl_conf_error(ctx, p, "unknown plugin (built in: %s)", known[0] ? known : "none");
+            sl__conf_error_key(ctx, p, "unknown plugin (built in: %s)", known[0] ? known : "none");
             continue;
         }
         uses[id].plugin = pl;

@@ -4,6 +4,7 @@
  */
 #include "yaml_tree.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -127,6 +128,35 @@ char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char *
 
 static struct sl_node *parse_node(struct loader *ld, yaml_event_t *ev);
 
+/* Mark n invalid with a message; it is reported when the tree is complete,
+ * so that the message can carry the node's key path. */
+static void flag(struct loader *ld, struct sl_node *n, bool at_key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void flag(struct loader *ld, struct sl_node *n, bool at_key, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    n->problem = sl_arena_vprintf(ld->arena, fmt, ap);
+    va_end(ap);
+    n->problem_at_key = at_key;
+    n->invalid = true;
+}
+
+static void report_flagged(struct sl_conf_ctx *ctx, const struct sl_node *n, int depth)
+{
+    if (n->problem != NULL) {
+        if (n->problem_at_key && n->key != NULL)
+            sl__conf_error_key(ctx, n, "%s", n->problem);
+        else
+            sl_conf_error(ctx, n, "%s", n->problem);
+    }
+    if ((n->type == SL_NODE_MAP || n->type == SL_NODE_SEQ) && depth < MAX_DEPTH)
+        for (size_t i = 0; i < n->n; i++)
+            report_flagged(ctx, n->items[i], depth + 1);
+}
+
 static bool next_event(struct loader *ld, yaml_event_t *ev)
 {
     if (yaml_parser_parse(&ld->parser, ev))
@@ -172,7 +202,7 @@ static struct sl_node *scalar(struct loader *ld, yaml_event_t *ev)
     expanded = sl__env_expand(ld->arena, text, len, &missing);
     if (expanded == NULL) {
         n->text = "";
-        sl__conf_error_at(ld->ctx, n, "environment variable \"%s\" is not set", missing);
+        flag(ld, n, false, "environment variable \"%s\" is not set", missing);
     } else {
         n->text = expanded;
         n->len = strlen(expanded);
@@ -210,6 +240,7 @@ static struct sl_node *collection(struct loader *ld, yaml_event_t *start, bool m
                 goto fail;
             if (key->type != SL_NODE_SCALAR) {
                 sl__conf_error_at(ld->ctx, key, "a map key must be a plain string");
+                key->invalid = true;
                 key->text = "?";
             }
             if (!next_event(ld, &ev))
@@ -231,8 +262,8 @@ static struct sl_node *collection(struct loader *ld, yaml_event_t *start, bool m
             entry->parent = n;
             for (size_t i = 0; i < l.n; i++) {
                 if (strcmp(l.items[i]->key, entry->key) == 0) {
-                    sl__conf_error_at(ld->ctx, entry, "duplicate key (first set on line %d)",
-                                      l.items[i]->key_line);
+                    flag(ld, entry, true, "duplicate key (first set on line %d)",
+                         l.items[i]->key_line);
                     break;
                 }
             }
@@ -282,7 +313,7 @@ static struct sl_node *parse_node(struct loader *ld, yaml_event_t *ev)
             if (strcmp(a->name, (const char *)ev->data.alias.anchor) == 0)
                 return a->node;
         n = new_node(ld, SL_NODE_NULL, ev->start_mark);
-        sl__conf_error_at(ld->ctx, n, "unknown anchor \"*%s\"", ev->data.alias.anchor);
+        flag(ld, n, false, "unknown anchor \"*%s\"", ev->data.alias.anchor);
         return n;
     default:
         n = new_node(ld, SL_NODE_NULL, ev->start_mark);
@@ -333,5 +364,6 @@ const struct sl_node *sl__yaml_load(struct sl_conf_ctx *ctx, const char *text, s
         root = new_node(&ld, SL_NODE_MAP, m);
         root->items = sl_arena_alloc(ld.arena, sizeof(*root->items));
     }
+    report_flagged(ctx, root, 0);
     return root;
 }

@@ -114,9 +114,14 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
 {
     struct request_id_conf *c = conf;
 
-    /* A request answered before ACCESS ran (404, 400) still gets an id. */
-    if (sl_req_id(req)[0] == '\0')
-        fresh_id(req);
+    /* A request answered before ACCESS ran (404, 400) still gets an id:
+     * the client's own if it is sane, as for a proxied request. */
+    if (sl_req_id(req)[0] == '\0') {
+        struct sl_str incoming = sl_req_header(req, c->header);
+
+        if (!(c->trust_incoming && sane(incoming) && sl_req_set_id(req, incoming) == 0))
+            fresh_id(req);
+    }
     sl_resp_header_add(req, c->header, sl_req_id(req));
     return SL_NEXT;
 }

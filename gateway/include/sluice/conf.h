@@ -40,6 +40,11 @@ struct sl_node {
     int key_line;    /* where the key itself is, for "unknown key" errors */
     int key_col;
     bool quoted;      /* a scalar written in quotes is always a string */
+    /* The loader found this node unusable (an unset ${VAR}, a duplicate key)
+     * and reported it: getters fail on it without a second message. */
+    bool invalid;
+    const char *problem; /* loader's message, reported once the tree is built */
+    bool problem_at_key;
     const char *text; /* SL_NODE_SCALAR: the value, NUL-terminated */
     size_t len;
     struct sl_node **items; /* SL_NODE_MAP (each with key set) or SL_NODE_SEQ */
