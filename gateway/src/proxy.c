@@ -209,6 +209,11 @@ static bool drop_listed(struct sl_str tok, void *arg)
 {
     struct sl_head *h = arg;
 
+    /* Connection options, not header names; Upgrade must survive a 101. */
+    if (sl_str_caseeq_lit(tok, "close") || sl_str_caseeq_lit(tok, "keep-alive") ||
+        sl_str_caseeq_lit(tok, "upgrade"))
+        return false;
+
     for (uint32_t i = 0; i < h->n; i++)
         if (sl_str_caseeq(h->fields[i].name, tok))
             h->fields[i].drop = true;
