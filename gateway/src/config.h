@@ -22,12 +22,13 @@ struct sl_listen_conf {
 };
 
 struct sl_target_conf {
-    const char *address; /* host:port as written */
+    const char *address; /* host:port as written (several targets share a name) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char ip[64]; /* numeric form, for logs and metrics */
+    char ip[64]; /* numeric "ip:port", for logs and metrics */
     uint32_t weight;
     bool backup;
+    bool from_name; /* one of the addresses behind a host name */
 };
 
 enum sl_balance {
@@ -37,14 +38,42 @@ enum sl_balance {
     SL_BALANCE_P2C,
 };
 
+/* Where a request's key comes from (hash_key; rate_limit keys too). */
+enum sl_key_source {
+    SL_KEY_IP,
+    SL_KEY_HEADER,
+    SL_KEY_COOKIE,
+    SL_KEY_JWT,
+    SL_KEY_ROUTE,
+};
+
+struct sl_key_spec {
+    enum sl_key_source source;
+    const char *name; /* header, cookie or claim name */
+};
+
+struct sl_health_conf {
+    bool enabled;
+    const char *path;
+    const char *host; /* Host header; NULL = the target's address */
+    uint64_t interval_ms, timeout_ms;
+    uint32_t healthy, unhealthy;
+    uint16_t expect_lo, expect_hi; /* status range counted as healthy */
+};
+
 struct sl_upstream_conf {
     const char *name;
     enum sl_balance balance;
+    struct sl_key_spec hash_key;
     struct sl_target_conf *targets;
     size_t n_targets;
     uint32_t keepalive; /* idle pooled connections per worker per target */
     uint64_t connect_ms, read_ms, send_ms;
     uint32_t retries;
+    struct sl_health_conf health;
+    uint32_t passive_failures; /* 0 = passive ejection off */
+    uint64_t passive_eject_ms;
+    uint64_t resolve_interval_ms;
     uint32_t index; /* position in sl_config.upstreams */
 };
 
@@ -114,9 +143,11 @@ struct sl_config {
  */
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root);
 
-/* Parse "host:port", "[v6]:port" or "*:port"; names are resolved. 0 or -1. */
-int sl__parse_hostport(const char *s, bool passive, struct sockaddr_storage *ss,
-                       socklen_t *len, const char **why);
+/*
+ * Parse a key source: "ip", "header:NAME", "cookie:NAME", "jwt:CLAIM", and
+ * "route" when allow_route. Returns 0, or -1 with *why set.
+ */
+int sl__parse_key_spec(const char *s, bool allow_route, struct sl_key_spec *out, const char **why);
 
 /* Format an address as "ip" or "ip:port" (v6 in brackets). */
 void sl__addr_str(const struct sockaddr *sa, bool port, char *buf, size_t size);

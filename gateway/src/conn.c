@@ -482,6 +482,60 @@ static int check_head(struct sl_conn *c, const char **why)
     return 0;
 }
 
+/*
+ * Body bytes that arrived with the head are checked before anything goes
+ * upstream: a malformed chunk or an oversized body is refused with nothing
+ * sent. A copy of the parser (a plain struct) runs over them with callbacks
+ * that only count; the real parser is untouched. Returns 0 or a status.
+ */
+struct precheck {
+    uint64_t bytes, max;
+};
+
+static int pre_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct precheck *pc = p->data;
+
+    (void)at;
+    pc->bytes += len;
+    return pc->max != 0 && pc->bytes > pc->max ? -1 : 0;
+}
+
+static int pre_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* what follows is the next request's business */
+}
+
+static llhttp_settings_t pre_settings;
+static uv_once_t pre_once = UV_ONCE_INIT;
+
+static void init_pre_settings(void)
+{
+    llhttp_settings_init(&pre_settings);
+    pre_settings.on_body = pre_body;
+    pre_settings.on_message_complete = pre_complete;
+}
+
+static int precheck_body(struct sl_conn *c)
+{
+    struct precheck pc = {0, conf_of(c)->max_body_bytes};
+    llhttp_t probe;
+    llhttp_errno_t err;
+
+    if (!c->req.has_body || c->rbuf == NULL || c->rpos == c->rbuf->len)
+        return 0;
+    uv_once(&pre_once, init_pre_settings);
+    probe = c->parser;
+    probe.settings = &pre_settings;
+    probe.data = &pc;
+    llhttp_resume(&probe);
+    err = llhttp_execute(&probe, c->rbuf->data + c->rpos, c->rbuf->len - c->rpos);
+    if (err == HPE_OK || err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
+        return 0;
+    return pc.max != 0 && pc.bytes > pc.max ? 413 : 400;
+}
+
 /* The head is complete: check it, route it, run the ACCESS phase. */
 static void head_done(struct sl_conn *c)
 {
@@ -505,6 +559,17 @@ static void head_done(struct sl_conn *c)
     if (conf->max_body_bytes != 0 && req->content_length > conf->max_body_bytes) {
         sl__respond_error(req, 413, "payload_too_large",
                           "the request body is larger than limits.max_body_bytes");
+        return;
+    }
+    status = precheck_body(c);
+    if (status == 413) {
+        sl__respond_error(req, 413, "payload_too_large",
+                          "the request body is larger than limits.max_body_bytes");
+        return;
+    }
+    if (status != 0) {
+        sl_log(SL_LOG_INFO, req, "bad request: malformed body framing");
+        sl__respond_error(req, 400, "bad_request", "malformed request body framing");
         return;
     }
     q = (struct sl_route_query){
@@ -1016,6 +1081,11 @@ void sl__conn_request_done(struct sl_conn *c)
     if (req->finished || c->closed)
         return;
     req->finished = true;
+    /* Flush first: bytes_out counts what was handed to the socket. */
+    if (sl__out_flush(&c->out) != 0) {
+        close_now(c);
+        return;
+    }
     sl__req_log_phase(req);
     sl__access_log(req);
     sl__proxy_release(req);
@@ -1027,10 +1097,6 @@ void sl__conn_request_done(struct sl_conn *c)
     keep = req->keepalive && !body_pending && !c->w->stopping && c->state != SL_CS_CLOSING &&
            c->state != SL_CS_TUNNEL && (!c->eof || (c->rbuf && c->rpos < c->rbuf->len));
     c->requests++;
-    if (sl__out_flush(&c->out) != 0) {
-        close_now(c);
-        return;
-    }
     if (!keep) {
         sl__req_release(req);
         sl__head_free(&req->head);
@@ -1094,12 +1160,30 @@ static void reject_cb(uv_handle_t *h)
     free(h);
 }
 
+/* Refuse a connection over limits.max_connections: one 503 written with a
+ * non-blocking try, then close. */
+static void refuse(struct sl_conn *c, uint32_t max)
+{
+    static atomic_uint_fast64_t seq;
+    char body[200], resp[512];
+    uv_buf_t b;
+    int blen, rlen;
+
+    blen = snprintf(body, sizeof(body),
+                    "{\"error\": \"too_many_connections\", \"message\": \"limits.max_connections "
+                    "(%u) reached\", \"request_id\": \"refused-%llx\"}\n",
+                    max, (unsigned long long)atomic_fetch_add(&seq, 1));
+    rlen = snprintf(resp, sizeof(resp),
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
+                    blen, body);
+    b = uv_buf_init(resp, (unsigned)rlen);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    uv_close((uv_handle_t *)&c->tcp, reject_cb);
+}
+
 void sl__conn_accept(struct sl_worker *w, uv_stream_t *server)
 {
-    static const char busy[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Content-Length: 87\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-        "{\"error\": \"too_many_connections\", \"message\": \"limits.max_connections reached\"}\n";
     const struct sl_config *conf = w->wgen->gen->conf;
     struct sl_conn *c = sl__xcalloc(1, sizeof(*c));
     int len = sizeof(c->peer);
@@ -1112,13 +1196,10 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server)
         return;
     }
     if (atomic_fetch_add(&sl__conn_count, 1) >= conf->max_connections) {
-        uv_buf_t b = uv_buf_init((char *)busy, sizeof(busy) - 1);
-
         atomic_fetch_sub(&sl__conn_count, 1);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         sl_log(SL_LOG_WARN, NULL, "limits.max_connections (%u) reached: refusing a connection",
                conf->max_connections);
-        uv_close((uv_handle_t *)&c->tcp, reject_cb);
+        refuse(c, conf->max_connections);
         return;
     }
     c->w = w;

@@ -64,6 +64,25 @@ static char *read_file(const char *path, size_t *len, int *err)
     return buf;
 }
 
+static void free_upstreams(void *arg)
+{
+    struct sl_gen *g = arg;
+
+    for (size_t i = 0; i < g->conf->n_upstreams; i++)
+        for (size_t t = 0; t < g->upstreams[i].n_targets; t++)
+            sl__tstate_put(g->upstreams[i].targets[t].st);
+}
+
+static const struct sl_lb_ops *balancer_for(enum sl_balance b)
+{
+    switch (b) {
+    case SL_BALANCE_LEAST_CONN: return &sl__lb_least_conn;
+    case SL_BALANCE_HASH: return &sl__lb_hash;
+    case SL_BALANCE_P2C: return &sl__lb_p2c;
+    default: return &sl__lb_round_robin;
+    }
+}
+
 static void build_upstreams(struct sl_gen *g)
 {
     struct sl_config *c = g->conf;
@@ -76,41 +95,48 @@ static void build_upstreams(struct sl_gen *g)
         size_t n;
 
         u->conf = &c->upstreams[i];
+        u->passive.failures = u->conf->passive_failures;
+        u->passive.eject_ms = u->conf->passive_eject_ms;
         u->n_targets = n = u->conf->n_targets;
         u->targets = sl_arena_calloc(&g->arena, (n ? n : 1) * sizeof(*u->targets));
         view = sl__xcalloc(n ? n : 1, sizeof(*view));
         for (size_t t = 0; t < n; t++) {
-            u->targets[t].conf = &u->conf->targets[t];
-            snprintf(u->targets[t].pool_key, sizeof(u->targets[t].pool_key), "%s",
-                     u->conf->targets[t].ip);
-            view[t] = (struct sl_lb_target){.weight = u->conf->targets[t].weight};
+            struct sl_target *tg = &u->targets[t];
+
+            tg->conf = &u->conf->targets[t];
+            tg->st = sl__tstate_get(u->conf->name, tg->conf->ip);
+            snprintf(tg->pool_key, sizeof(tg->pool_key), "%s", tg->conf->ip);
+            tg->id_hash = sl__lb_hash_bytes(tg->conf->ip, strlen(tg->conf->ip));
+            view[t] = (struct sl_lb_target){.weight = tg->conf->weight, .id_hash = tg->id_hash};
         }
-        u->lb = &sl__lb_round_robin;
+        u->lb = balancer_for(u->conf->balance);
+        if (u->lb->build != NULL)
+            u->lb_shared = u->lb->build(&g->arena, view, n);
         /* One cache line apart, so workers do not share lines. */
         u->lb_stride = (u->lb->state_size(n) + 63) & ~(size_t)63;
         u->lb_state = sl_arena_calloc(&g->arena, u->lb_stride * g->n_workers + 64);
         for (uint32_t w = 0; w < g->n_workers; w++)
-            u->lb->init(u->lb_state + w * u->lb_stride, view, n);
+            u->lb->init(u->lb_state + w * u->lb_stride, view, n,
+                        0x9e3779b97f4a7c15ull * (w + 1) ^ (uint64_t)time(NULL));
         free(view);
+        u->budget_stride = (sizeof(struct sl_budget) + 63) & ~(size_t)63;
+        u->budget = sl_arena_calloc(&g->arena, u->budget_stride * g->n_workers + 64);
     }
 }
 
-struct sl_gen *sl__gen_load(const char *file, uint32_t n_workers, char **report, int *errors)
+static struct sl_gen *load(const char *file, char *text, size_t len, int read_err,
+                           uint32_t n_workers, char **report, int *errors)
 {
     struct sl_conf_ctx ctx;
     const struct sl_node *root;
     struct sl_gen *g = sl__xcalloc(1, sizeof(*g));
-    size_t len = 0;
-    int err = 0;
-    char *text;
 
     sl_arena_init(&g->arena, 16 * 1024, 0);
     atomic_init(&g->refs, 1);
     g->file = sl__xstrdup(file);
-    text = read_file(file, &len, &err);
     sl__conf_ctx_init(&ctx, file, text, len, &g->arena);
     if (text == NULL) {
-        sl__conf_file_error(&ctx, "cannot read the file: %s", strerror(err));
+        sl__conf_file_error(&ctx, "cannot read the file: %s", strerror(read_err));
         goto fail;
     }
     root = sl__yaml_load(&ctx, text, len);
@@ -122,11 +148,13 @@ struct sl_gen *sl__gen_load(const char *file, uint32_t n_workers, char **report,
     g->n_workers = n_workers ? n_workers : g->conf->workers;
     g->router = sl__router_build(&g->arena, g->conf->routes, g->conf->n_routes);
     build_upstreams(g);
+    sl__conf_on_free(&ctx, free_upstreams, g);
     g->cleanups = ctx.cleanups;
     g->loaded_at = time(NULL);
+    g->text = text;
+    g->text_len = len;
     *report = ctx.report;
     *errors = 0;
-    free(text);
     return g;
 
 fail:
@@ -138,6 +166,25 @@ fail:
     free(g);
     free(text);
     return NULL;
+}
+
+struct sl_gen *sl__gen_load(const char *file, uint32_t n_workers, char **report, int *errors)
+{
+    size_t len = 0;
+    int err = 0;
+    char *text = read_file(file, &len, &err);
+
+    return load(file, text, len, err, n_workers, report, errors);
+}
+
+struct sl_gen *sl__gen_load_text(const char *file, const char *text, size_t len, uint32_t n_workers,
+                                 char **report, int *errors)
+{
+    char *copy = sl__xmalloc(len + 1);
+
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    return load(file, copy, len, 0, n_workers, report, errors);
 }
 
 void sl__gen_ref(struct sl_gen *g)
@@ -152,6 +199,7 @@ void sl__gen_unref(struct sl_gen *g)
     sl__cleanups_run(g->cleanups);
     sl_arena_destroy(&g->arena);
     free(g->listen_fds);
+    free(g->text);
     free(g->file);
     free(g);
 }

@@ -14,6 +14,7 @@
 
 #include "balancer.h"
 #include "config.h"
+#include "upstream.h"
 
 struct sl_router;
 struct sl_cleanup;
@@ -21,17 +22,30 @@ struct sl_cleanup;
 /* An upstream target as the runtime sees it. */
 struct sl_target {
     const struct sl_target_conf *conf;
-    char pool_key[96]; /* per-worker keep-alive pools are found by this */
+    struct sl_tstate *st; /* shared state: health, ejection, in flight */
+    char pool_key[96];    /* per-worker keep-alive pools are found by this */
+    uint64_t id_hash;     /* hash of the address, for consistent hashing */
+};
+
+/* A worker's retry budget for one upstream (see proxy.c). */
+struct sl_budget {
+    double tokens;
+    uint64_t last_ms;
 };
 
 struct sl_upstream {
     const struct sl_upstream_conf *conf;
     struct sl_target *targets;
     size_t n_targets;
+    struct sl_passive_conf passive;
     const struct sl_lb_ops *lb;
+    void *lb_shared; /* read-only, built once (the Maglev table) */
     /* Per-worker balancer state: lb_state + worker * lb_stride. */
     char *lb_state;
     size_t lb_stride;
+    /* Per-worker retry budgets, one cache line apart. */
+    char *budget;
+    size_t budget_stride;
 };
 
 struct sl_gen {
@@ -43,6 +57,8 @@ struct sl_gen {
     struct sl_upstream *upstreams; /* parallel to conf->upstreams */
     struct sl_cleanup *cleanups;
     char *file;
+    char *text; /* the file as loaded, to rebuild from (DNS changes) */
+    size_t text_len;
     time_t loaded_at;
     uint32_t n_workers; /* balancer state was sized for this many */
     /* Listening sockets, n_listen x n_workers, set by sl__listeners_prepare(). */
@@ -57,6 +73,11 @@ struct sl_gen {
  * Main thread.
  */
 struct sl_gen *sl__gen_load(const char *file, uint32_t n_workers, char **report, int *errors);
+
+/* The same from text already in memory (a copy is kept): how a generation is
+ * rebuilt when the addresses behind an upstream's host name change. */
+struct sl_gen *sl__gen_load_text(const char *file, const char *text, size_t len, uint32_t n_workers,
+                                 char **report, int *errors);
 
 /* Take or drop a reference; the last drop frees the generation. Any thread. */
 void sl__gen_ref(struct sl_gen *g);

@@ -26,6 +26,8 @@
 
 #include "access_log.h"
 #include "gen.h"
+#include "health.h"
+#include "resolve.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -97,10 +99,79 @@ static int apply_logs(const struct sl_config *c)
     return 0;
 }
 
+/* The shortest resolve_interval among upstreams that use host names. */
+static uint64_t resolve_interval(const struct sl_gen *g)
+{
+    uint64_t min = 0;
+
+    for (size_t i = 0; i < g->conf->n_upstreams; i++) {
+        const struct sl_upstream_conf *u = &g->conf->upstreams[i];
+        bool names = false;
+
+        for (size_t t = 0; t < u->n_targets; t++)
+            names |= u->targets[t].from_name;
+        if (names && u->resolve_interval_ms != 0 &&
+            (min == 0 || u->resolve_interval_ms < min))
+            min = u->resolve_interval_ms;
+    }
+    return min;
+}
+
+static void names_changed(void);
+
+/* g was just published: point the health checker and the resolver at it. */
+static void follow(struct sl_gen *g)
+{
+    sl__health_sync(uv_default_loop(), g);
+    sl__resolver_start(uv_default_loop(), resolve_interval(g), names_changed);
+}
+
+/* Swap in a checked generation g built from file text; old is current. */
+static int install(struct sl_gen *g, struct sl_gen *old)
+{
+    char why[512];
+
+    if (g->conf->workers != n_workers && old != NULL &&
+        g->conf->workers != old->conf->workers)
+        sl_log(SL_LOG_WARN, NULL, "workers: %u needs a restart; keeping %u", g->conf->workers,
+               n_workers);
+    if (sl__listeners_prepare(g, n_workers, why, sizeof(why)) != 0) {
+        sl_log(SL_LOG_ERROR, NULL, "reload failed: %s; the running configuration keeps serving",
+               why);
+        sl__gen_unref(g);
+        return -1;
+    }
+    apply_logs(g->conf);
+    g->id = old->id + 1;
+    sl__gen_publish(g);
+    sl__workers_reload();
+    follow(g);
+    return 0;
+}
+
+/* The addresses behind an upstream host name changed: rebuild the current
+ * generation from the same text, with the new targets. */
+static void names_changed(void)
+{
+    struct sl_gen *cur = atomic_load(&sl__gen_current), *g;
+    char *report = NULL;
+    int errors = 0;
+
+    g = sl__gen_load_text(cur->file, cur->text, cur->text_len, n_workers, &report, &errors);
+    free(report);
+    if (g == NULL) {
+        sl_log(SL_LOG_ERROR, NULL, "could not rebuild the configuration after a DNS change");
+        return;
+    }
+    if (install(g, cur) == 0)
+        sl_log(SL_LOG_INFO, NULL, "upstream addresses changed: generation %llu",
+               (unsigned long long)g->id);
+}
+
 static void reload(void)
 {
     struct sl_gen *cur = atomic_load(&sl__gen_current), *g;
-    char *report = NULL, why[512];
+    char *report = NULL;
     int errors = 0;
 
     sl_log(SL_LOG_INFO, NULL, "reloading %s", conf_file);
@@ -115,21 +186,9 @@ static void reload(void)
     }
     print_report(stderr, report);
     free(report);
-    if (g->conf->workers != n_workers)
-        sl_log(SL_LOG_WARN, NULL, "workers: %u needs a restart; keeping %u", g->conf->workers,
-               n_workers);
-    if (sl__listeners_prepare(g, n_workers, why, sizeof(why)) != 0) {
-        sl_log(SL_LOG_ERROR, NULL, "reload failed: %s; the running configuration keeps serving",
-               why);
-        sl__gen_unref(g);
-        return;
-    }
-    apply_logs(g->conf);
-    g->id = cur->id + 1;
-    sl__gen_publish(g);
-    sl__workers_reload();
-    sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu",
-           (unsigned long long)g->id);
+    if (install(g, cur) == 0)
+        sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu",
+               (unsigned long long)g->id);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -192,18 +251,21 @@ static int run(void)
         sl_log(SL_LOG_ERROR, NULL, "cannot start workers: %s", uv_strerror(rc));
         return 1;
     }
+    follow(g);
     for (size_t i = 0; i < g->conf->n_listen; i++)
         sl_log(SL_LOG_INFO, NULL, "listening on %s", g->conf->listen[i].address);
     sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1", SL_VERSION,
            n_workers, n_workers == 1 ? "" : "s");
     uv_run(loop, UV_RUN_DEFAULT);
+    sl__health_stop();
+    sl__resolver_stop();
     sl__workers_stop();
     sl_log(SL_LOG_INFO, NULL, "stopped");
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
     uv_close((uv_handle_t *)&sig_usr1, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
+    uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     sl__gen_publish(NULL);
     return 0;

@@ -39,7 +39,17 @@
 static llhttp_settings_t settings;
 static uv_once_t settings_once = UV_ONCE_INIT;
 
+/* How an attempt on a target failed, which decides whether it is retried. */
+enum sl_fail {
+    SL_FAIL_CONNECT,  /* no connection: nothing was sent */
+    SL_FAIL_RESET,    /* closed or reset before any response byte */
+    SL_FAIL_TIMEOUT,  /* no response within timeouts.read */
+    SL_FAIL_STATUS,   /* answered 502/503/504, and a retry was granted */
+    SL_FAIL_PROTOCOL, /* an invalid response */
+};
+
 static void on_up_timer(uv_timer_t *t);
+static bool may_retry(struct sl_req *req, enum sl_fail kind);
 static void up_read_start(struct sl_upconn *uc);
 static void tunnel_start(struct sl_req *req);
 
@@ -113,6 +123,10 @@ static struct sl_upconn *detach(struct sl_req *req)
 {
     struct sl_upconn *uc = req->up;
 
+    if (req->inflight_st != NULL) {
+        atomic_fetch_sub_explicit(&req->inflight_st->inflight, 1, memory_order_relaxed);
+        req->inflight_st = NULL;
+    }
     req->up = NULL;
     if (uc != NULL)
         uc->req = NULL;
@@ -136,33 +150,161 @@ void sl__proxy_abort(struct sl_req *req)
 
 static bool tried(const struct sl_req *req, size_t i)
 {
-    return i < 256 && (req->tried[i / 64] >> (i % 64)) & 1;
+    return (req->tried[i / 64] >> (i % 64)) & 1;
 }
 
+static void mark_tried(struct sl_req *req, size_t i, bool on)
+{
+    if (on)
+        req->tried[i / 64] |= 1ull << (i % 64);
+    else
+        req->tried[i / 64] &= ~(1ull << (i % 64));
+}
+
+/* The value of a cookie in a Cookie header ("a=1; b=2"), or {NULL, 0}. */
+static struct sl_str cookie_value(struct sl_str hdr, const char *name)
+{
+    size_t nlen = strlen(name), i = 0;
+
+    while (i < hdr.len) {
+        size_t start, eq, end;
+
+        while (i < hdr.len && (hdr.p[i] == ' ' || hdr.p[i] == ';'))
+            i++;
+        start = i;
+        while (i < hdr.len && hdr.p[i] != ';')
+            i++;
+        end = i;
+        for (eq = start; eq < end && hdr.p[eq] != '='; eq++)
+            ;
+        if (eq < end && eq - start == nlen && memcmp(hdr.p + start, name, nlen) == 0)
+            return (struct sl_str){hdr.p + eq + 1, end - eq - 1};
+    }
+    return SL_STR_NULL;
+}
+
+/* The request's hash key for balance: hash; the client address when the
+ * header, cookie or claim is missing. */
+static uint64_t hash_key(struct sl_req *req, const struct sl_key_spec *k)
+{
+    struct sl_str v = SL_STR_NULL;
+
+    switch (k->source) {
+    case SL_KEY_HEADER:
+        v = sl_req_header(req, k->name);
+        break;
+    case SL_KEY_COOKIE:
+        v = sl_req_header(req, "Cookie");
+        v = v.p ? cookie_value(v, k->name) : v;
+        break;
+    case SL_KEY_JWT: {
+        char var[128];
+
+        snprintf(var, sizeof(var), "jwt:%s", k->name);
+        v = sl_req_var(req, var);
+        break;
+    }
+    default:
+        break;
+    }
+    if (v.p == NULL)
+        v = sl_str_from(req->conn->ip);
+    return sl__lb_hash_bytes(v.p, v.len);
+}
+
+/*
+ * Choose a target: a primary that is healthy, not ejected and not yet tried
+ * by this request, or else a backup. A target back from an ejection takes
+ * one trial request; whoever claims it first sends it.
+ */
 static int pick_target(struct sl_req *req)
 {
     struct sl_upstream *u = req->upstream;
     struct sl_lb_target stack[64], *view = stack;
     struct sl_worker *w = req->conn->w;
-    int idx;
+    void *state = u->lb_state + w->id * u->lb_stride;
+    struct sl_lb_input in = {0};
+    uint64_t now = sl__mono_ns() / 1000000, trials[4] = {0};
+    int idx = -1;
 
     if (u->n_targets > SL_ARRAY_LEN(stack)) {
         view = sl_arena_alloc(&req->arena, u->n_targets * sizeof(*view));
         if (view == NULL)
             return -1;
     }
-    for (size_t i = 0; i < u->n_targets; i++) {
-        view[i].weight = u->targets[i].conf->weight;
-        view[i].usable = !tried(req, i) && !u->targets[i].conf->backup;
-    }
-    idx = u->lb->pick(u->lb_state + w->id * u->lb_stride, view, u->n_targets);
-    if (idx < 0) {
-        /* No primary left: backups take the traffic. */
-        for (size_t i = 0; i < u->n_targets; i++)
-            view[i].usable = !tried(req, i) && u->targets[i].conf->backup;
-        idx = u->lb->pick(u->lb_state + w->id * u->lb_stride, view, u->n_targets);
+    if (u->conf->balance == SL_BALANCE_HASH)
+        in.key_hash = hash_key(req, &u->conf->hash_key);
+    for (int backup = 0; backup < 2 && idx < 0; backup++) {
+        for (size_t i = 0; i < u->n_targets; i++) {
+            struct sl_target *t = &u->targets[i];
+            bool trial = false;
+
+            view[i].weight = t->conf->weight;
+            view[i].id_hash = t->id_hash;
+            view[i].inflight = atomic_load_explicit(&t->st->inflight, memory_order_relaxed);
+            view[i].ewma_us = atomic_load_explicit(&t->st->ewma_us, memory_order_relaxed);
+            view[i].usable = t->conf->backup == (backup == 1) && !tried(req, i) &&
+                             sl__tstate_usable(t->st, now, &trial);
+            if (trial)
+                trials[i / 64] |= 1ull << (i % 64);
+        }
+        for (size_t attempt = 0; attempt <= u->n_targets; attempt++) {
+            idx = u->lb->pick(u->lb_shared, state, view, u->n_targets, &in);
+            if (idx < 0 || !((trials[idx / 64] >> (idx % 64)) & 1))
+                break;
+            if (sl__tstate_claim_trial(u->targets[idx].st)) {
+                sl_log(SL_LOG_INFO, req, "sending a trial request to ejected target %s of "
+                                         "upstream \"%s\"",
+                       u->targets[idx].conf->ip, u->conf->name);
+                break;
+            }
+            view[idx].usable = false; /* another worker took the trial */
+            idx = -1;
+        }
     }
     return idx;
+}
+
+/*
+ * The retry budget: retries that repeat work may be at most about 20% of an
+ * upstream's recent requests on this worker, plus a few per second so that a
+ * quiet upstream can still retry. Stops a failing upstream from doubling its
+ * own load. (Retries after a refused connect are free: nothing was sent.)
+ */
+#define BUDGET_RATIO     0.2
+#define BUDGET_PER_SEC   5.0
+#define BUDGET_CAP       20.0
+
+static struct sl_budget *budget_of(struct sl_req *req)
+{
+    struct sl_upstream *u = req->upstream;
+
+    return (struct sl_budget *)(u->budget + req->conn->w->id * u->budget_stride);
+}
+
+static void budget_deposit(struct sl_req *req)
+{
+    struct sl_budget *b = budget_of(req);
+    uint64_t now = uv_now(&req->conn->w->loop);
+
+    if (b->last_ms != 0)
+        b->tokens += (double)(now - b->last_ms) / 1000.0 * BUDGET_PER_SEC;
+    else
+        b->tokens = BUDGET_PER_SEC; /* a new upstream starts with a second's worth */
+    b->last_ms = now;
+    b->tokens += BUDGET_RATIO;
+    if (b->tokens > BUDGET_CAP)
+        b->tokens = BUDGET_CAP;
+}
+
+static bool budget_withdraw(struct sl_req *req)
+{
+    struct sl_budget *b = budget_of(req);
+
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
 }
 
 /* -- the response parser --------------------------------------------------------- */
@@ -305,8 +447,23 @@ static int on_resp_headers(llhttp_t *p)
     }
     if (status == 101 && !req->upgrade)
         return -1;
-    req->status = status;
     req->up_ms = (sl__mono_ns() - req->up_start_ns) / 1000;
+    sl__tstate_count_status(req->target->st, status);
+    if (status >= 500) {
+        if ((status == 502 || status == 503 || status == 504) && may_retry(req, SL_FAIL_RESET)) {
+            /* Swallow it and try another target (attempt_failed() counts it). */
+            uc->retry_status = status;
+            return -1;
+        }
+        if (sl__tstate_failure(req->target->st, &req->upstream->passive,
+                               sl__mono_ns() / 1000000))
+            sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected after %u failures",
+                   req->target->conf->ip, req->upstream->conf->name,
+                   req->upstream->passive.failures);
+    } else {
+        sl__tstate_success(req->target->st, req->up_ms);
+    }
+    req->status = status;
     sl__head_trim(&req->resp);
     write_response_head(req, p);
     req->action = "reading the upstream response body";
@@ -396,47 +553,95 @@ static void init_settings(void)
 
 /* -- failures and retries ------------------------------------------------------- */
 
+static bool idempotent(int method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+           method == HTTP_PUT || method == HTTP_DELETE || method == HTTP_TRACE;
+}
+
+/*
+ * May the failed attempt be retried on another target? A connect failure
+ * sent nothing, so any request may; a reset, a timeout or a 502/503/504 only
+ * an idempotent one; and never a request whose body has started to flow
+ * (it is gone). Within `retries` and the retry budget.
+ */
+static bool may_retry(struct sl_req *req, enum sl_fail kind)
+{
+    if (kind == SL_FAIL_PROTOCOL)
+        return false;
+    if (kind != SL_FAIL_CONNECT && !idempotent(req->method))
+        return false;
+    if (req->body_started && req->has_body)
+        return false;
+    if (req->tries > req->upstream->conf->retries)
+        return false;
+    /* A refused connect sent no work to anyone: only retries that repeat
+     * work (after a reset, a timeout or a 5xx) spend the budget. */
+    if (kind != SL_FAIL_CONNECT && !budget_withdraw(req)) {
+        sl_log(SL_LOG_WARN, req, "retry budget of upstream \"%s\" exhausted: not retrying",
+               req->upstream->conf->name);
+        return false;
+    }
+    return true;
+}
+
 /*
  * The attempt on req->up failed before any response byte reached the client.
- * Retry on another target when that is safe (nothing of the request body was
- * consumed from the client), else answer 502.
+ * Count it against the target (passive checks), then retry elsewhere when
+ * may_retry() allows it, else answer 502 (504 after a timeout).
  */
-static void attempt_failed(struct sl_req *req, bool retryable, const char *fmt, ...)
+static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void attempt_failed(struct sl_req *req, bool retryable, const char *fmt, ...)
+static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fmt, ...)
 {
     struct sl_upconn *uc = req->up;
-    bool stale = uc != NULL && uc->reused && !uc->got_bytes;
+    struct sl_target *t = req->target;
+    bool stale = uc != NULL && uc->reused && !uc->got_bytes && kind == SL_FAIL_RESET;
+    bool retry;
     char msg[256];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg, req->upstream->conf->name,
-           req->target ? req->target->conf->ip : "?");
     sl__proxy_abort(req);
     if (req->resp_started) {
+        sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg,
+               req->upstream->conf->name, t ? t->conf->ip : "?");
         sl__conn_abort(req->conn);
         return;
     }
-    /* A request whose body has started to flow cannot be replayed. */
-    if (req->body_started && req->has_body)
-        retryable = false;
-    if (retryable && stale) {
-        /* A kept-alive connection the upstream had closed: not the target's
-         * fault, and it does not count as a try. */
-        req->tried[(req->target - req->upstream->targets) / 64] &=
-            ~(1ull << ((req->target - req->upstream->targets) % 64));
+    if (stale && !(req->body_started && req->has_body)) {
+        /* A pooled connection the upstream had already closed: not the
+         * target's fault, and it does not count as a try. */
+        sl_log(SL_LOG_DEBUG, req, "%s on a reused connection to %s: retrying on a new one", msg,
+               t->conf->ip);
+        mark_tried(req, (size_t)(t - req->upstream->targets), false);
         req->tries--;
-    }
-    if (retryable && req->tries <= req->upstream->conf->retries) {
         req->body_started = false;
         sl__proxy_start(req);
         return;
     }
-    sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
+    if (t != NULL && sl__tstate_failure(t->st, &req->upstream->passive, sl__mono_ns() / 1000000))
+        sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected for %llums after %u "
+                                 "failure%s",
+               t->conf->ip, req->upstream->conf->name,
+               (unsigned long long)req->upstream->passive.eject_ms,
+               req->upstream->passive.failures, req->upstream->passive.failures == 1 ? "" : "s");
+    retry = kind == SL_FAIL_STATUS || may_retry(req, kind);
+    sl_log(retry ? SL_LOG_WARN : SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)%s", msg,
+           req->upstream->conf->name, t ? t->conf->ip : "?",
+           retry ? ": trying another target" : "");
+    if (retry) {
+        req->body_started = false;
+        sl__proxy_start(req);
+        return;
+    }
+    if (kind == SL_FAIL_TIMEOUT)
+        sl__respond_error(req, 504, "upstream_timeout", "the upstream server did not answer in time");
+    else
+        sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
 }
 
 /* -- sending the request ----------------------------------------------------------- */
@@ -536,11 +741,13 @@ static void send_request(struct sl_req *req)
     uc->got_bytes = false;
     uc->resp_done = false;
     uc->skip_message = false;
+    uc->retry_status = 0;
     req->up_start_ns = sl__mono_ns();
     req->action = "sending the request to the upstream";
     write_request_head(req, uc);
     if (sl__out_flush(&uc->out) != 0) {
-        attempt_failed(req, true, "writing to the upstream failed: %s", uv_strerror(uc->out.error));
+        attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
+                       uv_strerror(uc->out.error));
         return;
     }
     up_read_start(uc);
@@ -556,7 +763,7 @@ void sl__proxy_body_flush(struct sl_req *req)
     if (uc == NULL || uc->state != SL_UP_ACTIVE)
         return;
     if (sl__out_flush(&uc->out) != 0) {
-        attempt_failed(req, false, "writing the request body to the upstream failed: %s",
+        attempt_failed(req, SL_FAIL_RESET, "writing the request body to the upstream failed: %s",
                        uv_strerror(uc->out.error));
         return;
     }
@@ -581,7 +788,7 @@ static void on_up_written(void *arg)
             sl__conn_abort(req->conn);
             return;
         }
-        attempt_failed(req, !req->has_body, "writing to the upstream failed: %s",
+        attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
                        uv_strerror(uc->out.error));
         return;
     }
@@ -605,7 +812,7 @@ static void on_connect(uv_connect_t *cr, int status)
     if (uc->state == SL_UP_CLOSED || req == NULL)
         return; /* the request went away meanwhile */
     if (status < 0) {
-        attempt_failed(req, true, "connect() failed: %s", uv_strerror(status));
+        attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(status));
         return;
     }
     uv_tcp_nodelay(&uc->tcp, 1);
@@ -651,10 +858,14 @@ void sl__proxy_start(struct sl_req *req)
                               "the upstream server could not be reached");
         return;
     }
-    if (idx < 256)
-        req->tried[idx / 64] |= 1ull << (idx % 64);
+    if (req->tries == 0)
+        budget_deposit(req);
+    mark_tried(req, (size_t)idx, true);
     req->tries++;
     req->target = t = &u->targets[idx];
+    req->inflight_st = t->st;
+    atomic_fetch_add_explicit(&t->st->inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->st->requests, 1, memory_order_relaxed);
     pool = sl__pool_get(w->pools, t->pool_key);
     uc = sl__pool_take(pool);
     if (uc != NULL) {
@@ -673,7 +884,7 @@ void sl__proxy_start(struct sl_req *req)
     rc = uv_tcp_connect(&uc->connect_req, &uc->tcp, (const struct sockaddr *)&t->conf->addr,
                         on_connect);
     if (rc != 0) {
-        attempt_failed(req, true, "connect() failed: %s", uv_strerror(rc));
+        attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(rc));
         return;
     }
     up_set_deadline(uc, u->conf->connect_ms);
@@ -746,10 +957,17 @@ static void parse_response(struct sl_upconn *uc)
         tunnel_start(req);
         return;
     default:
+        if (uc->retry_status != 0) {
+            int st = uc->retry_status;
+
+            req->action = "reading the upstream response head";
+            attempt_failed(req, SL_FAIL_STATUS, "upstream answered %d", st);
+            return;
+        }
         if (!req->resp_started) {
             uc->got_bytes = true; /* an answer, if a broken one: no retry */
             req->action = "reading the upstream response head";
-            attempt_failed(req, false, "upstream sent an invalid response: %s",
+            attempt_failed(req, SL_FAIL_PROTOCOL, "upstream sent an invalid response: %s",
                            llhttp_get_error_reason(&uc->parser)
                                ? llhttp_get_error_reason(&uc->parser)
                                : llhttp_errno_name(err));
@@ -795,14 +1013,14 @@ static void up_eof(struct sl_upconn *uc, int err)
     }
     if (!uc->got_bytes) {
         req->action = "waiting for the upstream response";
-        attempt_failed(req, req->method != HTTP_POST && req->method != HTTP_PATCH,
-                       "upstream closed the connection before responding%s%s",
+        attempt_failed(req, SL_FAIL_RESET, "upstream closed the connection before responding%s%s",
                        err ? ": " : "", err ? uv_strerror(err) : "");
         return;
     }
     if (!req->resp_started) {
         req->action = "reading the upstream response head";
-        attempt_failed(req, false, "upstream closed the connection in the middle of the response head");
+        attempt_failed(req, SL_FAIL_PROTOCOL,
+                       "upstream closed the connection in the middle of the response head");
         return;
     }
     req->action = "reading the upstream response body";
@@ -883,17 +1101,13 @@ static void on_up_timer(uv_timer_t *t)
     switch (uc->state) {
     case SL_UP_CONNECTING:
         req->action = "connecting to the upstream";
-        attempt_failed(req, true, "connect() timed out (timeouts.connect)");
+        attempt_failed(req, SL_FAIL_CONNECT, "connect() timed out (timeouts.connect)");
         return;
     case SL_UP_ACTIVE:
         if (!req->resp_started) {
             req->action = "waiting for the upstream response";
-            sl_log(SL_LOG_ERROR, req, "upstream timed out (timeouts.%s) (upstream \"%s\", target %s)",
-                   uc->out.pending ? "send" : "read", req->upstream->conf->name,
-                   req->target->conf->ip);
-            sl__proxy_abort(req);
-            sl__respond_error(req, 504, "upstream_timeout",
-                              "the upstream server did not answer in time");
+            attempt_failed(req, SL_FAIL_TIMEOUT, "upstream timed out (timeouts.%s)",
+                           uc->out.pending ? "send" : "read");
         } else {
             req->action = "reading the upstream response body";
             sl_log(SL_LOG_ERROR, req, "upstream timed out in the middle of the response");

@@ -47,6 +47,7 @@ struct sl_upconn {
     bool resp_done;
     bool resp_keepalive;
     bool skip_message;  /* inside a 1xx response we drop */
+    int retry_status;   /* a 502/503/504 swallowed for a retry */
     bool reading;
     bool client_bp;     /* reading stopped: the client write queue is full */
     bool eof;

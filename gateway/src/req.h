@@ -24,6 +24,7 @@ struct sl_gen;
 struct sl_route_conf;
 struct sl_upstream;
 struct sl_target;
+struct sl_tstate;
 
 struct sl_kv {
     const char *name;
@@ -84,6 +85,7 @@ struct sl_req {
     struct sl_upstream *upstream;
     struct sl_target *target;
     struct sl_upconn *up;
+    struct sl_tstate *inflight_st; /* the target whose in-flight count we hold */
     uint32_t tries;
     uint64_t tried[4]; /* bit per target index already tried (first 256) */
     uint64_t up_start_ns;

@@ -225,7 +225,7 @@ def test_a_bad_chunk_never_gives_the_upstream_a_complete_request(sluice_factory,
     a streaming gateway may have sent the head, but the upstream must never
     get the bad bytes nor an end of message, and its connection is closed."""
     port = free_port()
-    sluice = sluice_factory(basic_config(port, {"app": [recorder.address]}))
+    sluice_factory(basic_config(port, {"app": [recorder.address]}))
     head = b"POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
     got, closed = exchange(port, head + body + GOOD)
     [(status, _, rbody)] = parse_responses(got)
