@@ -3,6 +3,7 @@
  */
 #include "buf.h"
 
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +95,10 @@ void sl__out_init(struct sl_out *o, uv_stream_t *stream, struct sl_bufpool *pool
     o->owner = owner;
 }
 
-static struct sl_wreq *batch(struct sl_out *o)
+static struct sl_wreq *new_wreq(struct sl_out *o)
 {
-    struct sl_wreq *w = o->cur;
+    struct sl_wreq *w;
 
-    if (w != NULL)
-        return w;
     if (o->pool->free_wreqs != NULL) {
         w = o->pool->free_wreqs;
         o->pool->free_wreqs = w->next;
@@ -110,8 +109,14 @@ static struct sl_wreq *batch(struct sl_out *o)
     w->n_bufs = 0;
     w->n_iov = 0;
     w->text = NULL;
-    o->cur = w;
     return w;
+}
+
+static struct sl_wreq *batch(struct sl_out *o)
+{
+    if (o->cur == NULL)
+        o->cur = new_wreq(o);
+    return o->cur;
 }
 
 static void release(struct sl_wreq *w)
@@ -223,14 +228,10 @@ static void write_cb(uv_write_t *req, int status)
         o->written(o->owner);
 }
 
-int sl__out_flush(struct sl_out *o)
+static int submit(struct sl_out *o, struct sl_wreq *w)
 {
-    struct sl_wreq *w = o->cur;
     int rc;
 
-    if (w == NULL)
-        return 0;
-    o->cur = NULL;
     if (w->n_iov == 0) {
         release(w);
         return 0;
@@ -239,8 +240,6 @@ int sl__out_flush(struct sl_out *o)
         release(w);
         return o->error;
     }
-    for (uint32_t i = 0; i < w->n_iov; i++)
-        o->bytes += w->iov[i].len;
     rc = uv_write(&w->req, o->stream, w->iov, w->n_iov, write_cb);
     if (rc < 0) {
         o->error = rc;
@@ -251,10 +250,73 @@ int sl__out_flush(struct sl_out *o)
     return 0;
 }
 
+void sl__out_raw(struct sl_out *o, const char *p, size_t len)
+{
+    while (len > 0) {
+        struct sl_wreq *w = o->raw;
+        struct sl_buf *t;
+        size_t n;
+
+        if (w == NULL)
+            w = o->raw = new_wreq(o);
+        t = w->n_bufs ? w->bufs[w->n_bufs - 1] : NULL;
+        if (t == NULL || t->len == t->cap) {
+            if (w->n_bufs == SL_OUT_BUFS) {
+                sl__out_flush_raw(o);
+                continue;
+            }
+            t = sl__buf_get(o->pool, SL_BUF_SIZE);
+            w->bufs[w->n_bufs++] = t;
+            w->iov[w->n_iov++] = uv_buf_init(t->data, 0);
+        }
+        n = SL_MIN(len, (size_t)(t->cap - t->len));
+        memcpy(t->data + t->len, p, n);
+        t->len += (uint32_t)n;
+        w->iov[w->n_iov - 1].len += n;
+        p += n;
+        len -= n;
+    }
+}
+
+int sl__out_flush_raw(struct sl_out *o)
+{
+    struct sl_wreq *w = o->raw;
+
+    if (w == NULL)
+        return o->error;
+    o->raw = NULL;
+    return submit(o, w);
+}
+
+int sl__out_flush(struct sl_out *o)
+{
+    struct sl_wreq *w = o->cur;
+
+    if (w == NULL)
+        return o->tls ? sl__out_flush_raw(o) : 0;
+    o->cur = NULL;
+    for (uint32_t i = 0; i < w->n_iov; i++)
+        o->bytes += w->iov[i].len;
+    if (o->tls == NULL)
+        return submit(o, w);
+    /* Encrypt: the ciphertext lands in o->raw through tls.c's BIO, and the
+     * plaintext buffers are free as soon as SSL_write() returns. */
+    for (uint32_t i = 0; i < w->n_iov && o->error == 0; i++) {
+        if (w->iov[i].len > 0 && SSL_write(o->tls, w->iov[i].base, (int)w->iov[i].len) <= 0)
+            o->error = UV_EPROTO;
+    }
+    release(w);
+    return sl__out_flush_raw(o);
+}
+
 void sl__out_discard(struct sl_out *o)
 {
     if (o->cur != NULL) {
         release(o->cur);
         o->cur = NULL;
+    }
+    if (o->raw != NULL) {
+        release(o->raw);
+        o->raw = NULL;
     }
 }

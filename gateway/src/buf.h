@@ -64,7 +64,11 @@ struct sl_out {
     void *owner;
     uint32_t pending; /* uv_writes in flight */
     int error;        /* first write error, 0 if none */
-    uint64_t bytes;   /* bytes handed to uv_write so far */
+    uint64_t bytes;   /* payload bytes flushed so far (before encryption) */
+    /* TLS: the SSL object flushes encrypt through, and the ciphertext it
+     * produced, gathered by sl__out_raw() (tls.c's BIO calls it). */
+    void *tls;
+    struct sl_wreq *raw;
 };
 
 void sl__out_init(struct sl_out *o, uv_stream_t *stream, struct sl_bufpool *pool,
@@ -79,8 +83,17 @@ void sl__out_copy(struct sl_out *o, const char *p, size_t len);
 /* Add printf-formatted text. */
 void sl__out_printf(struct sl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Write what was gathered. Returns 0 or a negative libuv error. */
+/*
+ * Write what was gathered (through TLS when o->tls is set). Returns 0 or a
+ * negative libuv error.
+ */
 int sl__out_flush(struct sl_out *o);
+
+/* Ciphertext for the socket, bypassing TLS (tls.c's output BIO). */
+void sl__out_raw(struct sl_out *o, const char *p, size_t len);
+
+/* Write the gathered ciphertext (handshake messages, alerts). */
+int sl__out_flush_raw(struct sl_out *o);
 
 /* Drop what was gathered and not yet flushed. */
 void sl__out_discard(struct sl_out *o);

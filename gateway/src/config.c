@@ -20,6 +20,7 @@
 
 #include "conf_read.h"
 #include "resolve.h"
+#include "tls.h"
 #include "log.h"
 #include "plugins.h"
 #include "util.h"
@@ -118,7 +119,7 @@ static void read_workers(struct sl_conf_ctx *ctx, const struct sl_node *root, st
 
 static void read_listen(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
-    static const char *const keys[] = {"address", NULL};
+    static const char *const keys[] = {"address", "tls", NULL};
     const struct sl_node *list = sl_node_get(root, "listen");
 
     if (list == NULL) {
@@ -152,6 +153,8 @@ static void read_listen(struct sl_conf_ctx *ctx, const struct sl_node *root, str
                 break;
             }
         }
+        if (sl_node_get(item, "tls") != NULL)
+            l->tls = sl__tls_server_conf(ctx, sl_node_get(item, "tls"));
         l->node = item;
         c->n_listen++;
     }
@@ -328,7 +331,7 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
 {
     static const char *const keys[] = {"balance", "hash_key", "targets", "keepalive", "timeouts",
                                        "retries", "health_check", "passive", "resolve_interval",
-                                       NULL};
+                                       "tls", NULL};
     static const char *const tkeys[] = {"connect", "read", "send", NULL};
     static const char *const pkeys[] = {"failures", "eject", NULL};
     static const char *const balances[] = {"round_robin", "least_conn", "hash", "p2c", NULL};
@@ -367,6 +370,8 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
         sl_conf_duration(ctx, t, "send", &u->send_ms, false);
     }
     read_health(ctx, sl_node_get(n, "health_check"), &u->health);
+    if (sl_node_get(n, "tls") != NULL)
+        u->tls = sl__tls_client_conf(ctx, sl_node_get(n, "tls"));
     p = sl_node_get(n, "passive");
     if (p != NULL && sl_conf_keys(ctx, p, pkeys) == 0) {
         u->passive_failures = 5;

@@ -13,11 +13,14 @@
 #include "sluice/conf.h"
 
 struct sl_plugin;
+struct sl_tls_server;
+struct sl_tls_client;
 
 struct sl_listen_conf {
     const char *address; /* as written */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct sl_tls_server *tls; /* NULL: plain HTTP */
     const struct sl_node *node;
 };
 
@@ -74,6 +77,7 @@ struct sl_upstream_conf {
     uint32_t passive_failures; /* 0 = passive ejection off */
     uint64_t passive_eject_ms;
     uint64_t resolve_interval_ms;
+    struct sl_tls_client *tls; /* NULL: plain HTTP to the targets */
     uint32_t index; /* position in sl_config.upstreams */
 };
 

@@ -28,6 +28,7 @@
 #include "proxy.h"
 #include "respond.h"
 #include "router.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -430,6 +431,10 @@ static int check_head(struct sl_conn *c, const char **why)
             if (sl_str_caseeq_lit(n, "X-Forwarded-Proto"))
                 h->drop = true;
             break;
+        case 21:
+            if (sl_str_caseeq_lit(n, "X-Client-Cert-Subject"))
+                h->drop = true; /* only the gateway says who the client is */
+            break;
         default:
             break;
         }
@@ -762,12 +767,12 @@ void sl__conn_process(struct sl_conn *c)
 
 /* -- reading ---------------------------------------------------------------- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+/* Room at the end of the read buffer for plaintext, which may mean moving
+ * the unparsed bytes to a fresh buffer. */
+static uv_buf_t plain_room(struct sl_conn *c)
 {
-    struct sl_conn *c = h->data;
     struct sl_buf *b = c->rbuf;
 
-    (void)suggested;
     if (b == NULL) {
         b = c->rbuf = sl__buf_get(&c->w->bufs, SL_BUF_SIZE);
         c->rpos = 0;
@@ -786,7 +791,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         b = c->rbuf = nb;
         c->rpos = 0;
     }
-    *out = uv_buf_init(b->data + b->len, b->cap - b->len);
+    return uv_buf_init(b->data + b->len, b->cap - b->len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)suggested;
+    *out = plain_room(h->data);
 }
 
 static void on_eof(struct sl_conn *c)
@@ -829,61 +840,143 @@ static void on_eof(struct sl_conn *c)
     }
 }
 
+/* n bytes of plaintext were added to the read buffer. */
+static void got_plain(struct sl_conn *c, size_t n)
+{
+    c->rbuf->len += (uint32_t)n;
+    switch (c->state) {
+    case SL_CS_CLOSING:
+        c->rbuf->len = c->rpos; /* lingering: discard */
+        return;
+    case SL_CS_TUNNEL:
+        sl__tunnel_client_data(c);
+        return;
+    case SL_CS_IDLE:
+        c->state = SL_CS_HEAD;
+        sl__conn_set_deadline(c, conf_of(c)->client_header_ms);
+        break;
+    case SL_CS_BODY:
+        sl__conn_set_deadline(c, conf_of(c)->client_body_ms);
+        break;
+    default:
+        break;
+    }
+    process(c);
+}
+
+static void read_failed(struct sl_conn *c, const char *why)
+{
+    if (c->state != SL_CS_IDLE && c->state != SL_CS_CLOSING)
+        sl_log(SL_LOG_INFO, c->req.gen ? &c->req : NULL, "client connection error: %s", why);
+    sl__conn_abort(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct sl_conn *c = s->data;
 
     (void)buf;
-    if (nread > 0) {
-        c->rbuf->len += (uint32_t)nread;
-        switch (c->state) {
-        case SL_CS_CLOSING:
-            c->rbuf->len = c->rpos; /* lingering: discard */
-            return;
-        case SL_CS_TUNNEL:
-            sl__tunnel_client_data(c);
-            return;
-        case SL_CS_IDLE:
-            c->state = SL_CS_HEAD;
-            sl__conn_set_deadline(c, conf_of(c)->client_header_ms);
-            break;
-        case SL_CS_BODY:
-            sl__conn_set_deadline(c, conf_of(c)->client_body_ms);
-            break;
-        default:
-            break;
-        }
-        process(c);
-        return;
-    }
-    if (nread == UV_EOF) {
+    if (nread > 0)
+        got_plain(c, (size_t)nread);
+    else if (nread == UV_EOF)
         on_eof(c);
+    else if (nread < 0)
+        read_failed(c, uv_strerror((int)nread));
+}
+
+/* -- TLS ---------------------------------------------------------------------- */
+
+static bool want_read(const struct sl_conn *c)
+{
+    uint32_t unparsed = c->rbuf ? c->rbuf->len - c->rpos : 0;
+
+    if (c->closed)
+        return false;
+    if (c->state == SL_CS_CLOSING)
+        return c->shut && !c->eof;
+    return !c->eof && !c->upstream_bp && unparsed + MIN_READ <= SL_BUF_SIZE;
+}
+
+/* Run the handshake, then decrypt as much as the read buffer takes. */
+static void tls_pump(struct sl_conn *c)
+{
+    struct sl_tls *t = c->ssl;
+
+    if (c->pumping)
         return;
+    c->pumping = true;
+    if (!t->done) {
+        int r = sl__tls_handshake(t);
+
+        sl__out_flush_raw(&c->out);
+        if (r < 0) {
+            sl_log(SL_LOG_INFO, NULL, "TLS handshake failed: %s, client: %s", t->error, c->ip);
+            close_now(c);
+            goto out;
+        }
+        if (r == 0)
+            goto out;
+        if (c->tls_wg != NULL) { /* SNI is settled: the config may go */
+            sl__worker_gen_release(c->w, c->tls_wg);
+            c->tls_wg = NULL;
+        }
     }
-    if (nread < 0) {
-        if (c->state != SL_CS_IDLE && c->state != SL_CS_CLOSING)
-            sl_log(SL_LOG_INFO, c->req.gen ? &c->req : NULL, "client connection error: %s",
-                   uv_strerror((int)nread));
-        sl__conn_abort(c);
+    while (want_read(c)) {
+        uv_buf_t room = plain_room(c);
+        int n = sl__tls_read(t, room.base, room.len);
+
+        if (n > 0) {
+            got_plain(c, (size_t)n);
+            continue;
+        }
+        if (n == SL_TLS_EOF)
+            on_eof(c);
+        else if (n < 0)
+            read_failed(c, t->error);
+        break;
+    }
+    if (!c->closed)
+        sl__out_flush_raw(&c->out);
+out:
+    c->pumping = false;
+}
+
+static void on_alloc_tls(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct sl_conn *c = h->data;
+
+    (void)suggested;
+    sl__tls_alloc(c->ssl, out);
+}
+
+static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sl_conn *c = s->data;
+
+    (void)buf;
+    if (nread > 0) {
+        sl__tls_received(c->ssl, (size_t)nread);
+        tls_pump(c);
+    } else if (nread == UV_EOF) {
+        on_eof(c);
+    } else if (nread < 0) {
+        read_failed(c, uv_strerror((int)nread));
     }
 }
 
 void sl__conn_update_reading(struct sl_conn *c)
 {
-    bool want;
+    bool want = want_read(c);
 
-    if (c->closed)
-        return;
-    if (c->state == SL_CS_CLOSING) {
-        want = c->shut && !c->eof;
-    } else {
-        uint32_t unparsed = c->rbuf ? c->rbuf->len - c->rpos : 0;
-
-        want = !c->eof && !c->upstream_bp && unparsed + MIN_READ <= SL_BUF_SIZE;
-    }
     if (want && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        int rc = c->ssl ? uv_read_start((uv_stream_t *)&c->tcp, on_alloc_tls, on_read_tls)
+                        : uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+
+        if (rc == 0)
             c->reading = true;
+        /* Ciphertext already received may hold what the reader waits for. */
+        if (c->ssl != NULL && c->ssl->raw != NULL && c->ssl->raw_pos < c->ssl->raw->len)
+            tls_pump(c);
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -917,6 +1010,10 @@ static void start_shutdown(struct sl_conn *c)
 {
     if (c->shut || c->closed || c->shutdown_req.data != NULL)
         return;
+    if (c->ssl != NULL && c->ssl->done) {
+        SSL_shutdown(c->ssl->ssl); /* close_notify, written before the FIN */
+        sl__out_flush_raw(&c->out);
+    }
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         close_now(c);
@@ -1000,6 +1097,10 @@ static void on_closed(uv_handle_t *h)
     sl__out_discard(&c->out);
     if (c->rbuf != NULL)
         sl__buf_unref(c->rbuf);
+    if (c->ssl != NULL) {
+        sl__tls_free(c->ssl);
+        free(c->ssl);
+    }
     sl_arena_destroy(&c->req.arena);
     if (c->prev)
         c->prev->next = c->next;
@@ -1035,6 +1136,10 @@ static void close_now(struct sl_conn *c)
         sl__req_release(req);
     }
     sl__head_free(&req->head);
+    if (c->tls_wg != NULL) {
+        sl__worker_gen_release(c->w, c->tls_wg);
+        c->tls_wg = NULL;
+    }
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -1182,7 +1287,7 @@ static void refuse(struct sl_conn *c, uint32_t max)
     uv_close((uv_handle_t *)&c->tcp, reject_cb);
 }
 
-void sl__conn_accept(struct sl_worker *w, uv_stream_t *server)
+void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_server *tls)
 {
     const struct sl_config *conf = w->wgen->gen->conf;
     struct sl_conn *c = sl__xcalloc(1, sizeof(*c));
@@ -1211,6 +1316,22 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server)
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     sl__out_init(&c->out, (uv_stream_t *)&c->tcp, &w->bufs, on_written, c);
+    if (tls != NULL) {
+        c->ssl = sl__xcalloc(1, sizeof(*c->ssl));
+        if (sl__tls_accept(c->ssl, tls, &c->out, &w->bufs) != 0) {
+            sl_log(SL_LOG_ERROR, NULL, "cannot start TLS for a connection from %s", c->ip);
+            free(c->ssl);
+            c->ssl = NULL;
+            atomic_fetch_sub(&sl__conn_count, 1);
+            uv_close((uv_handle_t *)&c->timer, NULL);
+            uv_close((uv_handle_t *)&c->tcp, reject_cb);
+            return;
+        }
+        c->tls = true;
+        /* The SNI callback uses the generation's TLS config: hold it until
+         * the handshake is done. */
+        c->tls_wg = sl__worker_gen_acquire(w);
+    }
     c->state = SL_CS_IDLE;
     c->next = w->conns;
     if (w->conns)

@@ -67,6 +67,9 @@ struct sl_conn {
     bool in_process;
     bool again;
     bool tls;
+    bool pumping; /* inside tls_pump() */
+    struct sl_tls *ssl;     /* TLS state, or NULL on a plain listener */
+    struct sl_wgen *tls_wg; /* the config held until the handshake is done */
     uint32_t requests;
     uint64_t bytes_in;
 
@@ -77,8 +80,11 @@ struct sl_conn {
     struct sl_req req;
 };
 
-/* Accept a connection from server on worker w. */
-void sl__conn_accept(struct sl_worker *w, uv_stream_t *server);
+struct sl_tls_server;
+
+/* Accept a connection from server on worker w; tls: the listener's TLS
+ * config (the generation's), or NULL for plain HTTP. */
+void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_server *tls);
 
 /*
  * The upstream is ready for the body: send "100 Continue" if the client

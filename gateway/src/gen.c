@@ -12,6 +12,7 @@
 
 #include "conf_read.h"
 #include "router.h"
+#include "tls.h"
 #include "util.h"
 #include "yaml_tree.h"
 
@@ -105,7 +106,12 @@ static void build_upstreams(struct sl_gen *g)
 
             tg->conf = &u->conf->targets[t];
             tg->st = sl__tstate_get(u->conf->name, tg->conf->ip);
-            snprintf(tg->pool_key, sizeof(tg->pool_key), "%s", tg->conf->ip);
+            /* TLS connections are pooled apart, by the name they verified. */
+            if (u->conf->tls != NULL)
+                snprintf(tg->pool_key, sizeof(tg->pool_key), "%s|tls|%s", tg->conf->ip,
+                         sl__tls_client_sni(u->conf->tls));
+            else
+                snprintf(tg->pool_key, sizeof(tg->pool_key), "%s", tg->conf->ip);
             tg->id_hash = sl__lb_hash_bytes(tg->conf->ip, strlen(tg->conf->ip));
             view[t] = (struct sl_lb_target){.weight = tg->conf->weight, .id_hash = tg->id_hash};
         }

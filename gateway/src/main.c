@@ -28,6 +28,7 @@
 #include "gen.h"
 #include "health.h"
 #include "resolve.h"
+#include "tls.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -237,6 +238,7 @@ static int run(void)
     }
     g->id = 1;
     sl__gen_publish(g);
+    sl__tls_tickets_start(loop);
     signal(SIGPIPE, SIG_IGN);
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
@@ -259,6 +261,7 @@ static int run(void)
     uv_run(loop, UV_RUN_DEFAULT);
     sl__health_stop();
     sl__resolver_stop();
+    sl__tls_tickets_stop();
     sl__workers_stop();
     sl_log(SL_LOG_INFO, NULL, "stopped");
     uv_close((uv_handle_t *)&sig_term, NULL);

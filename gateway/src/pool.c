@@ -3,6 +3,7 @@
  */
 #include "pool.h"
 
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,8 @@ void sl__pools_free(struct sl_pools *ps)
 
         for (; p != NULL; p = next) {
             next = p->next;
+            if (p->session != NULL)
+                SSL_SESSION_free(p->session);
             free(p);
         }
     }

@@ -16,6 +16,7 @@ struct sl_pool {
     struct sl_upconn *idle; /* most recently used first */
     uint32_t n_idle;
     struct sl_pool *next;   /* hash chain */
+    void *session;          /* SSL_SESSION to resume TLS to this target, or NULL */
 };
 
 struct sl_pools;

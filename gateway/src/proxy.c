@@ -27,6 +27,7 @@
 #include "req.h"
 #include "respond.h"
 #include "router.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -51,6 +52,7 @@ enum sl_fail {
 static void on_up_timer(uv_timer_t *t);
 static bool may_retry(struct sl_req *req, enum sl_fail kind);
 static void up_read_start(struct sl_upconn *uc);
+static void up_tls_pump(struct sl_upconn *uc);
 static void tunnel_start(struct sl_req *req);
 
 static uint64_t loop_now(struct sl_upconn *uc)
@@ -102,6 +104,10 @@ static void on_up_closed(uv_handle_t *h)
     sl__out_discard(&uc->out);
     if (uc->rbuf != NULL)
         sl__buf_unref(uc->rbuf);
+    if (uc->ssl != NULL) {
+        sl__tls_free(uc->ssl);
+        free(uc->ssl);
+    }
     free(uc);
 }
 
@@ -710,6 +716,11 @@ static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
         sl__out_copy(o, "X-Forwarded-For: ", 17);
     sl__out_copy(o, req->conn->ip, strlen(req->conn->ip));
     sl__out_copy(o, "\r\n", 2);
+    if (req->conn->ssl != NULL && req->conn->ssl->subject != NULL) {
+        sl__out_copy(o, "X-Client-Cert-Subject: ", 23);
+        sl__out_copy(o, req->conn->ssl->subject, strlen(req->conn->ssl->subject));
+        sl__out_copy(o, "\r\n", 2);
+    }
     if (req->conn->tls)
         sl__out_copy(o, "X-Forwarded-Proto: https\r\n", 26);
     else
@@ -816,6 +827,19 @@ static void on_connect(uv_connect_t *cr, int status)
         return;
     }
     uv_tcp_nodelay(&uc->tcp, 1);
+    if (req->upstream->conf->tls != NULL) {
+        /* The handshake first; send_request() follows when it completes. */
+        uc->ssl = sl__xcalloc(1, sizeof(*uc->ssl));
+        if (sl__tls_connect(uc->ssl, req->upstream->conf->tls, &uc->out, &uc->w->bufs,
+                            uc->pool->session, req->target->conf->ip) != 0) {
+            attempt_failed(req, SL_FAIL_CONNECT, "cannot start TLS to the upstream");
+            return;
+        }
+        req->action = "TLS handshake with the upstream";
+        up_read_start(uc);
+        up_tls_pump(uc);
+        return;
+    }
     send_request(req);
 }
 
@@ -892,12 +916,11 @@ void sl__proxy_start(struct sl_req *req)
 
 /* -- reading the response ------------------------------------------------------ */
 
-static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+/* Room at the end of the read buffer for response bytes. */
+static uv_buf_t up_room(struct sl_upconn *uc)
 {
-    struct sl_upconn *uc = h->data;
     struct sl_buf *b = uc->rbuf;
 
-    (void)suggested;
     if (b == NULL) {
         b = uc->rbuf = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
         uc->rpos = 0;
@@ -914,7 +937,13 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         b = uc->rbuf = nb;
         uc->rpos = 0;
     }
-    *out = uv_buf_init(b->data + b->len, b->cap - b->len);
+    return uv_buf_init(b->data + b->len, b->cap - b->len);
+}
+
+static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    (void)suggested;
+    *out = up_room(h->data);
 }
 
 static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
@@ -1029,6 +1058,31 @@ static void up_eof(struct sl_upconn *uc, int err)
     sl__conn_abort(req->conn);
 }
 
+/* n bytes of response (plaintext) were added to the read buffer. */
+static void up_got_plain(struct sl_upconn *uc, size_t n)
+{
+    uc->rbuf->len += (uint32_t)n;
+    if (uc->state == SL_UP_IDLE || uc->req == NULL) {
+        sl__upconn_close(uc); /* bytes nobody asked for */
+        return;
+    }
+    if (uc->state == SL_UP_TUNNEL) {
+        struct sl_conn *c = uc->req->conn;
+
+        sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
+        uc->rpos = uc->rbuf->len;
+        if (sl__out_flush(&c->out) != 0) {
+            sl__conn_abort(c);
+            return;
+        }
+        client_backpressure(uc, c);
+        up_set_deadline(uc, uc->req->upstream->conf->read_ms);
+        return;
+    }
+    uc->got_bytes = true;
+    parse_response(uc);
+}
+
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct sl_upconn *uc = s->data;
@@ -1036,41 +1090,97 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (uc->state == SL_UP_CLOSED)
         return;
-    if (nread > 0) {
-        uc->rbuf->len += (uint32_t)nread;
-        if (uc->state == SL_UP_IDLE || uc->req == NULL) {
-            sl__upconn_close(uc); /* bytes nobody asked for */
-            return;
-        }
-        if (uc->state == SL_UP_TUNNEL) {
-            struct sl_conn *c = uc->req->conn;
+    if (nread > 0)
+        up_got_plain(uc, (size_t)nread);
+    else if (nread < 0)
+        up_eof(uc, nread == UV_EOF ? 0 : (int)nread);
+}
 
-            sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
-            uc->rpos = uc->rbuf->len;
-            if (sl__out_flush(&c->out) != 0) {
-                sl__conn_abort(c);
-                return;
-            }
-            client_backpressure(uc, c);
-            up_set_deadline(uc, uc->req->upstream->conf->read_ms);
+/* -- TLS to upstreams ------------------------------------------------------------ */
+
+static void on_up_alloc_tls(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct sl_upconn *uc = h->data;
+
+    (void)suggested;
+    sl__tls_alloc(uc->ssl, out);
+}
+
+/* Finish the handshake, then decrypt what the client side can take. */
+static void up_tls_pump(struct sl_upconn *uc)
+{
+    struct sl_tls *t = uc->ssl;
+
+    if (!t->done) {
+        int r = sl__tls_handshake(t);
+
+        sl__out_flush_raw(&uc->out);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            attempt_failed(uc->req, SL_FAIL_CONNECT, "TLS handshake with the upstream failed: %s",
+                           t->error);
             return;
         }
-        uc->got_bytes = true;
-        parse_response(uc);
+        /* Keep the session for the next connection to this target. */
+        if (uc->pool->session != NULL)
+            SSL_SESSION_free(uc->pool->session);
+        uc->pool->session = sl__tls_session(t);
+        send_request(uc->req);
         return;
     }
-    if (nread == UV_EOF) {
-        up_eof(uc, 0);
-        return;
+    while (uc->state != SL_UP_CLOSED && !uc->client_bp) {
+        uv_buf_t room = up_room(uc);
+        int n = sl__tls_read(t, room.base, room.len);
+
+        if (n > 0) {
+            up_got_plain(uc, (size_t)n);
+            continue;
+        }
+        if (n == SL_TLS_EOF) {
+            up_eof(uc, 0);
+        } else if (n < 0) {
+            if (uc->req != NULL)
+                sl_log(SL_LOG_ERROR, uc->req, "TLS error from the upstream: %s", t->error);
+            up_eof(uc, UV_EPROTO);
+        }
+        break;
     }
-    if (nread < 0)
-        up_eof(uc, (int)nread);
+}
+
+static void on_up_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sl_upconn *uc = s->data;
+
+    (void)buf;
+    if (uc->state == SL_UP_CLOSED)
+        return;
+    if (nread > 0) {
+        sl__tls_received(uc->ssl, (size_t)nread);
+        up_tls_pump(uc);
+    } else if (nread < 0) {
+        if (!uc->ssl->done && uc->req != NULL) {
+            attempt_failed(uc->req, SL_FAIL_CONNECT, "the upstream closed the connection during "
+                                                     "the TLS handshake");
+            return;
+        }
+        up_eof(uc, nread == UV_EOF ? 0 : (int)nread);
+    }
 }
 
 static void up_read_start(struct sl_upconn *uc)
 {
-    if (!uc->reading && uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc, on_up_read) == 0)
+    int rc;
+
+    if (uc->reading)
+        return;
+    rc = uc->ssl ? uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc_tls, on_up_read_tls)
+                 : uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc, on_up_read);
+    if (rc == 0)
         uc->reading = true;
+    if (uc->ssl != NULL && uc->ssl->done && uc->ssl->raw != NULL &&
+        uc->ssl->raw_pos < uc->ssl->raw->len)
+        up_tls_pump(uc); /* ciphertext that arrived before we stopped reading */
 }
 
 void sl__proxy_client_drained(struct sl_req *req)
@@ -1140,6 +1250,19 @@ void sl__proxy_release(struct sl_req *req)
     if (!reuse || sl__pool_put(uc->pool, uc, u->keepalive) != 0) {
         sl__upconn_close(uc);
         return;
+    }
+    if (uc->ssl != NULL) {
+        /* TLS 1.3 tickets arrive after the handshake: keep the freshest
+         * resumable session for the next connection to this target. */
+        SSL_SESSION *sess = sl__tls_session(uc->ssl);
+
+        if (sess != NULL && SSL_SESSION_is_resumable(sess) && sess != uc->pool->session) {
+            if (uc->pool->session != NULL)
+                SSL_SESSION_free(uc->pool->session);
+            uc->pool->session = sess;
+        } else if (sess != NULL) {
+            SSL_SESSION_free(sess);
+        }
     }
     uc->state = SL_UP_IDLE;
     uc->requests++;

@@ -18,6 +18,7 @@ struct sl_req;
 struct sl_worker;
 struct sl_pool;
 struct sl_conn;
+struct sl_tls;
 
 enum sl_up_state {
     SL_UP_CONNECTING,
@@ -54,6 +55,7 @@ struct sl_upconn {
     bool shut;
     uint32_t requests;
     uv_shutdown_t shutdown_req;
+    struct sl_tls *ssl; /* TLS to the target, or NULL */
 };
 
 /* Choose a target and get a connection to it; the request continues from

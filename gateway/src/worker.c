@@ -209,6 +209,9 @@ struct sl_wlistener {
 static void on_connection(uv_stream_t *server, int status)
 {
     struct sl_worker *w = server->loop->data;
+    struct sl_wlistener *l = server->data;
+    struct sl_tls_server *tls = NULL;
+    struct sl_wgen *wg;
 
     if (status < 0) {
         sl_log(SL_LOG_ERROR, NULL, "accept failed: %s", uv_strerror(status));
@@ -216,7 +219,17 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (w->stopping)
         return;
-    sl__conn_accept(w, server);
+    /* The listener's TLS settings come from the current generation, so a
+     * reload that changes certificates applies to the next connection. */
+    wg = sl__worker_gen_acquire(w);
+    for (size_t i = 0; i < wg->gen->conf->n_listen; i++) {
+        const struct sl_listen_conf *lc = &wg->gen->conf->listen[i];
+
+        if (lc->addrlen == l->len && memcmp(&lc->addr, &l->addr, l->len) == 0)
+            tls = lc->tls;
+    }
+    sl__conn_accept(w, server, tls);
+    sl__worker_gen_release(w, wg);
 }
 
 static void free_handle(uv_handle_t *h)
@@ -257,6 +270,7 @@ static int apply_listeners(struct sl_worker *w, struct sl_gen *gen)
         l->addr = c->listen[i].addr;
         l->len = c->listen[i].addrlen;
         uv_tcp_init(&w->loop, &l->tcp);
+        l->tcp.data = l;
         rc = uv_tcp_open(&l->tcp, gen->listen_fds[i * gen->n_workers + w->id]);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);

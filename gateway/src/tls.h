@@ -1,0 +1,95 @@
+/*
+ * TLS with OpenSSL 3 on libuv streams, for clients (termination) and for
+ * upstreams. No OpenSSL call ever touches a socket: ciphertext read from the
+ * socket is handed to OpenSSL through a BIO that reads from our buffer, and
+ * ciphertext OpenSSL produces goes through a BIO that appends to the
+ * connection's output (buf.h), which libuv writes. Nothing blocks the loop.
+ *
+ * Server contexts (one per certificate, chosen by SNI) and client contexts
+ * belong to the config generation, so a reload re-reads certificates and
+ * keys. Session ticket keys are shared by every worker and rotated.
+ */
+#ifndef SL_TLS_H
+#define SL_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sluice/conf.h"
+
+#include "buf.h"
+
+struct sl_tls_server;
+struct sl_tls_client;
+
+/*
+ * Read a listener's "tls:" map and build its contexts: certificates (SNI;
+ * the first is the default), min_version, client_ca, session_resumption.
+ * Errors (unreadable files, a key that does not match its certificate) go to
+ * ctx; an expired certificate is a warning. Freed with the generation.
+ * Returns NULL after errors.
+ */
+struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct sl_node *node);
+
+/* Read an upstream's "tls:" map: verify, ca, sni. NULL after errors. */
+struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct sl_node *node);
+
+/* The SNI name upstream connections send ("" = none): part of the pool key. */
+const char *sl__tls_client_sni(const struct sl_tls_client *c);
+
+/* Create the ticket keys, and rotate them every 12 hours on loop (the main
+ * loop). The previous key still decrypts until the next rotation. */
+void sl__tls_tickets_start(uv_loop_t *loop);
+void sl__tls_tickets_stop(void);
+
+/* One connection's TLS state. */
+struct sl_tls {
+    SSL *ssl;
+    struct sl_bufpool *pool;
+    struct sl_buf *raw; /* ciphertext from the socket; [raw_pos, raw->len) unread */
+    uint32_t raw_pos;
+    bool done;          /* handshake complete */
+    bool closed;        /* close_notify received */
+    char *subject;      /* verified client certificate subject (heap), or NULL */
+    char error[160];    /* why the handshake or a read failed */
+};
+
+/* Start a server-side connection writing its ciphertext to out. 0 or -1. */
+int sl__tls_accept(struct sl_tls *t, struct sl_tls_server *srv, struct sl_out *out,
+                   struct sl_bufpool *pool);
+
+/* Start a client-side connection to an upstream at ip (for certificate
+ * checks when no sni is set); session may be NULL (else one to resume).
+ * 0 or -1. */
+int sl__tls_connect(struct sl_tls *t, struct sl_tls_client *cli, struct sl_out *out,
+                    struct sl_bufpool *pool, SSL_SESSION *session, const char *ip);
+
+void sl__tls_free(struct sl_tls *t);
+
+/* Room for ciphertext from the socket (a libuv alloc callback's job). */
+void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf);
+
+/* n bytes of ciphertext landed in the room given by sl__tls_alloc(). */
+void sl__tls_received(struct sl_tls *t, size_t n);
+
+/*
+ * Advance the handshake. Returns 1 when complete, 0 when it needs more bytes
+ * from the peer, -1 on failure (t->error says why). Ciphertext to send is
+ * left in the connection's output: flush it with sl__out_flush_raw().
+ */
+int sl__tls_handshake(struct sl_tls *t);
+
+/*
+ * Decrypt into buf. Returns the bytes, 0 when more ciphertext is needed,
+ * SL_TLS_EOF when the peer sent close_notify, or -1 on failure.
+ */
+#define SL_TLS_EOF (-2)
+int sl__tls_read(struct sl_tls *t, char *buf, size_t len);
+
+/* A session to resume with this upstream connection later (a reference),
+ * or NULL. */
+SSL_SESSION *sl__tls_session(struct sl_tls *t);
+
+#endif
