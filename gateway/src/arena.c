@@ -40,24 +40,23 @@ void sl_arena_destroy(struct sl_arena *a)
 
 void sl_arena_reset(struct sl_arena *a)
 {
-    struct sl_arena_chunk *c, *next, *last = NULL;
+    struct sl_arena_chunk *c, *next, *keep = NULL;
 
-    /* Keep the oldest chunk: it has the regular size and will serve the
-     * next request of a keep-alive connection without a malloc. */
+    /* Keep one chunk of the regular size: it will serve the next request of
+     * a keep-alive connection without a malloc. Large pieces go. */
     for (c = a->head; c != NULL; c = next) {
         next = c->next;
-        if (next == NULL) {
-            last = c;
-            break;
-        }
-        free(c);
+        if (keep == NULL && c->size == a->chunk_size)
+            keep = c;
+        else
+            free(c);
     }
-    a->head = last;
-    if (last != NULL) {
-        last->next = NULL;
-        a->pos = (char *)last->data;
-        a->end = a->pos + last->size;
-        a->used = last->size;
+    a->head = keep;
+    if (keep != NULL) {
+        keep->next = NULL;
+        a->pos = (char *)keep->data;
+        a->end = a->pos + keep->size;
+        a->used = keep->size;
     } else {
         a->pos = a->end = NULL;
         a->used = 0;
@@ -92,6 +91,12 @@ void *sl_arena_alloc(struct sl_arena *a, size_t n)
 {
     void *p;
 
+    if (n > SIZE_MAX / 2) {
+        /* No request needs this much: a size computed from bad input. */
+        if (a->cap != 0)
+            return NULL;
+        sl__bug(__FILE__, __LINE__, "arena allocation of an absurd size");
+    }
     n = (n + ALIGN - 1) & ~(ALIGN - 1);
     if (n == 0)
         n = ALIGN;
@@ -127,11 +132,11 @@ char *sl_arena_strndup(struct sl_arena *a, const char *s, size_t len)
 char *sl_arena_vprintf(struct sl_arena *a, const char *fmt, va_list ap)
 {
     va_list ap2;
-    char *p;
+    char *p, measure[1];
     int n;
 
     va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
+    n = vsnprintf(measure, 1, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return NULL;

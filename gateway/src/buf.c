@@ -204,15 +204,25 @@ void sl__out_copy(struct sl_out *o, const char *p, size_t len)
 
 void sl__out_printf(struct sl_out *o, const char *fmt, ...)
 {
-    char tmp[512];
+    char tmp[512], *big;
     va_list ap;
     int n;
 
     va_start(ap, fmt);
     n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    if (n > 0)
-        sl__out_copy(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    if (n <= 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        sl__out_copy(o, tmp, (size_t)n);
+        return;
+    }
+    big = sl__xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sl__out_copy(o, big, (size_t)n);
+    free(big);
 }
 
 static void write_cb(uv_write_t *req, int status)

@@ -51,6 +51,11 @@ void sl__cleanups_run(struct sl_cleanup *c)
         c->fn(c->arg);
 }
 
+const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx)
+{
+    return ctx->redis;
+}
+
 struct sl_arena *sl_conf_arena(struct sl_conf_ctx *ctx)
 {
     return ctx->arena;
@@ -67,10 +72,11 @@ static void append(struct sl_conf_ctx *ctx, const char *fmt, ...)
 static void append(struct sl_conf_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
+    char measure[1]; /* vsnprintf(NULL, 0) upsets gcc's UBSan build */
     int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(measure, 1, fmt, ap);
     va_end(ap);
     if (n <= 0)
         return;

@@ -21,6 +21,7 @@ struct sl_conf_ctx {
     int warnings;
     const struct sl_node *root;
     struct sl_cleanup *cleanups; /* handed to the generation */
+    const struct sl_redis_conf *redis; /* set before plugins are read */
 };
 
 /* Something to release when the generation built by a ctx is freed. */

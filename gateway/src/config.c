@@ -170,7 +170,7 @@ static void read_limits(struct sl_conf_ctx *ctx, const struct sl_node *root, str
     c->max_header_bytes = 16 * 1024;
     c->max_body_bytes = 10 * 1024 * 1024;
     c->max_connections = 20000;
-    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+    if (n == NULL || (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP))
         return;
     if (sl_conf_size(ctx, n, "max_header_bytes", &c->max_header_bytes, false) == 0 &&
         (c->max_header_bytes < 1024 || c->max_header_bytes > 1024 * 1024))
@@ -188,7 +188,7 @@ static void read_timeouts(struct sl_conf_ctx *ctx, const struct sl_node *root, s
     c->client_header_ms = 10000;
     c->client_body_ms = 30000;
     c->client_idle_ms = 60000;
-    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+    if (n == NULL || (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP))
         return;
     sl_conf_duration(ctx, n, "client_header", &c->client_header_ms, false);
     sl_conf_duration(ctx, n, "client_body", &c->client_body_ms, false);
@@ -205,7 +205,7 @@ static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct
 
     c->log_level = SL_LOG_INFO;
     c->access_log = SL_ACCESS_STDOUT;
-    if (n == NULL || sl_conf_keys(ctx, n, keys) != 0)
+    if (n == NULL || (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP))
         return;
     if (sl_conf_enum(ctx, n, "level", levels, &level, false) == 0)
         c->log_level = level;
@@ -364,7 +364,7 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
     if (sl_conf_uint(ctx, n, "retries", 0, 100, &v, false) == 0)
         u->retries = (uint32_t)v;
     t = sl_node_get(n, "timeouts");
-    if (t != NULL && sl_conf_keys(ctx, t, tkeys) == 0) {
+    if (t != NULL && (sl_conf_keys(ctx, t, tkeys) == 0 || t->type == SL_NODE_MAP)) {
         sl_conf_duration(ctx, t, "connect", &u->connect_ms, false);
         sl_conf_duration(ctx, t, "read", &u->read_ms, false);
         sl_conf_duration(ctx, t, "send", &u->send_ms, false);
@@ -373,7 +373,7 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
     if (sl_node_get(n, "tls") != NULL)
         u->tls = sl__tls_client_conf(ctx, sl_node_get(n, "tls"));
     p = sl_node_get(n, "passive");
-    if (p != NULL && sl_conf_keys(ctx, p, pkeys) == 0) {
+    if (p != NULL && (sl_conf_keys(ctx, p, pkeys) == 0 || p->type == SL_NODE_MAP)) {
         u->passive_failures = 5;
         if (sl_conf_uint(ctx, p, "failures", 0, 1000, &v, false) == 0)
             u->passive_failures = (uint32_t)v;
@@ -504,6 +504,132 @@ static void compact_uses(struct sl_conf_ctx *ctx, const struct sl_plugin_use *us
     for (size_t i = 0; i < sl__n_plugins; i++)
         if (uses[i].plugin != NULL && uses[i].conf != NULL)
             (*out)[(*n)++] = uses[i];
+}
+
+/* -- redis and trusted proxies ------------------------------------------------ */
+
+static void read_redis(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"address", "password", "db", "timeout", NULL};
+    const struct sl_node *n = sl_node_get(root, "redis");
+    struct sl_redis_conf *r;
+    uint64_t db = 0;
+    const char *why;
+
+    if (n == NULL || n->type == SL_NODE_NULL)
+        return;
+    if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
+        return;
+    r = sl_arena_calloc(ctx->arena, sizeof(*r));
+    r->timeout_ms = 50;
+    if (sl_conf_str(ctx, n, "address", &r->address, true) == 0) {
+        if (strncmp(r->address, "unix:", 5) == 0) {
+            r->unix_path = r->address + 5;
+            if (r->unix_path[0] != '/')
+                sl_conf_error(ctx, sl_node_get(n, "address"),
+                              "expected unix:/absolute/path, found \"%s\"", r->address);
+        } else {
+            char host[256];
+
+            if (sl__split_hostport(r->address, host, sizeof(host), &r->port, &why) != 0 ||
+                (r->port == 0 && (why = "port must be a number from 1 to 65535")))
+                sl_conf_error(ctx, sl_node_get(n, "address"), "%s, found \"%s\"", why,
+                              r->address);
+            else
+                r->host = sl_arena_strndup(ctx->arena, host, strlen(host));
+        }
+    }
+    sl_conf_str(ctx, n, "password", &r->password, false);
+    if (r->password != NULL && r->password[0] == '\0')
+        r->password = NULL; /* "${REDIS_PASSWORD:-}" unset: no AUTH */
+    if (sl_conf_uint(ctx, n, "db", 0, 1000000, &db, false) == 0)
+        r->db = (uint32_t)db;
+    if (sl_conf_duration(ctx, n, "timeout", &r->timeout_ms, false) == 0 && r->timeout_ms == 0)
+        sl_conf_error(ctx, sl_node_get(n, "timeout"), "must be more than 0");
+    c->redis = r;
+    ctx->redis = r;
+}
+
+static int parse_cidr(const char *s, struct sl_cidr *out)
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    long prefix;
+    char *end;
+
+    if (len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        prefix = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        prefix = 128;
+    } else {
+        return -1;
+    }
+    if (slash != NULL) {
+        long max = prefix;
+
+        prefix = strtol(slash + 1, &end, 10);
+        if (slash[1] == '\0' || *end != '\0' || prefix < 0 || prefix > max)
+            return -1;
+    }
+    out->prefix = (uint8_t)prefix;
+    return 0;
+}
+
+bool sl__cidr_match(const struct sl_cidr *c, size_t n, const struct sockaddr *sa)
+{
+    const uint8_t *a;
+    uint8_t v4mapped[4];
+    int family = sa->sa_family;
+
+    if (family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (family == AF_INET6) {
+        a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+            memcpy(v4mapped, a + 12, 4);
+            a = v4mapped;
+            family = AF_INET;
+        }
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned full = c[i].prefix / 8, rest = c[i].prefix % 8;
+
+        if (c[i].family != family || memcmp(c[i].addr, a, full) != 0)
+            continue;
+        if (rest == 0 || ((c[i].addr[full] ^ a[full]) & (0xff << (8 - rest))) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void read_trusted(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    const char **list;
+    size_t n;
+
+    if (sl_conf_strlist(ctx, root, "trusted_proxies", &list, &n, false) != 0)
+        return;
+    c->trusted = sl_arena_calloc(ctx->arena, (n ? n : 1) * sizeof(*c->trusted));
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_node *l = sl_node_get(root, "trusted_proxies");
+
+        if (parse_cidr(list[i], &c->trusted[c->n_trusted]) != 0)
+            sl_conf_error(ctx, l->type == SL_NODE_SEQ ? l->items[i] : l,
+                          "expected an address or a block such as 10.0.0.0/8, found \"%s\"",
+                          list[i]);
+        else
+            c->n_trusted++;
+    }
 }
 
 /* -- routes ----------------------------------------------------------------- */
@@ -688,8 +814,10 @@ static void read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root, str
 
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
 {
-    static const char *const keys[] = {"workers", "shutdown_timeout", "listen", "limits",
-                                       "timeouts", "log", "upstreams", "plugins", "routes", NULL};
+    static const char *const keys[] = {"workers",   "shutdown_timeout", "listen",
+                                       "limits",    "timeouts",         "log",
+                                       "redis",     "trusted_proxies",  "upstreams",
+                                       "plugins",   "routes",           NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;
@@ -705,6 +833,8 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     read_limits(ctx, root, c);
     read_timeouts(ctx, root, c);
     read_log(ctx, root, c);
+    read_redis(ctx, root, c);
+    read_trusted(ctx, root, c);
     read_upstreams(ctx, root, c);
     read_routes(ctx, root, c);
     return c;

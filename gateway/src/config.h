@@ -112,6 +112,13 @@ struct sl_route_conf {
 
 enum sl_access_log { SL_ACCESS_STDOUT, SL_ACCESS_FILE, SL_ACCESS_OFF };
 
+/* A trusted_proxies entry: an address block. */
+struct sl_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t prefix;
+};
+
 struct sl_config {
     uint32_t workers; /* resolved: "auto" becomes the CPU count */
     uint64_t shutdown_timeout_ms;
@@ -135,6 +142,10 @@ struct sl_config {
     struct sl_route_conf *routes;
     size_t n_routes;
 
+    struct sl_redis_conf *redis; /* NULL when the config has no redis: */
+    struct sl_cidr *trusted;     /* trusted_proxies */
+    size_t n_trusted;
+
     /* Plugin configs from the top-level "plugins:" defaults. */
     struct sl_plugin_use *default_plugins;
     size_t n_default_plugins;
@@ -152,6 +163,9 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
  * "route" when allow_route. Returns 0, or -1 with *why set.
  */
 int sl__parse_key_spec(const char *s, bool allow_route, struct sl_key_spec *out, const char **why);
+
+/* Whether sa lies in one of the blocks. */
+bool sl__cidr_match(const struct sl_cidr *c, size_t n, const struct sockaddr *sa);
 
 /* Format an address as "ip" or "ip:port" (v6 in brackets). */
 void sl__addr_str(const struct sockaddr *sa, bool port, char *buf, size_t size);

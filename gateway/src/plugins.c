@@ -15,10 +15,16 @@
 #ifdef SL_PLUGIN_REQUEST_ID
 extern const struct sl_plugin sl_plugin_request_id;
 #endif
+#ifdef SL_PLUGIN_RATE_LIMIT
+extern const struct sl_plugin sl_plugin_rate_limit;
+#endif
 
 const struct sl_plugin *const sl__plugins[] = {
 #ifdef SL_PLUGIN_REQUEST_ID
     &sl_plugin_request_id,
+#endif
+#ifdef SL_PLUGIN_RATE_LIMIT
+    &sl_plugin_rate_limit,
 #endif
     NULL,
 };

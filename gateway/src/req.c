@@ -4,6 +4,7 @@
  */
 #include "req.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "config.h"
@@ -152,6 +153,95 @@ const char *sl_req_client_ip(const struct sl_req *req)
 const struct sockaddr *sl_req_client_addr(const struct sl_req *req)
 {
     return (const struct sockaddr *)&req->conn->peer;
+}
+
+/* A textual address to a sockaddr (port 0); false if it is not one. */
+static bool parse_ip(struct sl_str s, struct sockaddr_storage *ss)
+{
+    char buf[64];
+
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t'))
+        s.p++, s.len--;
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
+        s.len--;
+    if (s.len == 0 || s.len >= sizeof(buf))
+        return false;
+    memcpy(buf, s.p, s.len);
+    buf[s.len] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, buf, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+        ss->ss_family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, buf, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+        ss->ss_family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+const char *sl_req_real_ip(struct sl_req *req)
+{
+    const struct sl_config *c = req->gen ? req->gen->conf : NULL;
+    const char *ip = req->conn->ip;
+
+    if (req->real_ip != NULL)
+        return req->real_ip;
+    req->real_ip = ip;
+    if (c == NULL || c->n_trusted == 0 ||
+        !sl__cidr_match(c->trusted, c->n_trusted, (const struct sockaddr *)&req->conn->peer))
+        return ip;
+    /* Walk X-Forwarded-For from the right (the last hop first) past the
+     * trusted proxies; several headers count as one list, in order. */
+    for (uint32_t i = req->head.n; i-- > 0;) {
+        struct sl_header *h = &req->head.fields[i];
+        struct sl_str v = h->value;
+
+        if (!sl_str_caseeq_lit(h->name, "X-Forwarded-For"))
+            continue;
+        while (v.len > 0) {
+            const char *comma = v.p + v.len;
+            struct sl_str item;
+            struct sockaddr_storage ss;
+
+            while (comma > v.p && comma[-1] != ',')
+                comma--;
+            item = (struct sl_str){comma, (size_t)(v.p + v.len - comma)};
+            v.len = comma > v.p ? (size_t)(comma - 1 - v.p) : 0;
+            if (!parse_ip(item, &ss))
+                return req->real_ip; /* garbage: stop at the last good hop */
+            sl__addr_str((struct sockaddr *)&ss, false, req->real_ip_buf,
+                         sizeof(req->real_ip_buf));
+            req->real_ip = req->real_ip_buf;
+            if (!sl__cidr_match(c->trusted, c->n_trusted, (struct sockaddr *)&ss))
+                return req->real_ip;
+        }
+    }
+    return req->real_ip;
+}
+
+void *sl_req_ctx(const struct sl_req *req, const struct sl_plugin *p)
+{
+    size_t id;
+
+    if (req->plugin_ctx == NULL || sl__plugin_find(p->name, &id) == NULL)
+        return NULL;
+    return req->plugin_ctx[id];
+}
+
+int sl_req_set_ctx(struct sl_req *req, const struct sl_plugin *p, void *ctx)
+{
+    size_t id;
+
+    if (sl__plugin_find(p->name, &id) == NULL)
+        return -1;
+    if (req->plugin_ctx == NULL) {
+        req->plugin_ctx = sl_arena_calloc(&req->arena, (sl__n_plugins + 1) * sizeof(void *));
+        if (req->plugin_ctx == NULL)
+            return -1;
+    }
+    req->plugin_ctx[id] = ctx;
+    return 0;
 }
 
 const char *sl_req_id(const struct sl_req *req)

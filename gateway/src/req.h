@@ -79,6 +79,9 @@ struct sl_req {
     struct sl_kv *vars;
     struct sl_kv *log_fields;
     struct sl_kv *resp_extra; /* headers plugins add to the response */
+    void **plugin_ctx;        /* per plugin id: sl_req_ctx() */
+    const char *real_ip;      /* sl_req_real_ip(), once computed */
+    char real_ip_buf[48];
     char id[72];
 
     /* Upstream attempt. */

@@ -107,6 +107,12 @@ static struct group *find_or_add(struct group *groups, size_t *n, const char *ho
     return &groups[(*n)++];
 }
 
+static void sort_prefixes(struct group *g)
+{
+    if (g->n_prefix > 1)
+        qsort(g->prefix, g->n_prefix, sizeof(void *), by_prefix_len);
+}
+
 struct sl_router *sl__router_build(struct sl_arena *a, struct sl_route_conf *routes, size_t n)
 {
     struct sl_router *r = sl_arena_calloc(a, sizeof(*r));
@@ -126,13 +132,16 @@ struct sl_router *sl__router_build(struct sl_arena *a, struct sl_route_conf *rou
             g = find_or_add(r->exact_hosts, &r->n_exact_hosts, rc->host, false);
         group_add(g, a, rc, cap);
     }
-    qsort(r->exact_hosts, r->n_exact_hosts, sizeof(*r->exact_hosts), by_host);
-    qsort(r->wild_hosts, r->n_wild_hosts, sizeof(*r->wild_hosts), by_suffix_len);
+    /* qsort() wants a non-NULL base even for nothing to sort. */
+    if (r->n_exact_hosts > 1)
+        qsort(r->exact_hosts, r->n_exact_hosts, sizeof(*r->exact_hosts), by_host);
+    if (r->n_wild_hosts > 1)
+        qsort(r->wild_hosts, r->n_wild_hosts, sizeof(*r->wild_hosts), by_suffix_len);
     for (size_t i = 0; i < r->n_exact_hosts; i++)
-        qsort(r->exact_hosts[i].prefix, r->exact_hosts[i].n_prefix, sizeof(void *), by_prefix_len);
+        sort_prefixes(&r->exact_hosts[i]);
     for (size_t i = 0; i < r->n_wild_hosts; i++)
-        qsort(r->wild_hosts[i].prefix, r->wild_hosts[i].n_prefix, sizeof(void *), by_prefix_len);
-    qsort(r->fallback.prefix, r->fallback.n_prefix, sizeof(void *), by_prefix_len);
+        sort_prefixes(&r->wild_hosts[i]);
+    sort_prefixes(&r->fallback);
     return r;
 }
 

@@ -30,10 +30,11 @@ void sl__sbuf_add(struct sl_sbuf *b, const char *s, size_t n)
 void sl__sbuf_printf(struct sl_sbuf *b, const char *fmt, ...)
 {
     va_list ap;
+    char measure[1]; /* vsnprintf(NULL, 0) upsets gcc's UBSan build */
     int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(measure, 1, fmt, ap);
     va_end(ap);
     if (n <= 0)
         return;

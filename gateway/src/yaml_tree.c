@@ -101,6 +101,8 @@ char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char *
             memcpy(key, name, nlen);
             key[nlen] = '\0';
             val = getenv(key);
+            if (val != NULL && val[0] == '\0' && def != NULL)
+                val = NULL; /* as in the shell, ${A:-d} also covers an empty A */
             if (val == NULL && def == NULL) {
                 *missing = sl_arena_strndup(a, key, nlen);
                 free(out);

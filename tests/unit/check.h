@@ -65,8 +65,7 @@ static inline bool check_streq(const char *a, const char *b, const char *ea, con
     check_count++;
     if (a == NULL || b == NULL ? a != b : strcmp(a, b) != 0) {
         check_fail_head(file, line);
-        fprintf(stderr, "%s == %s: \"%s\" != \"%s\"\n", ea, eb, a ? a : "(null)",
-                b ? b : "(null)");
+        fprintf(stderr, "%s == %s: \"%s\" != \"%s\"\n", ea, eb, a ? a : "(null)", b ? b : "(null)");
         return false;
     }
     return true;
@@ -85,11 +84,12 @@ static inline bool check_contains(const char *hay, const char *needle, const cha
     return true;
 }
 
-#define CHECK(cond)           check_true(!!(cond), #cond, __FILE__, __LINE__)
-#define CHECK_EQ_INT(a, b)    check_eq_int((intmax_t)(a), (intmax_t)(b), #a, #b, __FILE__, __LINE__)
-#define CHECK_EQ_UINT(a, b)   check_eq_uint((uintmax_t)(a), (uintmax_t)(b), #a, #b, __FILE__, __LINE__)
-#define CHECK_STREQ(a, b)     check_streq((a), (b), #a, #b, __FILE__, __LINE__)
-#define CHECK_CONTAINS(s, n)  check_contains((s), (n), #s, __FILE__, __LINE__)
+#define CHECK(cond)        check_true(!!(cond), #cond, __FILE__, __LINE__)
+#define CHECK_EQ_INT(a, b) check_eq_int((intmax_t)(a), (intmax_t)(b), #a, #b, __FILE__, __LINE__)
+#define CHECK_EQ_UINT(a, b)                                                                        \
+    check_eq_uint((uintmax_t)(a), (uintmax_t)(b), #a, #b, __FILE__, __LINE__)
+#define CHECK_STREQ(a, b)    check_streq((a), (b), #a, #b, __FILE__, __LINE__)
+#define CHECK_CONTAINS(s, n) check_contains((s), (n), #s, __FILE__, __LINE__)
 
 /* Run one test function, naming it in failure messages. */
 #define RUN(fn)                                                                                    \

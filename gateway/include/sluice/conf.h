@@ -107,6 +107,21 @@ int sl_conf_enum(struct sl_conf_ctx *ctx, const struct sl_node *map, const char 
 int sl_conf_strlist(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                     const char ***out, size_t *n, bool required);
 
+/* The top-level "redis:" settings (the core reads them). */
+struct sl_redis_conf {
+    const char *address;   /* as written: host:port or unix:/path */
+    const char *host;      /* TCP: NUL-terminated host, or NULL */
+    uint16_t port;
+    const char *unix_path; /* or NULL */
+    const char *password;  /* or NULL */
+    uint32_t db;
+    uint64_t timeout_ms;   /* a decision never waits longer (default 50ms) */
+};
+
+/* The config's redis settings, or NULL when it has none. Valid as long as
+ * the generation (like everything from sl_conf_arena()). */
+const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx);
+
 /* The same checks on a node already in hand (a sequence item, say). */
 int sl_conf_node_str(struct sl_conf_ctx *ctx, const struct sl_node *n, const char **out);
 int sl_conf_node_duration(struct sl_conf_ctx *ctx, const struct sl_node *n, uint64_t *out_ms);

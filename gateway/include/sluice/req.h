@@ -48,6 +48,13 @@ int sl_req_header_set(struct sl_req *req, const char *name, const char *value);
 const char *sl_req_client_ip(const struct sl_req *req);
 const struct sockaddr *sl_req_client_addr(const struct sl_req *req);
 
+/*
+ * The address that identifies the client for per-client limits: the peer,
+ * or, when the peer is one of the config's trusted_proxies, the right-most
+ * X-Forwarded-For address that is not.
+ */
+const char *sl_req_real_ip(struct sl_req *req);
+
 /* The request id (X-Request-Id), or "" before the request_id plugin ran. */
 const char *sl_req_id(const struct sl_req *req);
 int sl_req_set_id(struct sl_req *req, struct sl_str id);
@@ -61,6 +68,11 @@ const char *sl_req_route(const struct sl_req *req);
  */
 int sl_req_var_set(struct sl_req *req, const char *name, struct sl_str value);
 struct sl_str sl_req_var(const struct sl_req *req, const char *name);
+
+/* Per-request state of plugin p: NULL until set. Set it to something in the
+ * request arena (or something the plugin frees in its LOG handler). */
+void *sl_req_ctx(const struct sl_req *req, const struct sl_plugin *p);
+int sl_req_set_ctx(struct sl_req *req, const struct sl_plugin *p, void *ctx);
 
 /* The request arena (capped): memory that lives until the request ends. */
 struct sl_arena *sl_req_arena(struct sl_req *req);

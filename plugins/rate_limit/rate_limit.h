@@ -1,0 +1,76 @@
+/*
+ * rate_limit plugin: what its phases, its config reader and its two stores
+ * share.
+ */
+#ifndef SL_PLUGIN_RATE_LIMIT_H
+#define SL_PLUGIN_RATE_LIMIT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/plugin.h"
+
+#include "gcra.h"
+
+enum rl_key { RL_KEY_IP, RL_KEY_HEADER, RL_KEY_JWT, RL_KEY_ROUTE };
+enum rl_store { RL_STORE_LOCAL, RL_STORE_REDIS };
+enum rl_failure { RL_FAIL_LOCAL, RL_FAIL_ALLOW, RL_FAIL_DENY };
+
+struct rl_limit {
+    enum rl_key key;
+    const char *key_name; /* header or claim */
+    const char *key_text; /* as written, for logs */
+    struct sl_gcra_limit gcra;
+    uint64_t count, period_ms; /* the rate as written */
+};
+
+struct rl_conf {
+    struct rl_limit *limits;
+    size_t n;
+    enum rl_store store;
+    enum rl_failure on_failure;
+    const struct sl_redis_conf *redis; /* the generation's, when store is redis */
+};
+
+void *sl__rate_limit_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node);
+
+extern const struct sl_plugin sl_plugin_rate_limit;
+
+/* Microseconds on CLOCK_MONOTONIC (the local store's clock). */
+int64_t sl__rl_now_us(void);
+
+/*
+ * The local store: one table for the whole gateway instance, sharded with
+ * one lock per shard, buckets that are full again forgotten, memory capped.
+ * keys[i] is the bucket of limits[i]. Decides and commits atomically over
+ * all n buckets; cost -1 refunds a reserved token instead.
+ */
+void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, size_t n, int cost,
+                  struct sl_gcra_result *r);
+
+/* The Redis store, per worker: a decision arrives through done(arg, ...).
+ * ok false: Redis could not decide in time (on_store_failure applies). */
+typedef void rl_done_fn(void *arg, bool ok, const struct sl_gcra_result *r);
+
+struct rl_redis;
+
+struct rl_redis *sl__rl_redis_new(uv_loop_t *loop);
+void sl__rl_redis_free(struct rl_redis *rr);
+
+/*
+ * Queue a decision (cost 1) or a refund (cost -1, done may be NULL) for the
+ * next batch to Redis. Returns 0 (done() follows, within conf->timeout_ms),
+ * or -1 when Redis is known to be down (nothing queued: decide otherwise).
+ */
+int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
+                        const struct sl_gcra_limit *limits, const char *const *keys, size_t n,
+                        int cost, rl_done_fn *done, void *arg);
+
+/* Forget a queued decision's callback (its request went away). */
+void sl__rl_redis_forget(struct rl_redis *rr, void *arg);
+
+/* Decisions Redis could not make (errors, timeouts, outages), all workers. */
+extern atomic_ullong sl__rl_redis_errors;
+
+#endif

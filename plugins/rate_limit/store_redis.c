@@ -1,0 +1,628 @@
+/*
+ * rate_limit's Redis store: exact limits across any number of gateway
+ * instances.
+ *
+ * Each worker has one connection (hiredis async on its loop). Decisions asked
+ * for during one loop turn are sent together, as one EVALSHA of a Lua script
+ * over all their keys, when the turn ends (a uv_check handle): under load
+ * many decisions cost one round trip and one script call. The script keeps
+ * one number per bucket (the GCRA TAT) and uses Redis TIME, so the clocks of
+ * the gateway instances never matter.
+ *
+ * No decision waits longer than redis.timeout: a batch without an answer by
+ * then fails (on_store_failure applies) and the connection is dropped, which
+ * makes a paused Redis look like a dead one. Reconnects back off from 100 ms
+ * to 5 s, and while Redis is down decisions fail at once.
+ */
+#include "rate_limit.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+
+#define MAX_LIMITS     8
+#define BATCH_MAX      64
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+atomic_ullong sl__rl_redis_errors;
+
+/*
+ * KEYS: the batch's distinct buckets. ARGV: the number of requests, then per
+ * request its number of limits and per limit: key index, interval (us),
+ * burst, max delay (us), cost (1 take, -1 refund). Returns 4 integers per
+ * request: decision (0 allow, 1 delay, 2 reject), wait (us), remaining,
+ * reset (us). A request takes a token from all its buckets or from none.
+ */
+static const char script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local tats, dirty, out, a = {}, {}, {}, 2\n"
+    "local function tat_of(k)\n"
+    "  local v = tats[k]\n"
+    "  if v == nil then v = tonumber(redis.call('GET', KEYS[k]) or '0'); tats[k] = v end\n"
+    "  return v\n"
+    "end\n"
+    "for r = 1, tonumber(ARGV[1]) do\n"
+    "  local n = tonumber(ARGV[a]); a = a + 1\n"
+    "  local dec, wait, rem, reset, news = 0, 0, -1, 0, {}\n"
+    "  for i = 1, n do\n"
+    "    local k, T, b, md, cost = tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]),\n"
+    "      tonumber(ARGV[a+3]), tonumber(ARGV[a+4])\n"
+    "    a = a + 5\n"
+    "    local tat = tat_of(k)\n"
+    "    if cost < 0 then\n"
+    "      local nt = tat - T\n"
+    "      if nt < now then nt = now end\n"
+    "      news[#news + 1] = {k, nt}\n"
+    "    else\n"
+    "      local base = tat\n"
+    "      if base < now then base = now end\n"
+    "      local nt = base + T\n"
+    "      local allow_at = nt - b * T\n"
+    "      if now >= allow_at then\n"
+    "        local left = math.floor((now - allow_at) / T)\n"
+    "        if left > b - 1 then left = b - 1 end\n"
+    "        if rem < 0 or left < rem then rem = left end\n"
+    "        if nt - now > reset then reset = nt - now end\n"
+    "      else\n"
+    "        local w = allow_at - now\n"
+    "        if w > md then dec = 2 elseif dec < 1 then dec = 1 end\n"
+    "        if w > wait then wait = w end\n"
+    "        rem = 0\n"
+    "        if nt - now > reset then reset = nt - now end\n"
+    "      end\n"
+    "      news[#news + 1] = {k, nt}\n"
+    "    end\n"
+    "  end\n"
+    "  if dec ~= 2 then\n"
+    "    for _, e in ipairs(news) do tats[e[1]] = e[2]; dirty[e[1]] = true end\n"
+    "  end\n"
+    "  if rem < 0 then rem = 0 end\n"
+    "  out[#out + 1] = dec; out[#out + 1] = wait; out[#out + 1] = rem; out[#out + 1] = reset\n"
+    "end\n"
+    "for k, _ in pairs(dirty) do\n"
+    "  local ttl = math.ceil((tats[k] - now) / 1000)\n"
+    "  if ttl > 0 then redis.call('SET', KEYS[k], tats[k], 'PX', ttl)\n"
+    "  else redis.call('DEL', KEYS[k]) end\n"
+    "end\n"
+    "return out\n";
+
+struct item {
+    struct item *next;
+    rl_done_fn *done; /* NULL: a refund, or its request went away */
+    void *arg;
+    size_t n;
+    int cost;
+    struct sl_gcra_limit limits[MAX_LIMITS];
+    char *keys[MAX_LIMITS];
+};
+
+struct batch {
+    struct batch *next, *prev; /* in flight */
+    struct rl_redis *rr;
+    struct item *items;
+    size_t n_items;
+    uv_timer_t timer;
+    bool done;     /* answered or failed: later news is ignored */
+    bool evalled;  /* sent again with EVAL after NOSCRIPT */
+    bool replied;  /* hiredis has called back (it always does, once) */
+    /* The command, kept for a resend after NOSCRIPT. */
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    char *nums;
+};
+
+enum state { RS_DOWN, RS_CONNECTING, RS_UP };
+
+struct rl_redis {
+    uv_loop_t *loop;
+    redisAsyncContext *ac;
+    enum state state;
+    char addr[300]; /* the settings ac was made with */
+    char password[256];
+    uint32_t db;
+    uint64_t retry_at; /* loop time before which nobody reconnects */
+    uint32_t backoff_ms;
+    bool outage;       /* logged as down */
+    char why[128];     /* the last failure */
+    uint64_t timeout_ms;
+    uv_check_t check;
+    bool check_on;
+    struct item *queue, **tail;
+    size_t queued;
+    struct batch *flying;
+};
+
+static char sha[41];
+static uv_once_t sha_once = UV_ONCE_INIT;
+
+static void make_sha(void)
+{
+    unsigned char d[SHA_DIGEST_LENGTH];
+
+    SHA1((const unsigned char *)script, sizeof(script) - 1, d);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(sha + 2 * i, 3, "%02x", d[i]);
+}
+
+static void free_item(struct item *it)
+{
+    for (size_t i = 0; i < it->n; i++)
+        free(it->keys[i]);
+    free(it);
+}
+
+/* -- outages ------------------------------------------------------------------ */
+
+static void went_down(struct rl_redis *rr, const char *why)
+{
+    snprintf(rr->why, sizeof(rr->why), "%s", why);
+    rr->state = RS_DOWN;
+    rr->retry_at = uv_now(rr->loop) + rr->backoff_ms;
+    rr->backoff_ms = rr->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rr->backoff_ms * 2;
+    if (!rr->outage) {
+        rr->outage = true;
+        sl_log(SL_LOG_WARN, NULL,
+               "redis at %s is unreachable (%s): rate limits fall back to on_store_failure "
+               "until it is back",
+               rr->addr, why);
+    }
+}
+
+static void came_back(struct rl_redis *rr)
+{
+    rr->backoff_ms = BACKOFF_MIN_MS;
+    if (rr->outage) {
+        rr->outage = false;
+        sl_log(SL_LOG_WARN, NULL, "redis at %s is back: shared rate limiting resumed", rr->addr);
+    }
+}
+
+/* Drop the connection; hiredis calls every pending callback with no reply. */
+static void drop(struct rl_redis *rr, const char *why)
+{
+    redisAsyncContext *ac = rr->ac;
+
+    went_down(rr, why);
+    if (ac != NULL) {
+        rr->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+/* -- batches -------------------------------------------------------------------- */
+
+static void deliver(struct batch *b, bool ok, const redisReply *reply)
+{
+    size_t i = 0;
+
+    for (struct item *it = b->items; it != NULL; it = it->next, i++) {
+        struct sl_gcra_result r = {0};
+
+        if (it->done == NULL)
+            continue;
+        if (ok) {
+            redisReply **e = reply->element + 4 * i;
+
+            r.decision = (enum sl_gcra_decision)e[0]->integer;
+            r.wait_us = e[1]->integer;
+            r.remaining = e[2]->integer;
+            r.reset_us = e[3]->integer;
+        } else {
+            atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
+        }
+        it->done(it->arg, ok, &r);
+    }
+}
+
+static void batch_freed(uv_handle_t *h)
+{
+    struct batch *b = h->data;
+
+    while (b->items != NULL) {
+        struct item *it = b->items;
+
+        b->items = it->next;
+        free_item(it);
+    }
+    free(b->argv);
+    free(b->argvlen);
+    free(b->nums);
+    free(b);
+}
+
+static void batch_finish(struct batch *b)
+{
+    struct rl_redis *rr = b->rr;
+
+    if (b->prev)
+        b->prev->next = b->next;
+    else if (rr != NULL && rr->flying == b)
+        rr->flying = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    b->next = b->prev = NULL;
+    uv_timer_stop(&b->timer);
+    uv_close((uv_handle_t *)&b->timer, batch_freed);
+}
+
+static bool valid_reply(const redisReply *r, size_t n)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 * n)
+        return false;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+            return false;
+    return true;
+}
+
+static void send_batch(struct batch *b);
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct batch *b = privdata;
+    struct rl_redis *rr = b->rr;
+    redisReply *reply = r;
+
+    (void)ac;
+    if (b->done) {
+        b->replied = true;
+        batch_finish(b); /* the timeout answered already */
+        return;
+    }
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !b->evalled &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* Redis restarted or flushed its scripts: send the script itself. */
+        b->evalled = true;
+        b->argv[0] = "EVAL";
+        b->argvlen[0] = 4;
+        b->argv[1] = script;
+        b->argvlen[1] = sizeof(script) - 1;
+        send_batch(b);
+        return;
+    }
+    b->done = true;
+    b->replied = true;
+    if (valid_reply(reply, b->n_items)) {
+        came_back(rr);
+        deliver(b, true, reply);
+    } else {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+            sl_log(SL_LOG_ERROR, NULL, "redis script error: %s", reply->str);
+        if (rr != NULL && reply == NULL && rr->state != RS_DOWN)
+            went_down(rr, "connection lost");
+        deliver(b, false, NULL);
+    }
+    batch_finish(b);
+}
+
+static void on_batch_timeout(uv_timer_t *t)
+{
+    struct batch *b = t->data;
+    struct rl_redis *rr = b->rr;
+
+    if (b->done)
+        return;
+    b->done = true;
+    deliver(b, false, NULL);
+    /* A Redis that does not answer in time is treated as down. Dropping the
+     * connection makes hiredis call on_reply() for this batch (done) and for
+     * every other one in flight (failed there). */
+    if (rr != NULL && rr->ac != NULL)
+        drop(rr, "no answer within redis.timeout");
+    if (!b->replied && (rr == NULL || rr->ac == NULL)) {
+        /* on_reply() was called during drop(); nothing more to wait for. */
+    }
+}
+
+static void send_batch(struct batch *b)
+{
+    struct rl_redis *rr = b->rr;
+
+    if (rr->ac == NULL ||
+        redisAsyncCommandArgv(rr->ac, on_reply, b, b->argc, b->argv, b->argvlen) != REDIS_OK) {
+        b->done = true;
+        b->replied = true;
+        deliver(b, false, NULL);
+        batch_finish(b);
+    }
+}
+
+/* Build one EVALSHA from up to BATCH_MAX queued items. */
+static struct batch *build(struct rl_redis *rr)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+    const char *keys[BATCH_MAX * MAX_LIMITS];
+    size_t n_keys = 0, n_args = 0, slots, off = 0;
+    size_t kidx[BATCH_MAX][MAX_LIMITS];
+    struct item **last = &b->items;
+    char *p;
+
+    if (b == NULL)
+        abort();
+    b->rr = rr;
+    while (rr->queue != NULL && b->n_items < BATCH_MAX) {
+        struct item *it = rr->queue;
+
+        rr->queue = it->next;
+        rr->queued--;
+        it->next = NULL;
+        *last = it;
+        last = &it->next;
+        for (size_t i = 0; i < it->n; i++) {
+            size_t k;
+
+            for (k = 0; k < n_keys; k++)
+                if (strcmp(keys[k], it->keys[i]) == 0)
+                    break;
+            if (k == n_keys)
+                keys[n_keys++] = it->keys[i];
+            kidx[b->n_items][i] = k + 1; /* Lua counts from 1 */
+        }
+        n_args += 1 + 5 * it->n;
+        b->n_items++;
+    }
+    if (rr->queue == NULL)
+        rr->tail = &rr->queue;
+    b->argc = (int)(3 + n_keys + 1 + n_args);
+    b->argv = calloc((size_t)b->argc, sizeof(*b->argv));
+    b->argvlen = calloc((size_t)b->argc, sizeof(*b->argvlen));
+    slots = 1 + n_args + 1;
+    b->nums = p = malloc(slots * 24);
+    if (b->argv == NULL || b->argvlen == NULL || p == NULL)
+        abort();
+    b->argv[off] = "EVALSHA";
+    b->argvlen[off++] = 7;
+    b->argv[off] = sha;
+    b->argvlen[off++] = 40;
+#define NUM(v)                                                                                     \
+    do {                                                                                           \
+        int w_ = snprintf(p, 24, "%" PRId64, (int64_t)(v));                                        \
+        b->argv[off] = p;                                                                          \
+        b->argvlen[off++] = (size_t)w_;                                                            \
+        p += 24;                                                                                   \
+    } while (0)
+    NUM(n_keys);
+    for (size_t k = 0; k < n_keys; k++) {
+        b->argv[off] = keys[k];
+        b->argvlen[off++] = strlen(keys[k]);
+    }
+    NUM(b->n_items);
+    {
+        size_t r = 0;
+
+        for (struct item *it = b->items; it != NULL; it = it->next, r++) {
+            NUM(it->n);
+            for (size_t i = 0; i < it->n; i++) {
+                NUM(kidx[r][i]);
+                NUM(it->limits[i].t_us);
+                NUM(it->limits[i].burst);
+                NUM(it->limits[i].max_delay_us);
+                NUM(it->cost);
+            }
+        }
+    }
+#undef NUM
+    uv_timer_init(rr->loop, &b->timer);
+    b->timer.data = b;
+    return b;
+}
+
+static void on_check(uv_check_t *h)
+{
+    struct rl_redis *rr = h->data;
+
+    while (rr->queue != NULL) {
+        struct batch *b = build(rr);
+
+        b->next = rr->flying;
+        if (rr->flying)
+            rr->flying->prev = b;
+        rr->flying = b;
+        uv_timer_start(&b->timer, on_batch_timeout, rr->timeout_ms, 0);
+        send_batch(b);
+    }
+    uv_check_stop(&rr->check);
+    rr->check_on = false;
+}
+
+/* -- the connection --------------------------------------------------------------- */
+
+static void on_connected(const redisAsyncContext *ac, int status)
+{
+    struct rl_redis *rr = ac->data;
+
+    if (rr == NULL)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        rr->ac = NULL;
+        went_down(rr, ac->errstr[0] ? ac->errstr : "cannot connect");
+        return;
+    }
+    rr->state = RS_UP;
+}
+
+static void on_disconnected(const redisAsyncContext *ac, int status)
+{
+    struct rl_redis *rr = ac->data;
+
+    (void)status;
+    if (rr == NULL)
+        return;
+    if (rr->ac == ac)
+        rr->ac = NULL;
+    if (rr->state != RS_DOWN)
+        went_down(rr, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+    struct rl_redis *rr = ac->data;
+
+    if (rr != NULL && reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        char why[160];
+
+        snprintf(why, sizeof(why), "%s refused: %s", (const char *)privdata, reply->str);
+        drop(rr, why);
+    }
+}
+
+static void connect_redis(struct rl_redis *rr, const struct sl_redis_conf *c)
+{
+    redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path)
+                                         : redisAsyncConnect(c->host, c->port);
+
+    if (ac == NULL || ac->err) {
+        went_down(rr, ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        return;
+    }
+    ac->data = rr;
+    if (redisLibuvAttach(ac, rr->loop) != REDIS_OK) {
+        went_down(rr, "cannot attach to the loop");
+        redisAsyncFree(ac);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connected);
+    redisAsyncSetDisconnectCallback(ac, on_disconnected);
+    rr->ac = ac;
+    rr->state = RS_CONNECTING;
+    /* Queued before anything else, so they go first once connected. */
+    if (c->password != NULL)
+        redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", c->password);
+    if (c->db != 0)
+        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %u", c->db);
+}
+
+/* Is rr connected (or connecting) to what c describes? Else start over. */
+static void follow_conf(struct rl_redis *rr, const struct sl_redis_conf *c)
+{
+    const char *pw = c->password ? c->password : "";
+
+    rr->timeout_ms = c->timeout_ms;
+    if (strcmp(rr->addr, c->address) == 0 && strcmp(rr->password, pw) == 0 && rr->db == c->db)
+        return;
+    if (rr->ac != NULL) {
+        redisAsyncContext *ac = rr->ac;
+
+        rr->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    snprintf(rr->addr, sizeof(rr->addr), "%s", c->address);
+    snprintf(rr->password, sizeof(rr->password), "%s", pw);
+    rr->db = c->db;
+    rr->state = RS_DOWN;
+    rr->retry_at = 0;
+    rr->backoff_ms = BACKOFF_MIN_MS;
+    rr->outage = false;
+}
+
+/* -- the store API ---------------------------------------------------------------- */
+
+struct rl_redis *sl__rl_redis_new(uv_loop_t *loop)
+{
+    struct rl_redis *rr = calloc(1, sizeof(*rr));
+
+    if (rr == NULL)
+        abort();
+    uv_once(&sha_once, make_sha);
+    rr->loop = loop;
+    rr->tail = &rr->queue;
+    rr->backoff_ms = BACKOFF_MIN_MS;
+    uv_check_init(loop, &rr->check);
+    rr->check.data = rr;
+    return rr;
+}
+
+static void rr_freed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void sl__rl_redis_free(struct rl_redis *rr)
+{
+    if (rr == NULL)
+        return;
+    while (rr->queue != NULL) {
+        struct item *it = rr->queue;
+
+        rr->queue = it->next;
+        free_item(it);
+    }
+    if (rr->ac != NULL) {
+        redisAsyncContext *ac = rr->ac;
+
+        rr->ac = NULL;
+        redisAsyncFree(ac); /* fails what is in flight */
+    }
+    for (struct batch *b = rr->flying; b != NULL; b = b->next)
+        b->rr = NULL;
+    rr->flying = NULL;
+    uv_close((uv_handle_t *)&rr->check, rr_freed);
+}
+
+int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
+                        const struct sl_gcra_limit *limits, const char *const *keys, size_t n,
+                        int cost, rl_done_fn *done, void *arg)
+{
+    struct item *it;
+
+    follow_conf(rr, conf);
+    if (rr->state == RS_DOWN) {
+        if (uv_now(rr->loop) < rr->retry_at) {
+            atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
+            return -1;
+        }
+        connect_redis(rr, conf);
+        if (rr->state == RS_DOWN) {
+            atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
+            return -1;
+        }
+    }
+    it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        abort();
+    it->done = done;
+    it->arg = arg;
+    it->cost = cost;
+    it->n = n > MAX_LIMITS ? MAX_LIMITS : n;
+    for (size_t i = 0; i < it->n; i++) {
+        it->limits[i] = limits[i];
+        it->keys[i] = strdup(keys[i]);
+        if (it->keys[i] == NULL)
+            abort();
+    }
+    *rr->tail = it;
+    rr->tail = &it->next;
+    rr->queued++;
+    if (!rr->check_on) {
+        uv_check_start(&rr->check, on_check);
+        rr->check_on = true;
+    }
+    return 0;
+}
+
+void sl__rl_redis_forget(struct rl_redis *rr, void *arg)
+{
+    for (struct item *it = rr->queue; it != NULL; it = it->next)
+        if (it->arg == arg)
+            it->done = NULL;
+    for (struct batch *b = rr->flying; b != NULL; b = b->next)
+        for (struct item *it = b->items; it != NULL; it = it->next)
+            if (it->arg == arg)
+                it->done = NULL;
+}
