@@ -222,6 +222,18 @@ static int run(void)
     uv_loop_t *loop = uv_default_loop();
     int errors = 0, rc;
 
+    /* Signals first: from the moment a listener accepts, a SIGHUP or SIGTERM
+     * must find its handler (it waits in the loop until the loop runs). */
+    signal(SIGPIPE, SIG_IGN);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_init(loop, &sig_usr1);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&sig_usr1, on_signal, SIGUSR1);
+
     g = sl__gen_load(conf_file, 0, &report, &errors);
     print_report(stderr, report);
     free(report);
@@ -239,15 +251,6 @@ static int run(void)
     g->id = 1;
     sl__gen_publish(g);
     sl__tls_tickets_start(loop);
-    signal(SIGPIPE, SIG_IGN);
-    uv_signal_init(loop, &sig_term);
-    uv_signal_init(loop, &sig_int);
-    uv_signal_init(loop, &sig_hup);
-    uv_signal_init(loop, &sig_usr1);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_hup, on_signal, SIGHUP);
-    uv_signal_start(&sig_usr1, on_signal, SIGUSR1);
     rc = sl__workers_start(n_workers);
     if (rc != 0) {
         sl_log(SL_LOG_ERROR, NULL, "cannot start workers: %s", uv_strerror(rc));

@@ -159,6 +159,14 @@ static bool conditions_match(const struct sl_route_conf *rc, const struct sl_rou
     return true;
 }
 
+void sl__router_thread_done(void)
+{
+    if (match_data != NULL) {
+        pcre2_match_data_free(match_data);
+        match_data = NULL;
+    }
+}
+
 static bool regex_match(const struct sl_route_conf *rc, struct sl_str path)
 {
     if (match_data == NULL)

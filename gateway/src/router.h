@@ -35,6 +35,9 @@ struct sl_router *sl__router_build(struct sl_arena *a, struct sl_route_conf *rou
 const struct sl_route_conf *sl__router_match(const struct sl_router *r,
                                              const struct sl_route_query *q);
 
+/* Free this thread's regex match scratch (a worker that ends calls it). */
+void sl__router_thread_done(void);
+
 /* True if path has prefix on a segment boundary ("/v1" matches "/v1/x"). */
 bool sl__path_prefix_match(struct sl_str path, struct sl_str prefix);
 

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "plugins.h"
 #include "pool.h"
+#include "router.h"
 #include "util.h"
 
 atomic_uint sl__conn_count;
@@ -406,6 +407,7 @@ static void worker_main(void *arg)
     /* Let handles closed by plugins finish. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     free(w->plugin_data);
+    sl__router_thread_done();
 }
 
 static int worker_init(struct sl_worker *w, uint32_t id)
