@@ -253,6 +253,64 @@ def is_closed(sock, timeout=3.0):
         return False
 
 
+class Redis:
+    """A redis-server on a free loopback port, no persistence."""
+
+    def __init__(self, tmp_path, port=None, password=None):
+        self.port = port or free_port()
+        self.password = password
+        self.dir = Path(tmp_path)
+        self.proc = None
+        self.start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def cli(self, *args):
+        cmd = ["redis-cli", "-p", str(self.port)]
+        if self.password:
+            cmd += ["--no-auth-warning", "-a", self.password]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            stop_process(self.proc)
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    started = []
+
+    def make(**kw):
+        r = Redis(tmp_path, **kw)
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        r.stop()
+
+
+@pytest.fixture
+def redis(redis_factory):
+    return redis_factory()
+
+
 @pytest.fixture
 def origin_factory(tmp_path):
     started = []
