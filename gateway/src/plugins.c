@@ -18,6 +18,9 @@ extern const struct sl_plugin sl_plugin_request_id;
 #ifdef SL_PLUGIN_RATE_LIMIT
 extern const struct sl_plugin sl_plugin_rate_limit;
 #endif
+#ifdef SL_PLUGIN_CONCURRENCY
+extern const struct sl_plugin sl_plugin_concurrency;
+#endif
 
 const struct sl_plugin *const sl__plugins[] = {
 #ifdef SL_PLUGIN_REQUEST_ID
@@ -25,6 +28,9 @@ const struct sl_plugin *const sl__plugins[] = {
 #endif
 #ifdef SL_PLUGIN_RATE_LIMIT
     &sl_plugin_rate_limit,
+#endif
+#ifdef SL_PLUGIN_CONCURRENCY
+    &sl_plugin_concurrency,
 #endif
     NULL,
 };
