@@ -235,12 +235,10 @@ const struct sl_lb_ops sl__lb_hash = {
 /* -- power of two choices ------------------------------------------------------ */
 
 /* Lower is better: in-flight requests (plus this one) times latency, per
- * unit of weight. An unknown latency counts as 1 ms. */
+ * unit of weight. */
 static uint64_t p2c_cost(const struct sl_lb_target *t)
 {
-    uint64_t lat = t->ewma_us ? t->ewma_us : 1000;
-
-    return ((uint64_t)t->inflight + 1) * lat * 1000 / t->weight;
+    return ((uint64_t)t->inflight + 1) * ((uint64_t)t->ewma_us + 1) * 1000 / t->weight;
 }
 
 static int p2c_pick(const void *shared, void *state, const struct sl_lb_target *t, size_t n,
@@ -275,7 +273,25 @@ static int p2c_pick(const void *shared, void *state, const struct sl_lb_target *
             ib = i;
         seen++;
     }
-    return p2c_cost(&t[ib]) < p2c_cost(&t[ia]) ? (int)ib : (int)ia;
+    {
+        /* Latency decides only when it really differs (by more than 4x):
+         * below that it is noise, and the less loaded target wins. A target
+         * without a latency yet (new, or idle until its average faded) is
+         * judged by its load too, so it gets traffic and a measurement
+         * instead of being starved. */
+        uint64_t la = t[ia].ewma_us, lb = t[ib].ewma_us, ca, cb;
+
+        if (la == 0 || lb == 0 || (la <= 4 * lb && lb <= 4 * la)) {
+            ca = ((uint64_t)t[ia].inflight + 1) * 1000 / t[ia].weight;
+            cb = ((uint64_t)t[ib].inflight + 1) * 1000 / t[ib].weight;
+        } else {
+            ca = p2c_cost(&t[ia]);
+            cb = p2c_cost(&t[ib]);
+        }
+        if (ca == cb)
+            return (r >> 63) ? (int)ib : (int)ia;
+        return cb < ca ? (int)ib : (int)ia;
+    }
 }
 
 const struct sl_lb_ops sl__lb_p2c = {

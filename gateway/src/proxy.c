@@ -131,6 +131,9 @@ static struct sl_upconn *detach(struct sl_req *req)
 
     if (req->inflight_st != NULL) {
         atomic_fetch_sub_explicit(&req->inflight_st->inflight, 1, memory_order_relaxed);
+        if (req->trial) /* no verdict either way: let another request try */
+            sl__tstate_trial_abandoned(req->inflight_st);
+        req->trial = false;
         req->inflight_st = NULL;
     }
     req->up = NULL;
@@ -248,7 +251,7 @@ static int pick_target(struct sl_req *req)
             view[i].weight = t->conf->weight;
             view[i].id_hash = t->id_hash;
             view[i].inflight = atomic_load_explicit(&t->st->inflight, memory_order_relaxed);
-            view[i].ewma_us = atomic_load_explicit(&t->st->ewma_us, memory_order_relaxed);
+            view[i].ewma_us = sl__tstate_latency(t->st, now);
             view[i].usable = t->conf->backup == (backup == 1) && !tried(req, i) &&
                              sl__tstate_usable(t->st, now, &trial);
             if (trial)
@@ -259,6 +262,7 @@ static int pick_target(struct sl_req *req)
             if (idx < 0 || !((trials[idx / 64] >> (idx % 64)) & 1))
                 break;
             if (sl__tstate_claim_trial(u->targets[idx].st)) {
+                req->trial = true;
                 sl_log(SL_LOG_INFO, req, "sending a trial request to ejected target %s of "
                                          "upstream \"%s\"",
                        u->targets[idx].conf->ip, u->conf->name);
@@ -461,13 +465,15 @@ static int on_resp_headers(llhttp_t *p)
             uc->retry_status = status;
             return -1;
         }
-        if (sl__tstate_failure(req->target->st, &req->upstream->passive,
+        if (sl__tstate_failure(req->target->st, &req->upstream->passive, req->trial,
                                sl__mono_ns() / 1000000))
             sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected after %u failures",
                    req->target->conf->ip, req->upstream->conf->name,
                    req->upstream->passive.failures);
+        req->trial = false; /* the verdict is in */
     } else {
-        sl__tstate_success(req->target->st, req->up_ms);
+        sl__tstate_success(req->target->st, req->up_ms, req->trial, sl__mono_ns() / 1000000);
+        req->trial = false;
     }
     req->status = status;
     sl__head_trim(&req->resp);
@@ -604,13 +610,20 @@ static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fm
     struct sl_upconn *uc = req->up;
     struct sl_target *t = req->target;
     bool stale = uc != NULL && uc->reused && !uc->got_bytes && kind == SL_FAIL_RESET;
-    bool retry;
+    bool retry, ejected = false;
     char msg[256];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (t != NULL && !stale && !req->resp_started) {
+        /* Judge the target before letting go of the attempt (which would
+         * take a trial verdict as abandoned). */
+        ejected = sl__tstate_failure(t->st, &req->upstream->passive, req->trial,
+                                     sl__mono_ns() / 1000000);
+        req->trial = false;
+    }
     sl__proxy_abort(req);
     if (req->resp_started) {
         sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg,
@@ -618,18 +631,26 @@ static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fm
         sl__conn_abort(req->conn);
         return;
     }
-    if (stale && !(req->body_started && req->has_body)) {
-        /* A pooled connection the upstream had already closed: not the
-         * target's fault, and it does not count as a try. */
+    if (stale && !req->stale_retried && idempotent(req->method) &&
+        !(req->body_started && req->has_body)) {
+        /* A pooled connection the upstream had closed while it sat idle: not
+         * the target's fault. One retry on a fresh connection to the same
+         * target, which does not count as a try (nginx does the same). */
         sl_log(SL_LOG_DEBUG, req, "%s on a reused connection to %s: retrying on a new one", msg,
                t->conf->ip);
+        req->stale_retried = true;
+        req->fresh_connection = true;
         mark_tried(req, (size_t)(t - req->upstream->targets), false);
         req->tries--;
         req->body_started = false;
         sl__proxy_start(req);
         return;
     }
-    if (t != NULL && sl__tstate_failure(t->st, &req->upstream->passive, sl__mono_ns() / 1000000))
+    if (stale && t != NULL) {
+        ejected = sl__tstate_failure(t->st, &req->upstream->passive, false,
+                                     sl__mono_ns() / 1000000);
+    }
+    if (ejected)
         sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected for %llums after %u "
                                  "failure%s",
                t->conf->ip, req->upstream->conf->name,
@@ -891,7 +912,8 @@ void sl__proxy_start(struct sl_req *req)
     atomic_fetch_add_explicit(&t->st->inflight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&t->st->requests, 1, memory_order_relaxed);
     pool = sl__pool_get(w->pools, t->pool_key);
-    uc = sl__pool_take(pool);
+    uc = req->fresh_connection ? NULL : sl__pool_take(pool);
+    req->fresh_connection = false;
     if (uc != NULL) {
         uc->reused = true;
         uc->req = req;

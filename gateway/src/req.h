@@ -89,6 +89,9 @@ struct sl_req {
     struct sl_target *target;
     struct sl_upconn *up;
     struct sl_tstate *inflight_st; /* the target whose in-flight count we hold */
+    bool trial;            /* this attempt is the target's trial after an ejection */
+    bool stale_retried;    /* the one free retry after a stale pooled connection */
+    bool fresh_connection; /* the next attempt must not take a pooled connection */
     uint32_t tries;
     uint64_t tried[4]; /* bit per target index already tried (first 256) */
     uint64_t up_start_ns;

@@ -102,9 +102,9 @@ bool sl__tstate_claim_trial(struct sl_tstate *st)
     return atomic_compare_exchange_strong(&st->trial, &expected, true);
 }
 
-void sl__tstate_success(struct sl_tstate *st, uint64_t latency_us)
+void sl__tstate_success(struct sl_tstate *st, uint64_t latency_us, bool trial, uint64_t now_ms)
 {
-    unsigned old = atomic_load_explicit(&st->ewma_us, memory_order_relaxed);
+    unsigned old = sl__tstate_latency(st, now_ms);
     uint64_t lat = latency_us > UINT32_MAX ? UINT32_MAX : latency_us;
 
     /* Exponentially weighted, alpha 1/8; a lost update between workers
@@ -112,22 +112,27 @@ void sl__tstate_success(struct sl_tstate *st, uint64_t latency_us)
     atomic_store_explicit(&st->ewma_us,
                           old == 0 ? (unsigned)lat : (unsigned)(old + ((int64_t)lat - old) / 8),
                           memory_order_relaxed);
+    atomic_store_explicit(&st->ewma_at, now_ms, memory_order_relaxed);
     atomic_store_explicit(&st->fails, 0, memory_order_relaxed);
-    if (atomic_load_explicit(&st->ejected_until, memory_order_relaxed) != 0) {
+    if (trial) {
         /* The trial went through: back in rotation. */
         atomic_store(&st->ejected_until, 0);
         atomic_store(&st->trial, false);
     }
 }
 
-bool sl__tstate_failure(struct sl_tstate *st, const struct sl_passive_conf *p, uint64_t now_ms)
+bool sl__tstate_failure(struct sl_tstate *st, const struct sl_passive_conf *p, bool trial,
+                        uint64_t now_ms)
 {
     unsigned fails = atomic_fetch_add_explicit(&st->fails, 1, memory_order_relaxed) + 1;
 
     atomic_fetch_add_explicit(&st->failures, 1, memory_order_relaxed);
-    if (p == NULL || p->failures == 0)
+    if (p == NULL || p->failures == 0) {
+        if (trial)
+            atomic_store(&st->trial, false);
         return false;
-    if (atomic_load(&st->trial)) {
+    }
+    if (trial) {
         /* The trial failed: out again for another period. */
         atomic_store(&st->ejected_until, now_ms + p->eject_ms);
         atomic_store(&st->trial, false);
@@ -140,6 +145,22 @@ bool sl__tstate_failure(struct sl_tstate *st, const struct sl_passive_conf *p, u
         return true;
     }
     return false;
+}
+
+void sl__tstate_trial_abandoned(struct sl_tstate *st)
+{
+    atomic_store(&st->trial, false);
+}
+
+uint32_t sl__tstate_latency(struct sl_tstate *st, uint64_t now_ms)
+{
+    uint32_t v = atomic_load_explicit(&st->ewma_us, memory_order_relaxed);
+    uint64_t at = atomic_load_explicit(&st->ewma_at, memory_order_relaxed);
+    uint64_t halvings = now_ms > at ? (now_ms - at) / 200 : 0;
+
+    /* Halve every 200 ms without a sample: a spike fades fast, and a target
+     * that is really slow still gets a request now and then to show it. */
+    return halvings >= 32 ? 0 : v >> halvings;
 }
 
 void sl__tstate_count_status(struct sl_tstate *st, int status)

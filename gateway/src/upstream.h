@@ -27,6 +27,7 @@ struct sl_tstate {
     _Atomic uint64_t ejected_until;    /* monotonic ms; 0 = in rotation */
     atomic_bool trial;                 /* the one trial request after an ejection */
     atomic_uint ewma_us;               /* response head latency, smoothed */
+    _Atomic uint64_t ewma_at;          /* monotonic ms of its last sample */
     _Atomic uint64_t requests;         /* attempts sent to this target */
     _Atomic uint64_t failures;         /* attempts that failed */
     _Atomic uint64_t ejections;
@@ -60,15 +61,28 @@ void sl__tstate_each(void (*fn)(struct sl_tstate *st, void *arg), void *arg);
 bool sl__tstate_usable(struct sl_tstate *st, uint64_t now_ms, bool *trial);
 bool sl__tstate_claim_trial(struct sl_tstate *st);
 
-/* An attempt on st got a response head (status) after latency_us. */
-void sl__tstate_success(struct sl_tstate *st, uint64_t latency_us);
+/* An attempt on st got a response head after latency_us; trial: it was the
+ * trial request after an ejection (which ends the ejection). */
+void sl__tstate_success(struct sl_tstate *st, uint64_t latency_us, bool trial, uint64_t now_ms);
 
 /*
  * An attempt on st failed (connect error, reset, timeout, 5xx). With passive
  * ejection on, the failures-th consecutive one ejects st for eject_ms; a
- * failed trial ejects it again. Returns true when this call ejected it.
+ * failed trial (trial: this attempt was it) ejects it again. Returns true
+ * when this call ejected it.
  */
-bool sl__tstate_failure(struct sl_tstate *st, const struct sl_passive_conf *p, uint64_t now_ms);
+bool sl__tstate_failure(struct sl_tstate *st, const struct sl_passive_conf *p, bool trial,
+                        uint64_t now_ms);
+
+/* The trial request went away without an answer either way: another request
+ * may be the trial. */
+void sl__tstate_trial_abandoned(struct sl_tstate *st);
+
+/*
+ * The latency average as balancers should see it now: it halves for every
+ * 200 ms without a sample, so a target that was slow once is tried again.
+ */
+uint32_t sl__tstate_latency(struct sl_tstate *st, uint64_t now_ms);
 
 /* Count a response status for the metrics. */
 void sl__tstate_count_status(struct sl_tstate *st, int status);
