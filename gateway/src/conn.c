@@ -974,8 +974,9 @@ void sl__conn_update_reading(struct sl_conn *c)
 
         if (rc == 0)
             c->reading = true;
-        /* Ciphertext already received may hold what the reader waits for. */
-        if (c->ssl != NULL && c->ssl->raw != NULL && c->ssl->raw_pos < c->ssl->raw->len)
+        /* Ciphertext already received, or plaintext OpenSSL still holds
+         * from a record we only partly read, may be what the reader needs. */
+        if (c->ssl != NULL && sl__tls_has_input(c->ssl))
             tls_pump(c);
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);

@@ -1200,9 +1200,8 @@ static void up_read_start(struct sl_upconn *uc)
                  : uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc, on_up_read);
     if (rc == 0)
         uc->reading = true;
-    if (uc->ssl != NULL && uc->ssl->done && uc->ssl->raw != NULL &&
-        uc->ssl->raw_pos < uc->ssl->raw->len)
-        up_tls_pump(uc); /* ciphertext that arrived before we stopped reading */
+    if (uc->ssl != NULL && uc->ssl->done && sl__tls_has_input(uc->ssl))
+        up_tls_pump(uc); /* input that arrived before we stopped reading */
 }
 
 void sl__proxy_client_drained(struct sl_req *req)

@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,7 +372,6 @@ static SSL_CTX *server_ctx(struct sl_conf_ctx *ctx, const struct sl_node *item, 
         SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(c, 32768);
         SSL_CTX_set_timeout(c, 12 * 3600);
-        SSL_CTX_set_session_id_context(c, (const unsigned char *)"sluice", 6);
         SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb);
     } else {
         SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
@@ -397,6 +397,56 @@ static SSL_CTX *server_ctx(struct sl_conf_ctx *ctx, const struct sl_node *item, 
 fail:
     SSL_CTX_free(c);
     return NULL;
+}
+
+/*
+ * A session may only be resumed where it was made, under the same rules: the
+ * session id context is a digest of the listener (its place in the file),
+ * its certificates, its client CA file and its settings. Otherwise a session
+ * from a listener without client_ca, or from before a reload that added it,
+ * would let a client skip the certificate check (a resumed handshake asks
+ * for no certificate). Every certificate context of one listener gets the
+ * same value, so an SNI switch keeps sessions valid.
+ */
+static void set_session_context(struct sl_tls_server *srv, const struct server_opts *o,
+                                const struct sl_node *node)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    unsigned int len = 0;
+
+    if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h);
+        return;
+    }
+    EVP_DigestUpdate(h, &node->line, sizeof(node->line));
+    EVP_DigestUpdate(h, &node->col, sizeof(node->col));
+    EVP_DigestUpdate(h, &o->min_version, sizeof(o->min_version));
+    for (size_t i = 0; i < srv->n; i++) {
+        unsigned char *der = NULL;
+        int n = i2d_X509(SSL_CTX_get0_certificate(srv->certs[i].ctx), &der);
+
+        if (n > 0)
+            EVP_DigestUpdate(h, der, (size_t)n);
+        OPENSSL_free(der);
+    }
+    if (o->client_ca != NULL) {
+        FILE *f = fopen(o->client_ca, "rb");
+        unsigned char buf[4096];
+        size_t n;
+
+        EVP_DigestUpdate(h, "mtls", 4);
+        while (f != NULL && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+            EVP_DigestUpdate(h, buf, n);
+        if (f != NULL)
+            fclose(f);
+    }
+    EVP_DigestFinal_ex(h, md, &len);
+    EVP_MD_CTX_free(h);
+    /* SSL_MAX_SID_CTX_LENGTH is 32: the whole SHA-256 fits. */
+    for (size_t i = 0; i < srv->n; i++)
+        SSL_CTX_set_session_id_context(srv->certs[i].ctx, md,
+                                       len > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH : len);
 }
 
 struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct sl_node *node)
@@ -446,6 +496,7 @@ struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct 
     if (srv->n > 0) {
         SSL_CTX_set_tlsext_servername_callback(srv->certs[0].ctx, on_servername);
         SSL_CTX_set_tlsext_servername_arg(srv->certs[0].ctx, srv);
+        set_session_context(srv, &o, node);
     }
     sl__conf_on_free(ctx, free_server, srv);
     return sl_conf_errors(ctx) == errors && srv->n > 0 ? srv : NULL;
@@ -569,8 +620,14 @@ int sl__tls_connect(struct sl_tls *t, struct sl_tls_client *cli, struct sl_out *
 
 void sl__tls_free(struct sl_tls *t)
 {
-    if (t->ssl != NULL)
+    if (t->ssl != NULL) {
+        /* A connection that ended without a TLS error keeps its session
+         * resumable: without this, SSL_free() drops it from the cache
+         * because no close_notify was exchanged (as nginx does). */
+        if (t->done && t->error[0] == '\0')
+            SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(t->ssl);
+    }
     if (t->raw != NULL)
         sl__buf_unref(t->raw);
     free(t->subject);
@@ -673,6 +730,12 @@ int sl__tls_read(struct sl_tls *t, char *buf, size_t len)
         ssl_error(t->error, sizeof(t->error));
         return -1;
     }
+}
+
+bool sl__tls_has_input(struct sl_tls *t)
+{
+    return (t->raw != NULL && t->raw_pos < t->raw->len) ||
+           (t->ssl != NULL && SSL_pending(t->ssl) > 0);
 }
 
 SSL_SESSION *sl__tls_session(struct sl_tls *t)

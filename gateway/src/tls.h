@@ -88,6 +88,10 @@ int sl__tls_handshake(struct sl_tls *t);
 #define SL_TLS_EOF (-2)
 int sl__tls_read(struct sl_tls *t, char *buf, size_t len);
 
+/* Whether input is waiting: ciphertext not yet given to OpenSSL, or
+ * plaintext OpenSSL decrypted and we have not read yet. */
+bool sl__tls_has_input(struct sl_tls *t);
+
 /* A session to resume with this upstream connection later (a reference),
  * or NULL. */
 SSL_SESSION *sl__tls_session(struct sl_tls *t);
