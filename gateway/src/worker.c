@@ -300,11 +300,23 @@ static void close_listeners(struct sl_worker *w)
 
 /* -- stopping ------------------------------------------------------------------------ */
 
+static void plugins_fini(struct sl_worker *w)
+{
+    for (size_t i = 0; i < sl__n_plugins; i++) {
+        if (sl__plugins[i]->worker_fini != NULL && w->plugin_data[i] != NULL)
+            sl__plugins[i]->worker_fini(w->plugin_data[i]);
+        w->plugin_data[i] = NULL;
+    }
+}
+
 static void finish_stop(struct sl_worker *w)
 {
     if (w->stopping == 2)
         return;
     w->stopping = 2;
+    /* Plugins close their handles (a Redis connection, say) now: while they
+     * are open the loop would never end. */
+    plugins_fini(w);
     sl__pools_close_all(w->pools);
     sl__access_log_flush(w);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
@@ -401,10 +413,7 @@ static void worker_main(void *arg)
         if (sl__plugins[i]->worker_init != NULL)
             w->plugin_data[i] = sl__plugins[i]->worker_init(&w->loop);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    for (size_t i = 0; i < sl__n_plugins; i++)
-        if (sl__plugins[i]->worker_fini != NULL)
-            sl__plugins[i]->worker_fini(w->plugin_data[i]);
-    /* Let handles closed by plugins finish. */
+    plugins_fini(w); /* nothing left to do if finish_stop() ran */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     free(w->plugin_data);
     sl__router_thread_done();

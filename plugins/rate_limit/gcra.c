@@ -66,9 +66,12 @@ void sl__gcra_check_all(const struct sl_gcra_limit *l, const int64_t *tats, size
             new_tats[i] = tats[i]; /* all or nothing */
 }
 
-int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t now)
+int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved, int64_t now)
 {
     int64_t t = tat - l->t_us;
+
+    if (tat != reserved)
+        return tat;
 
     return t > now ? t : now;
 }

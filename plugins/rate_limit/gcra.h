@@ -47,7 +47,12 @@ void sl__gcra_check(const struct sl_gcra_limit *l, int64_t tat, int64_t now,
 void sl__gcra_check_all(const struct sl_gcra_limit *l, const int64_t *tats, size_t n, int64_t now,
                         int64_t *new_tats, struct sl_gcra_result *r);
 
-/* Give back one reserved token (a held client went away): the new TAT. */
-int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t now);
+/*
+ * Give back the token a held client reserved, which moved the TAT to
+ * `reserved`: the new TAT. Only when nobody reserved after it (tat is still
+ * `reserved`): taking a slot out of the middle of the schedule would let the
+ * next arrival share a later client's slot.
+ */
+int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved, int64_t now);
 
 #endif

@@ -33,6 +33,7 @@ struct rl_state {
     const char *keys[MAX_LIMITS];
     struct sl_gcra_limit limits[MAX_LIMITS];
     struct sl_gcra_result result;
+    int64_t tats[MAX_LIMITS]; /* what our reservation stored, for a refund */
     bool decided;  /* result holds a store's answer */
     bool waiting;  /* a Redis decision is on its way */
     bool redis;    /* the token was taken in Redis (for a refund) */
@@ -129,11 +130,11 @@ static void cancel(void *arg)
     if (rs->hold != NULL) {
         end_hold(rs);
         if (rs->redis) {
-            if (sl__rl_redis_decide(w->redis, rs->conf->redis, rs->limits, rs->keys, rs->conf->n,
-                                    -1, NULL, NULL) != 0)
+            if (sl__rl_redis_decide(w->redis, rs->conf->redis, rs->limits, rs->keys, rs->tats,
+                                    rs->conf->n, -1, NULL, NULL) != 0)
                 sl_log(SL_LOG_DEBUG, NULL, "rate_limit: could not give a token back to redis");
         } else {
-            sl__rl_local(rs->limits, rs->keys, rs->conf->n, -1, NULL);
+            sl__rl_local(rs->limits, rs->keys, rs->conf->n, -1, NULL, rs->tats);
         }
     }
 }
@@ -181,7 +182,7 @@ static enum sl_status apply(struct rl_state *rs)
 static void decide_local(struct rl_state *rs)
 {
     rs->redis = false;
-    sl__rl_local(rs->limits, rs->keys, rs->conf->n, 1, &rs->result);
+    sl__rl_local(rs->limits, rs->keys, rs->conf->n, 1, &rs->result, rs->tats);
 }
 
 /* Redis could not decide: on_store_failure says what happens. */
@@ -203,7 +204,7 @@ static enum sl_status store_failed(struct rl_state *rs)
     }
 }
 
-static void on_redis(void *arg, bool ok, const struct sl_gcra_result *r)
+static void on_redis(void *arg, bool ok, const struct sl_gcra_result *r, const int64_t *tats)
 {
     struct rl_state *rs = arg;
     enum sl_status st;
@@ -212,6 +213,7 @@ static void on_redis(void *arg, bool ok, const struct sl_gcra_result *r)
     if (ok) {
         rs->redis = true;
         rs->result = *r;
+        memcpy(rs->tats, tats, rs->conf->n * sizeof(*tats));
         st = apply(rs);
     } else {
         st = store_failed(rs);
@@ -238,8 +240,8 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     if (c->store == RL_STORE_REDIS) {
         struct rl_worker *w = worker_of(req);
 
-        if (sl__rl_redis_decide(w->redis, c->redis, rs->limits, rs->keys, c->n, 1, on_redis, rs) !=
-            0)
+        if (sl__rl_redis_decide(w->redis, c->redis, rs->limits, rs->keys, NULL, c->n, 1, on_redis,
+                                rs) != 0)
             return store_failed(rs);
         rs->waiting = true;
         sl_req_suspend(req, cancel, rs);

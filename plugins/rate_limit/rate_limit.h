@@ -44,14 +44,16 @@ int64_t sl__rl_now_us(void);
  * The local store: one table for the whole gateway instance, sharded with
  * one lock per shard, buckets that are full again forgotten, memory capped.
  * keys[i] is the bucket of limits[i]. Decides and commits atomically over
- * all n buckets; cost -1 refunds a reserved token instead.
+ * all n buckets, and leaves the TATs it stored in tats[]. Cost -1 refunds
+ * instead the token whose reservation stored tats[] (see sl__gcra_refund).
  */
 void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, size_t n, int cost,
-                  struct sl_gcra_result *r);
+                  struct sl_gcra_result *r, int64_t *tats);
 
-/* The Redis store, per worker: a decision arrives through done(arg, ...).
- * ok false: Redis could not decide in time (on_store_failure applies). */
-typedef void rl_done_fn(void *arg, bool ok, const struct sl_gcra_result *r);
+/* The Redis store, per worker: a decision arrives through done(arg, ...),
+ * with the TATs it stored (per limit). ok false: Redis could not decide in
+ * time (on_store_failure applies). */
+typedef void rl_done_fn(void *arg, bool ok, const struct sl_gcra_result *r, const int64_t *tats);
 
 struct rl_redis;
 
@@ -59,13 +61,14 @@ struct rl_redis *sl__rl_redis_new(uv_loop_t *loop);
 void sl__rl_redis_free(struct rl_redis *rr);
 
 /*
- * Queue a decision (cost 1) or a refund (cost -1, done may be NULL) for the
- * next batch to Redis. Returns 0 (done() follows, within conf->timeout_ms),
- * or -1 when Redis is known to be down (nothing queued: decide otherwise).
+ * Queue a decision (cost 1) or a refund (cost -1 of the reservation that
+ * stored tats[]; done may be NULL) for the next batch to Redis. Returns 0
+ * (done() follows, within conf->timeout_ms), or -1 when Redis is known to be
+ * down (nothing queued: decide otherwise).
  */
 int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
-                        const struct sl_gcra_limit *limits, const char *const *keys, size_t n,
-                        int cost, rl_done_fn *done, void *arg);
+                        const struct sl_gcra_limit *limits, const char *const *keys,
+                        const int64_t *tats, size_t n, int cost, rl_done_fn *done, void *arg);
 
 /* Forget a queued decision's callback (its request went away). */
 void sl__rl_redis_forget(struct rl_redis *rr, void *arg);

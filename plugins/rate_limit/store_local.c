@@ -103,7 +103,7 @@ static void trim(struct shard *sh, int64_t now)
 }
 
 void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, size_t n, int cost,
-                  struct sl_gcra_result *r)
+                  struct sl_gcra_result *r, int64_t *reserved)
 {
     uint64_t h[8];
     int64_t tats[8], news[8], now;
@@ -143,11 +143,13 @@ void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, s
     }
     if (cost < 0) {
         for (size_t i = 0; i < n; i++)
-            news[i] = sl__gcra_refund(&limits[i], tats[i], now);
+            news[i] = sl__gcra_refund(&limits[i], tats[i], reserved[i], now);
         if (r != NULL)
             memset(r, 0, sizeof(*r));
     } else {
         sl__gcra_check_all(limits, tats, n, now, news, r);
+        for (size_t i = 0; i < n; i++)
+            reserved[i] = news[i];
     }
     for (size_t i = 0; i < n; i++) {
         struct shard *sh = &shards[idx[i]];

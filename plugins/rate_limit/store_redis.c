@@ -16,7 +16,6 @@
  */
 #include "rate_limit.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -37,9 +36,11 @@ atomic_ullong sl__rl_redis_errors;
 /*
  * KEYS: the batch's distinct buckets. ARGV: the number of requests, then per
  * request its number of limits and per limit: key index, interval (us),
- * burst, max delay (us), cost (1 take, -1 refund). Returns 4 integers per
- * request: decision (0 allow, 1 delay, 2 reject), wait (us), remaining,
- * reset (us). A request takes a token from all its buckets or from none.
+ * burst, max delay (us), cost (1 take, -1 refund), and for a refund the TAT
+ * its reservation stored (the refund only happens if nobody reserved since).
+ * Returns per request 4 integers -- decision (0 allow, 1 delay, 2 reject),
+ * wait (us), remaining, reset (us) -- then the TAT stored per limit. A
+ * request takes a token from all its buckets or from none.
  */
 static const char script[] =
     "local t = redis.call('TIME')\n"
@@ -54,13 +55,13 @@ static const char script[] =
     "  local n = tonumber(ARGV[a]); a = a + 1\n"
     "  local dec, wait, rem, reset, news = 0, 0, -1, 0, {}\n"
     "  for i = 1, n do\n"
-    "    local k, T, b, md, cost = tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]),\n"
-    "      tonumber(ARGV[a+3]), tonumber(ARGV[a+4])\n"
-    "    a = a + 5\n"
+    "    local k, T, b, md, cost, expect = tonumber(ARGV[a]), tonumber(ARGV[a+1]),\n"
+    "      tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), tonumber(ARGV[a+5])\n"
+    "    a = a + 6\n"
     "    local tat = tat_of(k)\n"
     "    if cost < 0 then\n"
-    "      local nt = tat - T\n"
-    "      if nt < now then nt = now end\n"
+    "      local nt = tat\n"
+    "      if tat == expect then nt = tat - T; if nt < now then nt = now end end\n"
     "      news[#news + 1] = {k, nt}\n"
     "    else\n"
     "      local base = tat\n"
@@ -74,10 +75,15 @@ static const char script[] =
     "        if nt - now > reset then reset = nt - now end\n"
     "      else\n"
     "        local w = allow_at - now\n"
-    "        if w > md then dec = 2 elseif dec < 1 then dec = 1 end\n"
+    "        if w > md then\n"
+    "          dec = 2\n"
+    "          if base - now > reset then reset = base - now end\n"
+    "        else\n"
+    "          if dec < 1 then dec = 1 end\n"
+    "          if nt - now > reset then reset = nt - now end\n"
+    "        end\n"
     "        if w > wait then wait = w end\n"
     "        rem = 0\n"
-    "        if nt - now > reset then reset = nt - now end\n"
     "      end\n"
     "      news[#news + 1] = {k, nt}\n"
     "    end\n"
@@ -87,6 +93,7 @@ static const char script[] =
     "  end\n"
     "  if rem < 0 then rem = 0 end\n"
     "  out[#out + 1] = dec; out[#out + 1] = wait; out[#out + 1] = rem; out[#out + 1] = reset\n"
+    "  for _, e in ipairs(news) do out[#out + 1] = tats[e[1]] end\n"
     "end\n"
     "for k, _ in pairs(dirty) do\n"
     "  local ttl = math.ceil((tats[k] - now) / 1000)\n"
@@ -102,6 +109,7 @@ struct item {
     size_t n;
     int cost;
     struct sl_gcra_limit limits[MAX_LIMITS];
+    int64_t tats[MAX_LIMITS]; /* a refund: what its reservation stored */
     char *keys[MAX_LIMITS];
 };
 
@@ -161,7 +169,107 @@ static void free_item(struct item *it)
     free(it);
 }
 
+/* -- hiredis on libuv -------------------------------------------------------------- */
+
+/*
+ * Our own glue between hiredis and the loop. The adapter hiredis 0.14 ships
+ * ignores a poll error, and libuv 1.44 reports a refused non-blocking
+ * connect as one: hiredis would never learn that the connect failed, and
+ * every decision would wait the full redis.timeout. Here an error is passed
+ * to hiredis as readiness, so it finds the socket error itself.
+ */
+struct uvev {
+    redisAsyncContext *ac; /* NULL once hiredis let go */
+    uv_poll_t poll;
+    int events;
+};
+
+static void uvev_ready(uv_poll_t *h, int status, int events)
+{
+    struct uvev *e = h->data;
+
+    if (e->ac == NULL)
+        return;
+    if (status < 0) {
+        /* Let hiredis look: a write while connecting reads SO_ERROR. */
+        if (!(e->ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(e->ac);
+        else
+            redisAsyncHandleRead(e->ac);
+        return;
+    }
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(e->ac);
+    if (e->ac != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(e->ac);
+}
+
+static void uvev_update(struct uvev *e, int add, int del)
+{
+    e->events = (e->events | add) & ~del;
+    if (e->events)
+        uv_poll_start(&e->poll, e->events, uvev_ready);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void uvev_add_read(void *p)
+{
+    uvev_update(p, UV_READABLE, 0);
+}
+
+static void uvev_del_read(void *p)
+{
+    uvev_update(p, 0, UV_READABLE);
+}
+
+static void uvev_add_write(void *p)
+{
+    uvev_update(p, UV_WRITABLE, 0);
+}
+
+static void uvev_del_write(void *p)
+{
+    uvev_update(p, 0, UV_WRITABLE);
+}
+
+static void uvev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void uvev_cleanup(void *p)
+{
+    struct uvev *e = p;
+
+    e->ac = NULL;
+    uv_close((uv_handle_t *)&e->poll, uvev_closed);
+}
+
+static int uvev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct uvev *e = calloc(1, sizeof(*e));
+
+    if (e == NULL || uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+        free(e);
+        return REDIS_ERR;
+    }
+    e->ac = ac;
+    e->poll.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = uvev_add_read;
+    ac->ev.delRead = uvev_del_read;
+    ac->ev.addWrite = uvev_add_write;
+    ac->ev.delWrite = uvev_del_write;
+    ac->ev.cleanup = uvev_cleanup;
+    return REDIS_OK;
+}
+
 /* -- outages ------------------------------------------------------------------ */
+
+/* Whether an outage has been logged: one line per outage for the whole
+ * instance, whichever worker notices first. */
+static atomic_bool outage_logged;
 
 static void went_down(struct rl_redis *rr, const char *why)
 {
@@ -171,6 +279,8 @@ static void went_down(struct rl_redis *rr, const char *why)
     rr->backoff_ms = rr->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rr->backoff_ms * 2;
     if (!rr->outage) {
         rr->outage = true;
+        if (atomic_exchange(&outage_logged, true))
+            return;
         sl_log(SL_LOG_WARN, NULL,
                "redis at %s is unreachable (%s): rate limits fall back to on_store_failure "
                "until it is back",
@@ -183,7 +293,9 @@ static void came_back(struct rl_redis *rr)
     rr->backoff_ms = BACKOFF_MIN_MS;
     if (rr->outage) {
         rr->outage = false;
-        sl_log(SL_LOG_WARN, NULL, "redis at %s is back: shared rate limiting resumed", rr->addr);
+        if (atomic_exchange(&outage_logged, false))
+            sl_log(SL_LOG_WARN, NULL, "redis at %s is back: shared rate limiting resumed",
+                   rr->addr);
     }
 }
 
@@ -204,24 +316,27 @@ static void drop(struct rl_redis *rr, const char *why)
 
 static void deliver(struct batch *b, bool ok, const redisReply *reply)
 {
-    size_t i = 0;
+    size_t at = 0;
 
-    for (struct item *it = b->items; it != NULL; it = it->next, i++) {
+    for (struct item *it = b->items; it != NULL; it = it->next) {
         struct sl_gcra_result r = {0};
+        int64_t tats[MAX_LIMITS] = {0};
 
-        if (it->done == NULL)
-            continue;
         if (ok) {
-            redisReply **e = reply->element + 4 * i;
+            redisReply **e = reply->element + at;
 
             r.decision = (enum sl_gcra_decision)e[0]->integer;
             r.wait_us = e[1]->integer;
             r.remaining = e[2]->integer;
             r.reset_us = e[3]->integer;
-        } else {
+            for (size_t i = 0; i < it->n; i++)
+                tats[i] = e[4 + i]->integer;
+        } else if (it->done != NULL) {
             atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
         }
-        it->done(it->arg, ok, &r);
+        at += 4 + it->n;
+        if (it->done != NULL)
+            it->done(it->arg, ok, &r, tats);
     }
 }
 
@@ -256,9 +371,13 @@ static void batch_finish(struct batch *b)
     uv_close((uv_handle_t *)&b->timer, batch_freed);
 }
 
-static bool valid_reply(const redisReply *r, size_t n)
+static bool valid_reply(const redisReply *r, const struct batch *b)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4 * n)
+    size_t n = 0;
+
+    for (struct item *it = b->items; it != NULL; it = it->next)
+        n += 4 + it->n;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != n)
         return false;
     for (size_t i = 0; i < r->elements; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER)
@@ -293,7 +412,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
     b->done = true;
     b->replied = true;
-    if (valid_reply(reply, b->n_items)) {
+    if (valid_reply(reply, b)) {
         came_back(rr);
         deliver(b, true, reply);
     } else {
@@ -369,7 +488,7 @@ static struct batch *build(struct rl_redis *rr)
                 keys[n_keys++] = it->keys[i];
             kidx[b->n_items][i] = k + 1; /* Lua counts from 1 */
         }
-        n_args += 1 + 5 * it->n;
+        n_args += 1 + 6 * it->n;
         b->n_items++;
     }
     if (rr->queue == NULL)
@@ -409,6 +528,7 @@ static struct batch *build(struct rl_redis *rr)
                 NUM(it->limits[i].burst);
                 NUM(it->limits[i].max_delay_us);
                 NUM(it->cost);
+                NUM(it->tats[i]);
             }
         }
     }
@@ -491,7 +611,7 @@ static void connect_redis(struct rl_redis *rr, const struct sl_redis_conf *c)
         return;
     }
     ac->data = rr;
-    if (redisLibuvAttach(ac, rr->loop) != REDIS_OK) {
+    if (uvev_attach(ac, rr->loop) != REDIS_OK) {
         went_down(rr, "cannot attach to the loop");
         redisAsyncFree(ac);
         return;
@@ -576,8 +696,8 @@ void sl__rl_redis_free(struct rl_redis *rr)
 }
 
 int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
-                        const struct sl_gcra_limit *limits, const char *const *keys, size_t n,
-                        int cost, rl_done_fn *done, void *arg)
+                        const struct sl_gcra_limit *limits, const char *const *keys,
+                        const int64_t *tats, size_t n, int cost, rl_done_fn *done, void *arg)
 {
     struct item *it;
 
@@ -602,6 +722,7 @@ int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
     it->n = n > MAX_LIMITS ? MAX_LIMITS : n;
     for (size_t i = 0; i < it->n; i++) {
         it->limits[i] = limits[i];
+        it->tats[i] = tats != NULL ? tats[i] : 0;
         it->keys[i] = strdup(keys[i]);
         if (it->keys[i] == NULL)
             abort();
