@@ -7,11 +7,14 @@
  * listener; the kernel spreads connections and threads share nothing but
  * two counters.  Behaviour is chosen by the path and query string, see
  * usage().  Bodies of any size are streamed from a static buffer with
- * backpressure, so memory stays flat whatever is asked for.
+ * backpressure, so memory stays flat whatever is asked for.  The
+ * WebSocket echo (/ws) is in origin_ws.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
+#include "origin.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -35,12 +38,11 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "origin_ws.h"
+
 enum {
-    READ_SIZE = 64 * 1024, /* per-thread read buffer */
-    PIECE = 64 * 1024,     /* largest single body write */
-    PERIOD = 26,           /* generated bodies repeat "a".."z" */
-    HEAD_MAX = 16 * 1024,  /* request line plus header fields */
-    HDR_MAX = 100,
+    PIECE = 64 * 1024,      /* largest single body write */
+    PERIOD = 26,            /* generated bodies repeat "a".."z" */
     PUMP_HIGH = 256 * 1024, /* generate body only below this queue */
     WQ_HIGH = 1024 * 1024,  /* stop reading above this queue... */
     WQ_LOW = 256 * 1024,    /* ...and start again below this one */
@@ -50,75 +52,7 @@ enum {
     BACKLOG = 4096,
 };
 
-#define NO_LEN  UINT64_MAX
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-enum route { R_DEFAULT, R_HEALTH, R_STATS, R_ECHO, R_HEADERS, R_SINK, R_WS, R_NOWS };
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-/* What the request asked for; reset for every request. */
-struct req {
-    enum route route;
-    int status; /* 0: the route's own status */
-    uint64_t size, delay, chunk, cut, body;
-    bool query, has_size, has_cut, chunked, trailer, close, reset, hang;
-    bool keep, http10, head, in_body;
-};
-
-/* The response being sent.  Bodies come from `src`, wrapping every
- * `period` bytes when generated, or from the request itself for /echo. */
-struct resp {
-    const char *src;
-    char *owned;
-    uint64_t left, sent, cut; /* cut: reset once this much body is out */
-    size_t period, chunk, chunk_left;
-    bool active, echo, discard, chunked, trailer, keep;
-};
-
-/* WebSocket frame being echoed. */
-struct wsf {
-    uint8_t h[14], mask[4], op;
-    unsigned hlen, moff;
-    uint64_t left;
-    bool payload, fwd;
-};
-
-struct hdr {
-    uint16_t name, nlen, val, vlen; /* offsets into conn.head */
-};
-
-struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer; /* delay, linger or reset drain */
-    uv_shutdown_t shut;
-    llhttp_t parser;
-    int handles; /* open handles; freed when both closed */
-    bool closing, shutting, reading, paused, eof, hanging, resetting, ws;
-    int err; /* status for a request we reject */
-    unsigned ticks;
-    struct buf pend; /* input held back while paused */
-    struct buf xh;   /* response headers from ?header= */
-    struct req req;
-    struct resp resp;
-    struct wsf wsf;
-    unsigned nhdr;
-    size_t hlen, url_len;
-    struct hdr hdr[HDR_MAX + 1];
-    char head[HEAD_MAX]; /* last: not zeroed on accept */
-};
-
-struct worker {
-    uv_loop_t loop;
-    uv_tcp_t server;
-    uv_async_t stop;
-    uv_thread_t tid;
-    struct buf scratch;   /* response heads, used synchronously */
-    char rbuf[READ_SIZE]; /* parsed before the next read, so shared */
-};
+#define NO_LEN UINT64_MAX
 
 struct wreq {
     uv_write_t req;
@@ -126,13 +60,7 @@ struct wreq {
     char data[]; /* copies of the caller's transient bytes */
 };
 
-static struct {
-    const char *addr, *name;
-    int port, threads;
-    bool quiet, debug;
-    char *hello; /* the whole default response */
-    size_t hello_len;
-} cfg = {"127.0.0.1", "origin", 9000, 1, false, false, NULL, 0};
+struct cfg cfg = {"127.0.0.1", "origin", 9000, 1, false, false, NULL, 0};
 
 static _Atomic uint64_t nreq, nconn;
 static char pattern[PIECE + PERIOD];
@@ -167,7 +95,7 @@ static void buf_reserve(struct buf *b, size_t n)
     b->p = xrealloc(b->p, b->cap);
 }
 
-static void buf_put(struct buf *b, const void *s, size_t n)
+void buf_put(struct buf *b, const void *s, size_t n)
 {
     if (n == 0)
         return;
@@ -176,7 +104,7 @@ static void buf_put(struct buf *b, const void *s, size_t n)
     b->len += n;
 }
 
-__attribute__((format(printf, 2, 3))) static void buf_fmt(struct buf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) void buf_fmt(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
 
@@ -275,73 +203,6 @@ static const char *reason(int status)
     return "Unknown";
 }
 
-/* ---- SHA-1 and base64, for the WebSocket handshake only -------------- */
-
-static uint32_t rol(uint32_t x, int n)
-{
-    return x << n | x >> (32 - n);
-}
-
-static void sha1_block(uint32_t h[5], const uint8_t *p)
-{
-    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)
-            f = (b & c) | (~b & d), k = 0x5a827999;
-        else if (i < 40)
-            f = b ^ c ^ d, k = 0x6ed9eba1;
-        else if (i < 60)
-            f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
-        else
-            f = b ^ c ^ d, k = 0xca62c1d6;
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
-        e = d, d = c, c = rol(b, 30), b = a, a = t;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-}
-
-static void sha1(const uint8_t *msg, size_t len, uint8_t out[20])
-{
-    uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-    size_t total = ((len + 8) / 64 + 1) * 64; /* message, 0x80, length */
-    uint8_t block[64];
-
-    for (size_t off = 0; off < total; off += 64) {
-        for (size_t i = 0; i < 64; i++) {
-            size_t k = off + i;
-            block[i] = k < len ? msg[k] : k == len ? 0x80 : 0;
-        }
-        if (off + 64 == total)
-            for (int i = 0; i < 8; i++)
-                block[56 + i] = (uint8_t)((uint64_t)len * 8 >> (56 - 8 * i));
-        sha1_block(h, block);
-    }
-    for (int i = 0; i < 20; i++)
-        out[i] = h[i / 4] >> (24 - 8 * (i % 4));
-}
-
-static void base64(const uint8_t *s, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v =
-            (uint32_t)s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-        *out++ = tab[v >> 18 & 63];
-        *out++ = tab[v >> 12 & 63];
-        *out++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *out++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *out = '\0';
-}
-
 /* ---- output ----------------------------------------------------------- */
 
 /* Send bufs in order.  A synchronous write is tried first: on an idle
@@ -349,7 +210,7 @@ static void base64(const uint8_t *s, size_t n, char *out)
  * left goes to uv_write; bufs not flagged in `keep` (static memory) are
  * copied, since callers build framing on the stack and request bytes live
  * in the shared read buffer. */
-static void out(struct conn *c, uv_buf_t *b, unsigned n, unsigned keep)
+void out(struct conn *c, uv_buf_t *b, unsigned n, unsigned keep)
 {
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
 
@@ -470,7 +331,7 @@ static void on_shut(uv_shutdown_t *req, int status)
 }
 
 /* Close gracefully once everything queued has been written. */
-static void shut(struct conn *c)
+void shut(struct conn *c)
 {
     if (c->closing || c->shutting)
         return;
@@ -724,7 +585,7 @@ static void echo_start(struct conn *c)
               chunked_req ? NO_LEN : c->parser.content_length);
 }
 
-static void reject(struct conn *c)
+void reject(struct conn *c)
 {
     struct resp *r = &c->resp;
     int status = c->err ? c->err : 400;
@@ -748,9 +609,9 @@ static void on_delay(uv_timer_t *t)
     respond(t->data);
 }
 
-/* ---- WebSocket echo --------------------------------------------------- */
+/* ---- request parsing -------------------------------------------------- */
 
-static bool find_hdr(struct conn *c, const char *name, const char **v, size_t *n)
+bool find_hdr(struct conn *c, const char *name, const char **v, size_t *n)
 {
     for (unsigned i = 0; i < c->nhdr; i++) {
         struct hdr *h = &c->hdr[i];
@@ -764,129 +625,6 @@ static bool find_hdr(struct conn *c, const char *name, const char **v, size_t *n
     }
     return false;
 }
-
-static void ws_accept(struct conn *c)
-{
-    struct buf *h = &((struct worker *)c->tcp.loop->data)->scratch;
-    const char *key;
-    size_t n;
-    char in[64 + sizeof WS_GUID], acc[32];
-    uint8_t d[20];
-
-    if (!find_hdr(c, "upgrade", &key, &n) || n != 9 || strncasecmp(key, "websocket", 9) ||
-        !find_hdr(c, "sec-websocket-key", &key, &n) || n == 0 || n > 64) {
-        reject(c);
-        return;
-    }
-    memcpy(in, key, n);
-    memcpy(in + n, WS_GUID, sizeof WS_GUID - 1);
-    sha1((uint8_t *)in, n + sizeof WS_GUID - 1, d);
-    base64(d, sizeof d, acc);
-
-    h->len = 0;
-    buf_fmt(h,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nX-Origin: %s\r\n",
-            acc, cfg.name);
-    buf_put(h, c->xh.p, c->xh.len);
-    buf_put(h, "\r\n", 2);
-    uv_buf_t b = uv_buf_init(h->p, h->len);
-    out(c, &b, 1, 0);
-    c->ws = true;
-}
-
-static unsigned ws_need(const struct wsf *f)
-{
-    if (f->hlen < 2)
-        return 2;
-    unsigned len7 = f->h[1] & 0x7f;
-    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (f->h[1] & 0x80 ? 4 : 0);
-}
-
-static void ws_end(struct conn *c)
-{
-    struct wsf *f = &c->wsf;
-
-    f->payload = false;
-    f->hlen = 0;
-    if (f->op == 0x8)
-        shut(c); /* the close frame has been echoed */
-}
-
-/* A frame header is complete: validate it and answer with our own, so the
- * payload can be forwarded as it streams in. */
-static void ws_start(struct conn *c)
-{
-    struct wsf *f = &c->wsf;
-    uint8_t *h = f->h, out_h[10];
-    unsigned len7 = h[1] & 0x7f, op = h[0] & 0x0f, n = 2;
-    uint64_t len = len7;
-
-    if (len7 >= 126) {
-        len = 0;
-        for (unsigned i = 0; i < (len7 == 126 ? 2u : 8u); i++)
-            len = len << 8 | h[2 + i];
-    }
-    bool bad = (h[0] & 0x70) || !(h[1] & 0x80) || (op > 2 && op < 8) || op > 10 ||
-               (op >= 8 && (len > 125 || !(h[0] & 0x80))) || len >> 63;
-    if (bad) {
-        /* Protocol error: close with status 1002. */
-        uv_buf_t b = uv_buf_init("\x88\x02\x03\xea", 4);
-        out(c, &b, 1, 1);
-        shut(c);
-        return;
-    }
-    memcpy(f->mask, h + ws_need(f) - 4, 4);
-    f->op = op;
-    f->left = len;
-    f->moff = 0;
-    f->payload = true;
-    f->fwd = op != 0xa; /* pongs are not answered */
-    if (f->fwd) {
-        out_h[0] = (h[0] & 0x80) | (op == 0x9 ? 0xa : op);
-        if (len < 126) {
-            out_h[1] = len;
-        } else if (len < 65536) {
-            out_h[1] = 126, out_h[2] = len >> 8, out_h[3] = len, n = 4;
-        } else {
-            out_h[1] = 127, n = 10;
-            for (int i = 0; i < 8; i++)
-                out_h[2 + i] = len >> (56 - 8 * i);
-        }
-        uv_buf_t b = uv_buf_init((char *)out_h, n);
-        out(c, &b, 1, 0);
-    }
-    if (len == 0)
-        ws_end(c);
-}
-
-/* Frames are echoed as they stream in, so no frame is ever buffered. */
-static void ws_feed(struct conn *c, char *p, size_t n)
-{
-    struct wsf *f = &c->wsf;
-
-    while (n > 0 && !c->closing && !c->shutting) {
-        if (!f->payload) {
-            f->h[f->hlen++] = *p++;
-            n--;
-            if (f->hlen == ws_need(f))
-                ws_start(c);
-            continue;
-        }
-        size_t k = n < f->left ? n : f->left;
-        for (size_t i = 0; i < k; i++)
-            p[i] ^= f->mask[f->moff++ & 3];
-        if (f->fwd) {
-            uv_buf_t b = uv_buf_init(p, k);
-            out(c, &b, 1, 0);
-        }
-        p += k, n -= k, f->left -= k;
-        if (f->left == 0)
-            ws_end(c);
-    }
-}
-
-/* ---- request parsing -------------------------------------------------- */
 
 static int head_put(llhttp_t *p, const char *at, size_t n)
 {

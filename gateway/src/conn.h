@@ -1,6 +1,7 @@
 /*
- * Client connections: accepting, reading and parsing requests (llhttp),
- * keep-alive and pipelining, timeouts, and writing responses back.
+ * Client connections: accepting, reading requests (parsed and checked in
+ * request_parse.c), keep-alive and pipelining, timeouts, and writing
+ * responses back.
  *
  * A connection handles one request at a time; pipelined requests wait in its
  * read buffer and are answered in order. Its parser is paused whenever the
@@ -19,6 +20,7 @@
 #include "buf.h"
 #include "req.h"
 
+struct sl_config;
 struct sl_worker;
 
 enum sl_conn_state {
@@ -92,9 +94,6 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
  */
 void sl__conn_start_body(struct sl_conn *c);
 
-/* Parse whatever is buffered, if the connection's state allows it. */
-void sl__conn_process(struct sl_conn *c);
-
 /* Recompute whether to read from the client (backpressure, buffer space). */
 void sl__conn_update_reading(struct sl_conn *c);
 
@@ -113,8 +112,13 @@ void sl__conn_shutdown_write(struct sl_conn *c);
 /* Close now, dropping whatever is queued. */
 void sl__conn_abort(struct sl_conn *c);
 
-/* The client's write queue drained below the low-water mark (proxy resumes). */
+/* Time c out ms_from_now ms from now (0: no deadline): a head or body that
+ * is late gets 408, anything else is closed. */
 void sl__conn_set_deadline(struct sl_conn *c, uint64_t ms_from_now);
+
+/* The config in force for c: its request's generation while it has one,
+ * else the worker's current one. Borrowed, for the current callback. */
+const struct sl_config *sl__conn_conf(const struct sl_conn *c);
 
 /* Close idle keep-alive connections and ask busy ones to close after their
  * response: the worker is stopping. */

@@ -28,39 +28,22 @@
 #include "respond.h"
 #include "router.h"
 #include "tls.h"
+#include "tunnel.h"
+#include "upstream_response.h"
 #include "util.h"
 #include "worker.h"
 
-#define MIN_READ 4096
-/* Upstream response heads may be this large. */
-#define MAX_RESPONSE_HEAD (32 * 1024)
 /* How long an idle pooled connection is kept. */
 #define IDLE_TIMEOUT_MS 60000
 
-static llhttp_settings_t settings;
-static uv_once_t settings_once = UV_ONCE_INIT;
-
-/* How an attempt on a target failed, which decides whether it is retried. */
-enum sl_fail {
-    SL_FAIL_CONNECT,  /* no connection: nothing was sent */
-    SL_FAIL_RESET,    /* closed or reset before any response byte */
-    SL_FAIL_TIMEOUT,  /* no response within timeouts.read */
-    SL_FAIL_STATUS,   /* answered 502/503/504, and a retry was granted */
-    SL_FAIL_PROTOCOL, /* an invalid response */
-};
-
 static void on_up_timer(uv_timer_t *t);
-static bool may_retry(struct sl_req *req, enum sl_fail kind);
-static void up_read_start(struct sl_upconn *uc);
-static void up_tls_pump(struct sl_upconn *uc);
-static void tunnel_start(struct sl_req *req);
 
 static uint64_t loop_now(struct sl_upconn *uc)
 {
     return uv_now(&uc->w->loop);
 }
 
-static void up_set_deadline(struct sl_upconn *uc, uint64_t ms)
+void sl__upconn_set_deadline(struct sl_upconn *uc, uint64_t ms)
 {
     if (ms == 0) {
         uc->deadline = 0;
@@ -76,7 +59,7 @@ static void up_set_deadline(struct sl_upconn *uc, uint64_t ms)
 /* Re-arm the active connection's timer: `send` while request bytes wait to
  * be written, `read` once the request is complete; nothing while the body is
  * still coming from the client (its own timeout covers that). */
-static void up_touch(struct sl_upconn *uc)
+void sl__upconn_touch(struct sl_upconn *uc)
 {
     const struct sl_upstream_conf *u;
 
@@ -84,11 +67,11 @@ static void up_touch(struct sl_upconn *uc)
         return;
     u = uc->req->upstream->conf;
     if (uc->out.pending > 0)
-        up_set_deadline(uc, u->send_ms);
+        sl__upconn_set_deadline(uc, u->send_ms);
     else if (uc->req->body_done || uc->got_bytes)
-        up_set_deadline(uc, u->read_ms);
+        sl__upconn_set_deadline(uc, u->read_ms);
     else
-        up_set_deadline(uc, 0);
+        sl__upconn_set_deadline(uc, 0);
 }
 
 /* -- closing ---------------------------------------------------------------- */
@@ -317,252 +300,6 @@ static bool budget_withdraw(struct sl_req *req)
     return true;
 }
 
-/* -- the response parser --------------------------------------------------------- */
-
-static inline struct sl_upconn *up_of(llhttp_t *p)
-{
-    return p->data;
-}
-
-static int on_resp_begin(llhttp_t *p)
-{
-    struct sl_upconn *uc = up_of(p);
-
-    if (uc->req == NULL)
-        return -1; /* bytes on an idle connection */
-    sl__head_reset(&uc->req->resp);
-    uc->req->resp.max = MAX_RESPONSE_HEAD;
-    return 0;
-}
-
-static int on_resp_status(llhttp_t *p, const char *at, size_t len)
-{
-    struct sl_upconn *uc = up_of(p);
-
-    return sl__head_start(&uc->req->resp, &uc->w->bufs, at, len) == 0 ? 0 : -1;
-}
-
-static int on_resp_field(llhttp_t *p, const char *at, size_t len)
-{
-    struct sl_upconn *uc = up_of(p);
-    struct sl_req *req = uc->req;
-
-    return sl__head_name(&req->resp, &uc->w->bufs, &req->arena, at, len) == 0 ? 0 : -1;
-}
-
-static int on_resp_value(llhttp_t *p, const char *at, size_t len)
-{
-    struct sl_upconn *uc = up_of(p);
-
-    return sl__head_value(&uc->req->resp, &uc->w->bufs, at, len) == 0 ? 0 : -1;
-}
-
-static bool drop_listed(struct sl_str tok, void *arg)
-{
-    struct sl_head *h = arg;
-
-    /* Connection options, not header names; Upgrade must survive a 101. */
-    if (sl_str_caseeq_lit(tok, "close") || sl_str_caseeq_lit(tok, "keep-alive") ||
-        sl_str_caseeq_lit(tok, "upgrade"))
-        return false;
-
-    for (uint32_t i = 0; i < h->n; i++)
-        if (sl_str_caseeq(h->fields[i].name, tok))
-            h->fields[i].drop = true;
-    return false;
-}
-
-/* Send the response head to the client: the upstream's headers without the
- * hop-by-hop ones, the plugins' headers, and our own framing. */
-static void write_response_head(struct sl_req *req, llhttp_t *p)
-{
-    struct sl_conn *c = req->conn;
-    struct sl_out *o = &c->out;
-    struct sl_head *h = &req->resp;
-    struct sl_str reason = sl__head_start_line(h);
-    int status = req->status;
-    bool upgrade = status == 101;
-    bool close;
-
-    req->resp_no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || upgrade;
-    for (uint32_t i = 0; i < h->n; i++) {
-        struct sl_header *f = &h->fields[i];
-
-        if (sl_str_caseeq_lit(f->name, "Connection"))
-            sl__http_tokens(f->value, drop_listed, h);
-    }
-    if (!req->resp_no_body && !(p->flags & F_CONTENT_LENGTH)) {
-        /* Chunked or delimited by close upstream: chunk it for an HTTP/1.1
-         * client, delimit it by close for an HTTP/1.0 one. */
-        if (req->http_minor >= 1)
-            req->resp_chunked = true;
-        else
-            req->resp_until_close = true;
-    }
-    close = !req->keepalive || req->resp_until_close || c->w->stopping;
-    if (close)
-        req->keepalive = false;
-
-    sl__req_response_phase(req);
-
-    sl__out_printf(o, "HTTP/1.1 %d ", status);
-    if (reason.len > 0)
-        sl__out_copy(o, reason.p, reason.len);
-    else
-        sl__out_printf(o, "%s", sl__http_reason(status));
-    sl__out_copy(o, "\r\n", 2);
-    for (uint32_t i = 0; i < h->n; i++) {
-        struct sl_header *f = &h->fields[i];
-
-        if (f->drop || f->name.len == 0)
-            continue;
-        if (sl__http_is_hop_by_hop(f->name) &&
-            !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
-            continue;
-        if (req->resp_chunked && sl_str_caseeq_lit(f->name, "Content-Length"))
-            continue;
-        sl__out_copy(o, f->name.p, f->name.len);
-        sl__out_copy(o, ": ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
-    sl__respond_extra_headers(o, req);
-    if (upgrade)
-        sl__out_copy(o, "Connection: upgrade\r\n", 21);
-    else if (req->resp_chunked)
-        sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
-    if (!upgrade) {
-        if (close)
-            sl__out_copy(o, "Connection: close\r\n", 19);
-        else if (req->http_minor == 0)
-            sl__out_copy(o, "Connection: keep-alive\r\n", 24);
-    }
-    sl__out_copy(o, "\r\n", 2);
-    req->resp_started = true;
-}
-
-static int on_resp_headers(llhttp_t *p)
-{
-    struct sl_upconn *uc = up_of(p);
-    struct sl_req *req = uc->req;
-    int status = p->status_code;
-
-    if (status < 100 || status > 599)
-        return -1;
-    if (status < 200 && status != 101) {
-        /* 100 Continue (we answered the client's Expect ourselves) and other
-         * interim responses are dropped; the final response follows. */
-        uc->skip_message = true;
-        return 1;
-    }
-    if (status == 101 && !req->upgrade)
-        return -1;
-    req->up_ms = (sl__mono_ns() - req->up_start_ns) / 1000;
-    sl__tstate_count_status(req->target->st, status);
-    if (status >= 500) {
-        if ((status == 502 || status == 503 || status == 504) && may_retry(req, SL_FAIL_RESET)) {
-            /* Swallow it and try another target (attempt_failed() counts it). */
-            uc->retry_status = status;
-            return -1;
-        }
-        if (sl__tstate_failure(req->target->st, &req->upstream->passive, req->trial,
-                               sl__mono_ns() / 1000000))
-            sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected after %u failures",
-                   req->target->conf->ip, req->upstream->conf->name,
-                   req->upstream->passive.failures);
-        req->trial = false; /* the verdict is in */
-    } else {
-        sl__tstate_success(req->target->st, req->up_ms, req->trial, sl__mono_ns() / 1000000);
-        req->trial = false;
-    }
-    req->status = status;
-    sl__head_trim(&req->resp);
-    write_response_head(req, p);
-    req->action = "reading the upstream response body";
-    if (status == 101)
-        return 2; /* a tunnel from here on */
-    return req->resp_no_body ? 1 : 0;
-}
-
-static int on_resp_body(llhttp_t *p, const char *at, size_t len)
-{
-    struct sl_upconn *uc = up_of(p);
-    struct sl_req *req = uc->req;
-    struct sl_out *o = &req->conn->out;
-
-    req->resp_body_bytes += len;
-    if (req->resp_chunked) {
-        sl__out_printf(o, "%zx\r\n", len);
-        sl__out_slice(o, uc->rbuf, at, len);
-        sl__out_copy(o, "\r\n", 2);
-    } else {
-        sl__out_slice(o, uc->rbuf, at, len);
-    }
-    return 0;
-}
-
-static int on_resp_chunk_header(llhttp_t *p)
-{
-    struct sl_upconn *uc = up_of(p);
-    struct sl_head *h = &uc->req->resp;
-
-    if (p->content_length == 0) {
-        h->in_trailers = true;
-        h->trailers_from = h->n;
-        h->last = 0;
-    }
-    return 0;
-}
-
-static int on_resp_complete(llhttp_t *p)
-{
-    struct sl_upconn *uc = up_of(p);
-    struct sl_req *req = uc->req;
-
-    if (uc->skip_message) {
-        uc->skip_message = false;
-        sl__head_reset(&req->resp);
-        return 0;
-    }
-    if (req->status == 101)
-        return 0; /* llhttp now returns HPE_PAUSED_UPGRADE: the tunnel starts */
-    if (req->resp_chunked) {
-        struct sl_out *o = &req->conn->out;
-        struct sl_head *h = &req->resp;
-
-        sl__out_copy(o, "0\r\n", 3);
-        for (uint32_t i = h->in_trailers ? h->trailers_from : h->n; i < h->n; i++) {
-            struct sl_header *f = &h->fields[i];
-
-            if (f->name.len == 0 || sl__http_is_hop_by_hop(f->name) ||
-                sl_str_caseeq_lit(f->name, "Content-Length") ||
-                sl_str_caseeq_lit(f->name, "Set-Cookie"))
-                continue;
-            sl__out_copy(o, f->name.p, f->name.len);
-            sl__out_copy(o, ": ", 2);
-            sl__out_copy(o, f->value.p, f->value.len);
-            sl__out_copy(o, "\r\n", 2);
-        }
-        sl__out_copy(o, "\r\n", 2);
-    }
-    uc->resp_keepalive = llhttp_should_keep_alive(p);
-    uc->resp_done = true;
-    return HPE_PAUSED;
-}
-
-static void init_settings(void)
-{
-    llhttp_settings_init(&settings);
-    settings.on_message_begin = on_resp_begin;
-    settings.on_status = on_resp_status;
-    settings.on_header_field = on_resp_field;
-    settings.on_header_value = on_resp_value;
-    settings.on_headers_complete = on_resp_headers;
-    settings.on_body = on_resp_body;
-    settings.on_chunk_header = on_resp_chunk_header;
-    settings.on_message_complete = on_resp_complete;
-}
-
 /* -- failures and retries ------------------------------------------------------- */
 
 static bool idempotent(int method)
@@ -577,7 +314,7 @@ static bool idempotent(int method)
  * an idempotent one; and never a request whose body has started to flow
  * (it is gone). Within `retries` and the retry budget.
  */
-static bool may_retry(struct sl_req *req, enum sl_fail kind)
+bool sl__proxy_may_retry(struct sl_req *req, enum sl_fail kind)
 {
     if (kind == SL_FAIL_PROTOCOL)
         return false;
@@ -600,12 +337,9 @@ static bool may_retry(struct sl_req *req, enum sl_fail kind)
 /*
  * The attempt on req->up failed before any response byte reached the client.
  * Count it against the target (passive checks), then retry elsewhere when
- * may_retry() allows it, else answer 502 (504 after a timeout).
+ * sl__proxy_may_retry() allows it, else answer 502 (504 after a timeout).
  */
-static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fmt, ...)
+void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fmt, ...)
 {
     struct sl_upconn *uc = req->up;
     struct sl_target *t = req->target;
@@ -656,7 +390,7 @@ static void attempt_failed(struct sl_req *req, enum sl_fail kind, const char *fm
                t->conf->ip, req->upstream->conf->name,
                (unsigned long long)req->upstream->passive.eject_ms,
                req->upstream->passive.failures, req->upstream->passive.failures == 1 ? "" : "s");
-    retry = kind == SL_FAIL_STATUS || may_retry(req, kind);
+    retry = kind == SL_FAIL_STATUS || sl__proxy_may_retry(req, kind);
     sl_log(retry ? SL_LOG_WARN : SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)%s", msg,
            req->upstream->conf->name, t ? t->conf->ip : "?",
            retry ? ": trying another target" : "");
@@ -765,7 +499,7 @@ static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
     sl__out_copy(o, "\r\n", 2);
 }
 
-static void send_request(struct sl_req *req)
+void sl__proxy_send_request(struct sl_req *req)
 {
     struct sl_upconn *uc = req->up;
 
@@ -778,12 +512,12 @@ static void send_request(struct sl_req *req)
     req->action = "sending the request to the upstream";
     write_request_head(req, uc);
     if (sl__out_flush(&uc->out) != 0) {
-        attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
-                       uv_strerror(uc->out.error));
+        sl__proxy_attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
+                                 uv_strerror(uc->out.error));
         return;
     }
-    up_read_start(uc);
-    up_touch(uc);
+    sl__upconn_read_start(uc);
+    sl__upconn_touch(uc);
     /* Stream the body; for a bodiless request this completes the message. */
     sl__conn_start_body(req->conn);
 }
@@ -795,15 +529,16 @@ void sl__proxy_body_flush(struct sl_req *req)
     if (uc == NULL || uc->state != SL_UP_ACTIVE)
         return;
     if (sl__out_flush(&uc->out) != 0) {
-        attempt_failed(req, SL_FAIL_RESET, "writing the request body to the upstream failed: %s",
-                       uv_strerror(uc->out.error));
+        sl__proxy_attempt_failed(req, SL_FAIL_RESET,
+                                 "writing the request body to the upstream failed: %s",
+                                 uv_strerror(uc->out.error));
         return;
     }
     if (sl__out_queued(&uc->out) > SL_OUT_HIGH)
         req->conn->upstream_bp = true;
     if (req->body_done)
         req->action = "waiting for the upstream response";
-    up_touch(uc);
+    sl__upconn_touch(uc);
 }
 
 static void on_up_written(void *arg)
@@ -820,8 +555,8 @@ static void on_up_written(void *arg)
             sl__conn_abort(req->conn);
             return;
         }
-        attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
-                       uv_strerror(uc->out.error));
+        sl__proxy_attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
+                                 uv_strerror(uc->out.error));
         return;
     }
     if (req->conn->upstream_bp && sl__out_queued(&uc->out) <= SL_OUT_LOW) {
@@ -831,7 +566,7 @@ static void on_up_written(void *arg)
     if (uc->state == SL_UP_TUNNEL)
         sl__tunnel_maybe_end(req);
     else
-        up_touch(uc);
+        sl__upconn_touch(uc);
 }
 
 /* -- connecting -------------------------------------------------------------- */
@@ -844,31 +579,30 @@ static void on_connect(uv_connect_t *cr, int status)
     if (uc->state == SL_UP_CLOSED || req == NULL)
         return; /* the request went away meanwhile */
     if (status < 0) {
-        attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(status));
+        sl__proxy_attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(status));
         return;
     }
     uv_tcp_nodelay(&uc->tcp, 1);
     if (req->upstream->conf->tls != NULL) {
-        /* The handshake first; send_request() follows when it completes. */
+        /* The handshake first; sl__proxy_send_request() follows when it completes. */
         uc->ssl = sl__xcalloc(1, sizeof(*uc->ssl));
         if (sl__tls_connect(uc->ssl, req->upstream->conf->tls, &uc->out, &uc->w->bufs,
                             uc->pool->session, req->target->conf->ip) != 0) {
-            attempt_failed(req, SL_FAIL_CONNECT, "cannot start TLS to the upstream");
+            sl__proxy_attempt_failed(req, SL_FAIL_CONNECT, "cannot start TLS to the upstream");
             return;
         }
         req->action = "TLS handshake with the upstream";
-        up_read_start(uc);
-        up_tls_pump(uc);
+        sl__upconn_read_start(uc);
+        sl__upconn_tls_pump(uc);
         return;
     }
-    send_request(req);
+    sl__proxy_send_request(req);
 }
 
 static struct sl_upconn *upconn_new(struct sl_worker *w, struct sl_pool *pool)
 {
     struct sl_upconn *uc = sl__xcalloc(1, sizeof(*uc));
 
-    uv_once(&settings_once, init_settings);
     uc->w = w;
     uc->pool = pool;
     uv_tcp_init(&w->loop, &uc->tcp);
@@ -876,8 +610,7 @@ static struct sl_upconn *upconn_new(struct sl_worker *w, struct sl_pool *pool)
     uv_timer_init(&w->loop, &uc->timer);
     uc->timer.data = uc;
     uc->connect_req.data = uc;
-    llhttp_init(&uc->parser, HTTP_RESPONSE, &settings);
-    uc->parser.data = uc;
+    sl__upstream_response_init(uc);
     sl__out_init(&uc->out, (uv_stream_t *)&uc->tcp, &w->bufs, on_up_written, uc);
     uc->state = SL_UP_CONNECTING;
     return uc;
@@ -920,7 +653,7 @@ void sl__proxy_start(struct sl_req *req)
         req->up = uc;
         uv_timer_stop(&uc->timer);
         uc->timer_at = 0;
-        send_request(req);
+        sl__proxy_send_request(req);
         return;
     }
     uc = upconn_new(w, pool);
@@ -930,279 +663,13 @@ void sl__proxy_start(struct sl_req *req)
     rc = uv_tcp_connect(&uc->connect_req, &uc->tcp, (const struct sockaddr *)&t->conf->addr,
                         on_connect);
     if (rc != 0) {
-        attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(rc));
+        sl__proxy_attempt_failed(req, SL_FAIL_CONNECT, "connect() failed: %s", uv_strerror(rc));
         return;
     }
-    up_set_deadline(uc, u->conf->connect_ms);
+    sl__upconn_set_deadline(uc, u->conf->connect_ms);
 }
 
-/* -- reading the response ------------------------------------------------------ */
-
-/* Room at the end of the read buffer for response bytes. */
-static uv_buf_t up_room(struct sl_upconn *uc)
-{
-    struct sl_buf *b = uc->rbuf;
-
-    if (b == NULL) {
-        b = uc->rbuf = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
-        uc->rpos = 0;
-    } else if (uc->rpos == b->len && b->refs == 1) {
-        b->len = uc->rpos = 0;
-    }
-    if (b->cap - b->len < MIN_READ) {
-        struct sl_buf *nb = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
-        uint32_t left = b->len - uc->rpos;
-
-        memcpy(nb->data, b->data + uc->rpos, left);
-        nb->len = left;
-        sl__buf_unref(b);
-        b = uc->rbuf = nb;
-        uc->rpos = 0;
-    }
-    return uv_buf_init(b->data + b->len, b->cap - b->len);
-}
-
-static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    (void)suggested;
-    *out = up_room(h->data);
-}
-
-static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
-{
-    if (sl__out_queued(&c->out) > SL_OUT_HIGH && uc->reading) {
-        uv_read_stop((uv_stream_t *)&uc->tcp);
-        uc->reading = false;
-        uc->client_bp = true;
-    }
-}
-
-/* Feed what was read to the response parser and act on the outcome. */
-static void parse_response(struct sl_upconn *uc)
-{
-    struct sl_req *req = uc->req;
-    struct sl_conn *c = req->conn;
-    const char *data = uc->rbuf->data + uc->rpos;
-    size_t avail = uc->rbuf->len - uc->rpos, used;
-    llhttp_errno_t err;
-
-    err = llhttp_execute(&uc->parser, data, avail);
-    used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
-    uc->rpos += (uint32_t)used;
-    if (sl__out_flush(&c->out) != 0) {
-        sl__conn_abort(c);
-        return;
-    }
-    switch (err) {
-    case HPE_OK:
-        client_backpressure(uc, c);
-        up_touch(uc);
-        return;
-    case HPE_PAUSED:
-        if (uc->resp_done) {
-            req->action = NULL;
-            sl__conn_request_done(c);
-        }
-        return;
-    case HPE_PAUSED_UPGRADE:
-        tunnel_start(req);
-        return;
-    default:
-        if (uc->retry_status != 0) {
-            int st = uc->retry_status;
-
-            req->action = "reading the upstream response head";
-            attempt_failed(req, SL_FAIL_STATUS, "upstream answered %d", st);
-            return;
-        }
-        if (!req->resp_started) {
-            uc->got_bytes = true; /* an answer, if a broken one: no retry */
-            req->action = "reading the upstream response head";
-            attempt_failed(req, SL_FAIL_PROTOCOL, "upstream sent an invalid response: %s",
-                           llhttp_get_error_reason(&uc->parser)
-                               ? llhttp_get_error_reason(&uc->parser)
-                               : llhttp_errno_name(err));
-        } else {
-            req->action = "reading the upstream response body";
-            sl_log(SL_LOG_ERROR, req, "upstream sent an invalid response body: %s",
-                   llhttp_errno_name(err));
-            sl__conn_abort(c);
-        }
-        return;
-    }
-}
-
-static void up_eof(struct sl_upconn *uc, int err)
-{
-    struct sl_req *req = uc->req;
-
-    uc->eof = true;
-    if (uc->state == SL_UP_IDLE) {
-        sl__upconn_close(uc); /* the upstream closed a pooled connection */
-        return;
-    }
-    if (req == NULL)
-        return;
-    if (uc->state == SL_UP_TUNNEL) {
-        if (err != 0) {
-            sl__conn_abort(req->conn);
-            return;
-        }
-        sl__out_flush(&req->conn->out);
-        sl__conn_shutdown_write(req->conn);
-        sl__tunnel_maybe_end(req);
-        return;
-    }
-    if (err == 0 && req->resp_started && llhttp_message_needs_eof(&uc->parser)) {
-        /* A response delimited by the close: this is its end. */
-        if (llhttp_finish(&uc->parser) == HPE_OK && uc->resp_done) {
-            uc->resp_keepalive = false;
-            sl__out_flush(&req->conn->out);
-            sl__conn_request_done(req->conn);
-            return;
-        }
-    }
-    if (!uc->got_bytes) {
-        req->action = "waiting for the upstream response";
-        attempt_failed(req, SL_FAIL_RESET, "upstream closed the connection before responding%s%s",
-                       err ? ": " : "", err ? uv_strerror(err) : "");
-        return;
-    }
-    if (!req->resp_started) {
-        req->action = "reading the upstream response head";
-        attempt_failed(req, SL_FAIL_PROTOCOL,
-                       "upstream closed the connection in the middle of the response head");
-        return;
-    }
-    req->action = "reading the upstream response body";
-    sl_log(SL_LOG_ERROR, req, "upstream closed the connection before the response was complete%s%s",
-           err ? ": " : "", err ? uv_strerror(err) : "");
-    sl__conn_abort(req->conn);
-}
-
-/* n bytes of response (plaintext) were added to the read buffer. */
-static void up_got_plain(struct sl_upconn *uc, size_t n)
-{
-    uc->rbuf->len += (uint32_t)n;
-    if (uc->state == SL_UP_IDLE || uc->req == NULL) {
-        sl__upconn_close(uc); /* bytes nobody asked for */
-        return;
-    }
-    if (uc->state == SL_UP_TUNNEL) {
-        struct sl_conn *c = uc->req->conn;
-
-        sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
-        uc->rpos = uc->rbuf->len;
-        if (sl__out_flush(&c->out) != 0) {
-            sl__conn_abort(c);
-            return;
-        }
-        client_backpressure(uc, c);
-        up_set_deadline(uc, uc->req->upstream->conf->read_ms);
-        return;
-    }
-    uc->got_bytes = true;
-    parse_response(uc);
-}
-
-static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct sl_upconn *uc = s->data;
-
-    (void)buf;
-    if (uc->state == SL_UP_CLOSED)
-        return;
-    if (nread > 0)
-        up_got_plain(uc, (size_t)nread);
-    else if (nread < 0)
-        up_eof(uc, nread == UV_EOF ? 0 : (int)nread);
-}
-
-/* -- TLS to upstreams ------------------------------------------------------------ */
-
-static void on_up_alloc_tls(uv_handle_t *h, size_t suggested, uv_buf_t *out)
-{
-    struct sl_upconn *uc = h->data;
-
-    (void)suggested;
-    sl__tls_alloc(uc->ssl, out);
-}
-
-/* Finish the handshake, then decrypt what the client side can take. */
-static void up_tls_pump(struct sl_upconn *uc)
-{
-    struct sl_tls *t = uc->ssl;
-
-    if (!t->done) {
-        int r = sl__tls_handshake(t);
-
-        sl__out_flush_raw(&uc->out);
-        if (r == 0)
-            return;
-        if (r < 0) {
-            attempt_failed(uc->req, SL_FAIL_CONNECT, "TLS handshake with the upstream failed: %s",
-                           t->error);
-            return;
-        }
-        /* Keep the session for the next connection to this target. */
-        if (uc->pool->session != NULL)
-            SSL_SESSION_free(uc->pool->session);
-        uc->pool->session = sl__tls_session(t);
-        send_request(uc->req);
-        return;
-    }
-    while (uc->state != SL_UP_CLOSED && !uc->client_bp) {
-        uv_buf_t room = up_room(uc);
-        int n = sl__tls_read(t, room.base, room.len);
-
-        if (n > 0) {
-            up_got_plain(uc, (size_t)n);
-            continue;
-        }
-        if (n == SL_TLS_EOF) {
-            up_eof(uc, 0);
-        } else if (n < 0) {
-            if (uc->req != NULL)
-                sl_log(SL_LOG_ERROR, uc->req, "TLS error from the upstream: %s", t->error);
-            up_eof(uc, UV_EPROTO);
-        }
-        break;
-    }
-}
-
-static void on_up_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct sl_upconn *uc = s->data;
-
-    (void)buf;
-    if (uc->state == SL_UP_CLOSED)
-        return;
-    if (nread > 0) {
-        sl__tls_received(uc->ssl, (size_t)nread);
-        up_tls_pump(uc);
-    } else if (nread < 0) {
-        if (!uc->ssl->done && uc->req != NULL) {
-            attempt_failed(uc->req, SL_FAIL_CONNECT, "the upstream closed the connection during "
-                                                     "the TLS handshake");
-            return;
-        }
-        up_eof(uc, nread == UV_EOF ? 0 : (int)nread);
-    }
-}
-
-static void up_read_start(struct sl_upconn *uc)
-{
-    int rc;
-
-    if (uc->reading)
-        return;
-    rc = uc->ssl ? uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc_tls, on_up_read_tls)
-                 : uv_read_start((uv_stream_t *)&uc->tcp, on_up_alloc, on_up_read);
-    if (rc == 0)
-        uc->reading = true;
-    if (uc->ssl != NULL && uc->ssl->done && sl__tls_has_input(uc->ssl))
-        up_tls_pump(uc); /* input that arrived before we stopped reading */
-}
+/* -- backpressure and timeouts ------------------------------------------------ */
 
 void sl__proxy_client_drained(struct sl_req *req)
 {
@@ -1211,7 +678,7 @@ void sl__proxy_client_drained(struct sl_req *req)
     if (uc == NULL || !uc->client_bp)
         return;
     uc->client_bp = false;
-    up_read_start(uc);
+    sl__upconn_read_start(uc);
 }
 
 static void on_up_timer(uv_timer_t *t)
@@ -1232,13 +699,13 @@ static void on_up_timer(uv_timer_t *t)
     switch (uc->state) {
     case SL_UP_CONNECTING:
         req->action = "connecting to the upstream";
-        attempt_failed(req, SL_FAIL_CONNECT, "connect() timed out (timeouts.connect)");
+        sl__proxy_attempt_failed(req, SL_FAIL_CONNECT, "connect() timed out (timeouts.connect)");
         return;
     case SL_UP_ACTIVE:
         if (!req->resp_started) {
             req->action = "waiting for the upstream response";
-            attempt_failed(req, SL_FAIL_TIMEOUT, "upstream timed out (timeouts.%s)",
-                           uc->out.pending ? "send" : "read");
+            sl__proxy_attempt_failed(req, SL_FAIL_TIMEOUT, "upstream timed out (timeouts.%s)",
+                                     uc->out.pending ? "send" : "read");
         } else {
             req->action = "reading the upstream response body";
             sl_log(SL_LOG_ERROR, req, "upstream timed out in the middle of the response");
@@ -1290,83 +757,6 @@ void sl__proxy_release(struct sl_req *req)
     uc->client_bp = false;
     llhttp_resume(&uc->parser);
     llhttp_reset(&uc->parser);
-    up_read_start(uc); /* to notice the upstream closing it */
-    up_set_deadline(uc, IDLE_TIMEOUT_MS);
-}
-
-/* -- tunnels (after 101 Switching Protocols) ------------------------------------ */
-
-static void tunnel_start(struct sl_req *req)
-{
-    struct sl_upconn *uc = req->up;
-    struct sl_conn *c = req->conn;
-
-    uc->state = SL_UP_TUNNEL;
-    c->state = SL_CS_TUNNEL;
-    req->action = "tunnelling";
-    sl__conn_set_deadline(c, 0);
-    /* Bytes that came after the heads belong to the tunnel. */
-    if (uc->rpos < uc->rbuf->len) {
-        sl__out_slice(&c->out, uc->rbuf, uc->rbuf->data + uc->rpos, uc->rbuf->len - uc->rpos);
-        uc->rpos = uc->rbuf->len;
-    }
-    if (sl__out_flush(&c->out) != 0) {
-        sl__conn_abort(c);
-        return;
-    }
-    up_set_deadline(uc, req->upstream->conf->read_ms);
-    sl__tunnel_client_data(c);
-    sl__conn_update_reading(c);
-}
-
-void sl__tunnel_client_data(struct sl_conn *c)
-{
-    struct sl_req *req = &c->req;
-    struct sl_upconn *uc = req->up;
-
-    if (uc == NULL || c->rbuf == NULL)
-        return;
-    if (c->rpos < c->rbuf->len) {
-        sl__out_slice(&uc->out, c->rbuf, c->rbuf->data + c->rpos, c->rbuf->len - c->rpos);
-        c->rpos = c->rbuf->len;
-    }
-    if (sl__out_flush(&uc->out) != 0) {
-        sl__conn_abort(c);
-        return;
-    }
-    if (sl__out_queued(&uc->out) > SL_OUT_HIGH) {
-        c->upstream_bp = true;
-        sl__conn_update_reading(c);
-    }
-    up_set_deadline(uc, req->upstream->conf->read_ms);
-}
-
-void sl__tunnel_client_eof(struct sl_conn *c)
-{
-    struct sl_req *req = &c->req;
-    struct sl_upconn *uc = req->up;
-
-    if (uc == NULL) {
-        sl__conn_abort(c);
-        return;
-    }
-    if (!uc->shut) {
-        uc->shut = true;
-        uc->shutdown_req.data = uc;
-        if (uv_shutdown(&uc->shutdown_req, (uv_stream_t *)&uc->tcp, NULL) != 0) {
-            sl__conn_abort(c);
-            return;
-        }
-    }
-    sl__tunnel_maybe_end(req);
-}
-
-void sl__tunnel_maybe_end(struct sl_req *req)
-{
-    struct sl_conn *c = req->conn;
-    struct sl_upconn *uc = req->up;
-
-    if (uc == NULL || !c->eof || !uc->eof || c->out.pending > 0 || uc->out.pending > 0)
-        return;
-    sl__conn_request_done(c);
+    sl__upconn_read_start(uc); /* to notice the upstream closing it */
+    sl__upconn_set_deadline(uc, IDLE_TIMEOUT_MS);
 }
