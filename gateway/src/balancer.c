@@ -121,8 +121,8 @@ static int lc_pick(const void *shared, void *state, const struct sl_lb_target *t
 
         if (!t[i].usable)
             continue;
-        if (best < 0 || (uint64_t)t[i].inflight * t[best].weight <
-                            (uint64_t)t[best].inflight * t[i].weight)
+        if (best < 0 ||
+            (uint64_t)t[i].inflight * t[best].weight < (uint64_t)t[best].inflight * t[i].weight)
             best = (int)i;
     }
     s->next++;

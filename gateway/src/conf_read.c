@@ -236,10 +236,14 @@ const struct sl_node *sl_node_get(const struct sl_node *map, const char *key)
 const char *sl_node_type_name(const struct sl_node *n)
 {
     switch (n->type) {
-    case SL_NODE_NULL: return "nothing";
-    case SL_NODE_MAP: return "a map";
-    case SL_NODE_SEQ: return "a list";
-    default: return "a value";
+    case SL_NODE_NULL:
+        return "nothing";
+    case SL_NODE_MAP:
+        return "a map";
+    case SL_NODE_SEQ:
+        return "a list";
+    default:
+        return "a value";
     }
 }
 
@@ -363,8 +367,8 @@ int sl_conf_bool(struct sl_conf_ctx *ctx, const struct sl_node *map, const char 
     return -1;
 }
 
-int sl_conf_uint(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
-                 uint64_t min, uint64_t max, uint64_t *out, bool required)
+int sl_conf_uint(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, uint64_t min,
+                 uint64_t max, uint64_t *out, bool required)
 {
     const struct sl_node *n;
     char buf[80], *end;
@@ -414,8 +418,8 @@ int sl_conf_duration(struct sl_conf_ctx *ctx, const struct sl_node *map, const c
     return r != 0 ? r : sl_conf_node_duration(ctx, n, out_ms);
 }
 
-int sl_conf_size(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
-                 uint64_t *out, bool required)
+int sl_conf_size(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, uint64_t *out,
+                 bool required)
 {
     const struct sl_node *n;
     char buf[80];

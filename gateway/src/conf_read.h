@@ -11,8 +11,8 @@
 #include "sluice/conf.h"
 
 struct sl_conf_ctx {
-    const char *file;       /* the name errors are reported under */
-    const char *text;       /* the file's content, for quoting lines */
+    const char *file; /* the name errors are reported under */
+    const char *text; /* the file's content, for quoting lines */
     size_t len;
     struct sl_arena *arena; /* the generation arena */
     char *report;           /* every message so far (heap, NUL-terminated) */
@@ -20,7 +20,7 @@ struct sl_conf_ctx {
     int errors;
     int warnings;
     const struct sl_node *root;
-    struct sl_cleanup *cleanups; /* handed to the generation */
+    struct sl_cleanup *cleanups;       /* handed to the generation */
     const struct sl_redis_conf *redis; /* set before plugins are read */
 };
 

@@ -86,8 +86,7 @@ int sl__parse_key_spec(const char *s, bool allow_route, struct sl_key_spec *out,
 }
 
 /* One address for a listener; "*:port" listens on every IPv4 address. */
-static int listen_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len,
-                       const char **why)
+static int listen_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **why)
 {
     char host[256];
     uint16_t port;
@@ -329,9 +328,9 @@ static void read_health(struct sl_conf_ctx *ctx, const struct sl_node *n, struct
 static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
                           struct sl_upstream_conf *u)
 {
-    static const char *const keys[] = {"balance", "hash_key", "targets", "keepalive", "timeouts",
-                                       "retries", "health_check", "passive", "resolve_interval",
-                                       "tls", NULL};
+    static const char *const keys[] = {
+        "balance",      "hash_key", "targets",          "keepalive", "timeouts", "retries",
+        "health_check", "passive",  "resolve_interval", "tls",       NULL};
     static const char *const tkeys[] = {"connect", "read", "send", NULL};
     static const char *const pkeys[] = {"failures", "eject", NULL};
     static const char *const balances[] = {"round_robin", "least_conn", "hash", "p2c", NULL};
@@ -412,8 +411,7 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
         sl_conf_error(ctx, targets, "at most 256 targets per upstream, found %zu", u->n_targets);
 }
 
-static void read_upstreams(struct sl_conf_ctx *ctx, const struct sl_node *root,
-                           struct sl_config *c)
+static void read_upstreams(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
     const struct sl_node *n = sl_node_get(root, "upstreams");
 
@@ -533,8 +531,7 @@ static void read_redis(struct sl_conf_ctx *ctx, const struct sl_node *root, stru
 
             if (sl__split_hostport(r->address, host, sizeof(host), &r->port, &why) != 0 ||
                 (r->port == 0 && (why = "port must be a number from 1 to 65535")))
-                sl_conf_error(ctx, sl_node_get(n, "address"), "%s, found \"%s\"", why,
-                              r->address);
+                sl_conf_error(ctx, sl_node_get(n, "address"), "%s, found \"%s\"", why, r->address);
             else
                 r->host = sl_arena_strndup(ctx->arena, host, strlen(host));
         }
@@ -692,14 +689,14 @@ static void read_match(struct sl_conf_ctx *ctx, const struct sl_node *m, struct 
         pcre2_code *code;
 
         paths++;
-        code = pcre2_compile((PCRE2_SPTR)r->path_regex, PCRE2_ZERO_TERMINATED, 0, &err, &off,
-                             NULL);
+        code = pcre2_compile((PCRE2_SPTR)r->path_regex, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
         if (code == NULL) {
             PCRE2_UCHAR msg[256];
 
             pcre2_get_error_message(err, msg, sizeof(msg));
-            sl_conf_error(ctx, sl_node_get(m, "path_regex"), "bad regular expression at offset %zu: %s",
-                          (size_t)off, (const char *)msg);
+            sl_conf_error(ctx, sl_node_get(m, "path_regex"),
+                          "bad regular expression at offset %zu: %s", (size_t)off,
+                          (const char *)msg);
         } else {
             pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
             r->regex = code;
@@ -743,8 +740,8 @@ static void read_match(struct sl_conf_ctx *ctx, const struct sl_node *m, struct 
 static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct sl_config *c,
                        struct sl_route_conf *r, const struct sl_plugin_use *defaults)
 {
-    static const char *const keys[] = {"name", "match", "upstream", "strip_prefix", "plugins",
-                                       NULL};
+    static const char *const keys[] = {"name",         "match",   "upstream",
+                                       "strip_prefix", "plugins", NULL};
     struct sl_plugin_use *uses;
     const struct sl_node *m, *p;
     const char *up;
@@ -767,8 +764,7 @@ static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct 
     }
     if (sl_conf_str(ctx, n, "strip_prefix", &r->strip_prefix, false) == 0 &&
         (r->strip_prefix[0] != '/' || strcmp(r->strip_prefix, "/") == 0))
-        sl_conf_error(ctx, sl_node_get(n, "strip_prefix"),
-                      "expected a path prefix such as /v1");
+        sl_conf_error(ctx, sl_node_get(n, "strip_prefix"), "expected a path prefix such as /v1");
 
     uses = sl_arena_alloc(ctx->arena, (sl__n_plugins + 1) * sizeof(*uses));
     memcpy(uses, defaults, sl__n_plugins * sizeof(*uses));
@@ -814,10 +810,9 @@ static void read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root, str
 
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
 {
-    static const char *const keys[] = {"workers",   "shutdown_timeout", "listen",
-                                       "limits",    "timeouts",         "log",
-                                       "redis",     "trusted_proxies",  "upstreams",
-                                       "plugins",   "routes",           NULL};
+    static const char *const keys[] = {
+        "workers", "shutdown_timeout", "listen",    "limits",  "timeouts", "log",
+        "redis",   "trusted_proxies",  "upstreams", "plugins", "routes",   NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;

@@ -78,7 +78,7 @@ struct sl_upstream_conf {
     uint64_t passive_eject_ms;
     uint64_t resolve_interval_ms;
     struct sl_tls_client *tls; /* NULL: plain HTTP to the targets */
-    uint32_t index; /* position in sl_config.upstreams */
+    uint32_t index;            /* position in sl_config.upstreams */
 };
 
 /* A plugin enabled on a route, with its parsed config. */
@@ -94,16 +94,16 @@ struct sl_header_match {
 
 struct sl_route_conf {
     const char *name;
-    const char *host;        /* exact host, "*.suffix", or NULL for any */
-    const char *path;        /* prefix (segment boundary), or NULL */
-    const char *path_exact;  /* or NULL */
-    const char *path_regex;  /* or NULL */
-    void *regex;             /* compiled path_regex (pcre2_code) */
-    uint64_t methods;        /* bit per llhttp method; 0 = any */
+    const char *host;       /* exact host, "*.suffix", or NULL for any */
+    const char *path;       /* prefix (segment boundary), or NULL */
+    const char *path_exact; /* or NULL */
+    const char *path_regex; /* or NULL */
+    void *regex;            /* compiled path_regex (pcre2_code) */
+    uint64_t methods;       /* bit per llhttp method; 0 = any */
     struct sl_header_match *headers;
     size_t n_headers;
     struct sl_upstream_conf *upstream;
-    const char *strip_prefix; /* or NULL */
+    const char *strip_prefix;      /* or NULL */
     struct sl_plugin_use *plugins; /* in the fixed phase order */
     size_t n_plugins;
     uint32_t index;

@@ -359,10 +359,10 @@ static void on_timer(uv_timer_t *t)
         if (req->gen == NULL)
             sl__req_init(req, c);
         req->action = "reading client request head";
-        sl_log(SL_LOG_INFO, req, "client sent no complete request head within timeouts.client_header");
+        sl_log(SL_LOG_INFO, req,
+               "client sent no complete request head within timeouts.client_header");
         req->keepalive = false;
-        sl__respond_error(req, 408, "request_timeout",
-                          "the request head was not received in time");
+        sl__respond_error(req, 408, "request_timeout", "the request head was not received in time");
         break;
     case SL_CS_BODY:
         req->action = "reading client request body";

@@ -69,7 +69,7 @@ struct sl_conn {
     bool in_process;
     bool again;
     bool tls;
-    bool pumping; /* inside tls_pump() */
+    bool pumping;           /* inside tls_pump() */
     struct sl_tls *ssl;     /* TLS state, or NULL on a plain listener */
     struct sl_wgen *tls_wg; /* the config held until the handshake is done */
     uint32_t requests;

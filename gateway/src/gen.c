@@ -77,10 +77,14 @@ static void free_upstreams(void *arg)
 static const struct sl_lb_ops *balancer_for(enum sl_balance b)
 {
     switch (b) {
-    case SL_BALANCE_LEAST_CONN: return &sl__lb_least_conn;
-    case SL_BALANCE_HASH: return &sl__lb_hash;
-    case SL_BALANCE_P2C: return &sl__lb_p2c;
-    default: return &sl__lb_round_robin;
+    case SL_BALANCE_LEAST_CONN:
+        return &sl__lb_least_conn;
+    case SL_BALANCE_HASH:
+        return &sl__lb_hash;
+    case SL_BALANCE_P2C:
+        return &sl__lb_p2c;
+    default:
+        return &sl__lb_round_robin;
     }
 }
 
@@ -88,8 +92,8 @@ static void build_upstreams(struct sl_gen *g)
 {
     struct sl_config *c = g->conf;
 
-    g->upstreams = sl_arena_calloc(&g->arena, (c->n_upstreams ? c->n_upstreams : 1) *
-                                                  sizeof(*g->upstreams));
+    g->upstreams =
+        sl_arena_calloc(&g->arena, (c->n_upstreams ? c->n_upstreams : 1) * sizeof(*g->upstreams));
     for (size_t i = 0; i < c->n_upstreams; i++) {
         struct sl_upstream *u = &g->upstreams[i];
         struct sl_lb_target *view;

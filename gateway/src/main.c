@@ -111,8 +111,7 @@ static uint64_t resolve_interval(const struct sl_gen *g)
 
         for (size_t t = 0; t < u->n_targets; t++)
             names |= u->targets[t].from_name;
-        if (names && u->resolve_interval_ms != 0 &&
-            (min == 0 || u->resolve_interval_ms < min))
+        if (names && u->resolve_interval_ms != 0 && (min == 0 || u->resolve_interval_ms < min))
             min = u->resolve_interval_ms;
     }
     return min;
@@ -132,8 +131,7 @@ static int install(struct sl_gen *g, struct sl_gen *old)
 {
     char why[512];
 
-    if (g->conf->workers != n_workers && old != NULL &&
-        g->conf->workers != old->conf->workers)
+    if (g->conf->workers != n_workers && old != NULL && g->conf->workers != old->conf->workers)
         sl_log(SL_LOG_WARN, NULL, "workers: %u needs a restart; keeping %u", g->conf->workers,
                n_workers);
     if (sl__listeners_prepare(g, n_workers, why, sizeof(why)) != 0) {
@@ -178,8 +176,9 @@ static void reload(void)
     sl_log(SL_LOG_INFO, NULL, "reloading %s", conf_file);
     g = sl__gen_load(conf_file, n_workers, &report, &errors);
     if (g == NULL) {
-        sl_log(SL_LOG_ERROR, NULL, "reload failed, %d error%s; the running configuration "
-                                   "(generation %llu) keeps serving:",
+        sl_log(SL_LOG_ERROR, NULL,
+               "reload failed, %d error%s; the running configuration "
+               "(generation %llu) keeps serving:",
                errors, errors == 1 ? "" : "s", (unsigned long long)cur->id);
         print_report(stderr, report);
         free(report);
@@ -259,8 +258,8 @@ static int run(void)
     follow(g);
     for (size_t i = 0; i < g->conf->n_listen; i++)
         sl_log(SL_LOG_INFO, NULL, "listening on %s", g->conf->listen[i].address);
-    sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1", SL_VERSION,
-           n_workers, n_workers == 1 ? "" : "s");
+    sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1", SL_VERSION, n_workers,
+           n_workers == 1 ? "" : "s");
     uv_run(loop, UV_RUN_DEFAULT);
     sl__health_stop();
     sl__resolver_stop();

@@ -15,8 +15,8 @@ struct sl_pool {
     char key[96];
     struct sl_upconn *idle; /* most recently used first */
     uint32_t n_idle;
-    struct sl_pool *next;   /* hash chain */
-    void *session;          /* SSL_SESSION to resume TLS to this target, or NULL */
+    struct sl_pool *next; /* hash chain */
+    void *session;        /* SSL_SESSION to resume TLS to this target, or NULL */
 };
 
 struct sl_pools;

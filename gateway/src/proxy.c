@@ -246,8 +246,9 @@ static int pick_target(struct sl_req *req)
                 break;
             if (sl__tstate_claim_trial(u->targets[idx].st)) {
                 req->trial = true;
-                sl_log(SL_LOG_INFO, req, "sending a trial request to ejected target %s of "
-                                         "upstream \"%s\"",
+                sl_log(SL_LOG_INFO, req,
+                       "sending a trial request to ejected target %s of "
+                       "upstream \"%s\"",
                        u->targets[idx].conf->ip, u->conf->name);
                 break;
             }
@@ -264,9 +265,9 @@ static int pick_target(struct sl_req *req)
  * quiet upstream can still retry. Stops a failing upstream from doubling its
  * own load. (Retries after a refused connect are free: nothing was sent.)
  */
-#define BUDGET_RATIO     0.2
-#define BUDGET_PER_SEC   5.0
-#define BUDGET_CAP       20.0
+#define BUDGET_RATIO   0.2
+#define BUDGET_PER_SEC 5.0
+#define BUDGET_CAP     20.0
 
 static struct sl_budget *budget_of(struct sl_req *req)
 {
@@ -354,14 +355,14 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
     if (t != NULL && !stale && !req->resp_started) {
         /* Judge the target before letting go of the attempt (which would
          * take a trial verdict as abandoned). */
-        ejected = sl__tstate_failure(t->st, &req->upstream->passive, req->trial,
-                                     sl__mono_ns() / 1000000);
+        ejected =
+            sl__tstate_failure(t->st, &req->upstream->passive, req->trial, sl__mono_ns() / 1000000);
         req->trial = false;
     }
     sl__proxy_abort(req);
     if (req->resp_started) {
-        sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg,
-               req->upstream->conf->name, t ? t->conf->ip : "?");
+        sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg, req->upstream->conf->name,
+               t ? t->conf->ip : "?");
         sl__conn_abort(req->conn);
         return;
     }
@@ -381,15 +382,16 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
         return;
     }
     if (stale && t != NULL) {
-        ejected = sl__tstate_failure(t->st, &req->upstream->passive, false,
-                                     sl__mono_ns() / 1000000);
+        ejected =
+            sl__tstate_failure(t->st, &req->upstream->passive, false, sl__mono_ns() / 1000000);
     }
     if (ejected)
-        sl_log(SL_LOG_WARN, req, "target %s of upstream \"%s\" ejected for %llums after %u "
-                                 "failure%s",
+        sl_log(SL_LOG_WARN, req,
+               "target %s of upstream \"%s\" ejected for %llums after %u "
+               "failure%s",
                t->conf->ip, req->upstream->conf->name,
-               (unsigned long long)req->upstream->passive.eject_ms,
-               req->upstream->passive.failures, req->upstream->passive.failures == 1 ? "" : "s");
+               (unsigned long long)req->upstream->passive.eject_ms, req->upstream->passive.failures,
+               req->upstream->passive.failures == 1 ? "" : "s");
     retry = kind == SL_FAIL_STATUS || sl__proxy_may_retry(req, kind);
     sl_log(retry ? SL_LOG_WARN : SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)%s", msg,
            req->upstream->conf->name, t ? t->conf->ip : "?",
@@ -400,7 +402,8 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
         return;
     }
     if (kind == SL_FAIL_TIMEOUT)
-        sl__respond_error(req, 504, "upstream_timeout", "the upstream server did not answer in time");
+        sl__respond_error(req, 504, "upstream_timeout",
+                          "the upstream server did not answer in time");
     else
         sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
 }
@@ -632,8 +635,7 @@ void sl__proxy_start(struct sl_req *req)
             sl__respond_error(req, 503, "no_healthy_upstream",
                               "no healthy target is available for this upstream");
         else
-            sl__respond_error(req, 502, "bad_gateway",
-                              "the upstream server could not be reached");
+            sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
         return;
     }
     if (req->tries == 0)
@@ -732,8 +734,8 @@ void sl__proxy_release(struct sl_req *req)
     if (uc == NULL)
         return;
     reuse = uc->state == SL_UP_ACTIVE && uc->resp_done && uc->resp_keepalive && req->body_done &&
-            !uc->eof && uc->out.error == 0 && uc->out.pending == 0 &&
-            uc->rpos == uc->rbuf->len && !req->conn->w->stopping && u != NULL && u->keepalive > 0;
+            !uc->eof && uc->out.error == 0 && uc->out.pending == 0 && uc->rpos == uc->rbuf->len &&
+            !req->conn->w->stopping && u != NULL && u->keepalive > 0;
     detach(req);
     if (!reuse || sl__pool_put(uc->pool, uc, u->keepalive) != 0) {
         sl__upconn_close(uc);

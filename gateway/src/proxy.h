@@ -32,8 +32,8 @@ struct sl_upconn {
     uv_timer_t timer;
     uv_connect_t connect_req;
     struct sl_worker *w;
-    struct sl_pool *pool;            /* the pool it returns to */
-    struct sl_upconn *prev, *next;   /* in the pool's idle list */
+    struct sl_pool *pool;          /* the pool it returns to */
+    struct sl_upconn *prev, *next; /* in the pool's idle list */
     enum sl_up_state state;
     llhttp_t parser;
     struct sl_buf *rbuf;
@@ -42,14 +42,14 @@ struct sl_upconn {
     struct sl_req *req; /* while active */
     uint64_t deadline;
     uint64_t timer_at;
-    bool reused;        /* served a request before this one */
-    bool got_bytes;     /* some response byte arrived for this request */
+    bool reused;    /* served a request before this one */
+    bool got_bytes; /* some response byte arrived for this request */
     bool resp_done;
     bool resp_keepalive;
-    bool skip_message;  /* inside a 1xx response we drop */
-    int retry_status;   /* a 502/503/504 swallowed for a retry */
+    bool skip_message; /* inside a 1xx response we drop */
+    int retry_status;  /* a 502/503/504 swallowed for a retry */
     bool reading;
-    bool client_bp;     /* reading stopped: the client write queue is full */
+    bool client_bp; /* reading stopped: the client write queue is full */
     bool eof;
     bool shut;
     uint32_t requests;

@@ -210,8 +210,7 @@ const char *sl_req_real_ip(struct sl_req *req)
             v.len = comma > v.p ? (size_t)(comma - 1 - v.p) : 0;
             if (!parse_ip(item, &ss))
                 return req->real_ip; /* garbage: stop at the last good hop */
-            sl__addr_str((struct sockaddr *)&ss, false, req->real_ip_buf,
-                         sizeof(req->real_ip_buf));
+            sl__addr_str((struct sockaddr *)&ss, false, req->real_ip_buf, sizeof(req->real_ip_buf));
             req->real_ip = req->real_ip_buf;
             if (!sl__cidr_match(c->trusted, c->n_trusted, (struct sockaddr *)&ss))
                 return req->real_ip;

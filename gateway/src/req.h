@@ -45,22 +45,22 @@ struct sl_req {
     int method;
     uint8_t http_minor;
     struct sl_str method_s;
-    struct sl_str uri; /* request-target as sent */
-    struct sl_str path;   /* normalised */
+    struct sl_str uri;  /* request-target as sent */
+    struct sl_str path; /* normalised */
     struct sl_str query;
     struct sl_str host;     /* routing key: lower case, no port */
     struct sl_str host_hdr; /* as sent, forwarded upstream */
     uint64_t content_length;
     bool content_length_set; /* the client sent Content-Length */
-    bool has_body;   /* Content-Length > 0 or chunked */
+    bool has_body;           /* Content-Length > 0 or chunked */
     bool chunked;
     bool expect_continue;
     bool upgrade;
-    bool keepalive;  /* the client allows another request after this one */
+    bool keepalive; /* the client allows another request after this one */
     bool head_done;
-    bool body_done;  /* the request message is complete */
+    bool body_done; /* the request message is complete */
     bool body_started;
-    uint64_t body_bytes;   /* request body bytes received */
+    uint64_t body_bytes; /* request body bytes received */
     uint64_t head_bytes;
 
     /* Routing and plugins. */
@@ -89,9 +89,9 @@ struct sl_req {
     struct sl_target *target;
     struct sl_upconn *up;
     struct sl_tstate *inflight_st; /* the target whose in-flight count we hold */
-    bool trial;            /* this attempt is the target's trial after an ejection */
-    bool stale_retried;    /* the one free retry after a stale pooled connection */
-    bool fresh_connection; /* the next attempt must not take a pooled connection */
+    bool trial;                    /* this attempt is the target's trial after an ejection */
+    bool stale_retried;            /* the one free retry after a stale pooled connection */
+    bool fresh_connection;         /* the next attempt must not take a pooled connection */
     uint32_t tries;
     uint64_t tried[4]; /* bit per target index already tried (first 256) */
     uint64_t up_start_ns;
@@ -99,9 +99,9 @@ struct sl_req {
 
     /* Response. */
     int status;
-    struct sl_head resp;  /* upstream response head (in the upconn's buffer) */
-    bool resp_started;    /* response head sent to the client */
-    bool resp_chunked;    /* we chunk the body to the client */
+    struct sl_head resp;   /* upstream response head (in the upconn's buffer) */
+    bool resp_started;     /* response head sent to the client */
+    bool resp_chunked;     /* we chunk the body to the client */
     bool resp_until_close; /* HTTP/1.0 client, unknown length: close delimits */
     bool resp_no_body;
     bool finished;

@@ -235,9 +235,8 @@ void sl__request_parse_init(struct sl_conn *c)
 static struct sl_str find_header(void *arg, const char *name)
 {
     struct sl_req *req = arg;
-    struct sl_header *h = sl__head_find(&req->head, name, 0, req->head.trailers_from
-                                                                 ? req->head.trailers_from
-                                                                 : req->head.n);
+    struct sl_header *h = sl__head_find(
+        &req->head, name, 0, req->head.trailers_from ? req->head.trailers_from : req->head.n);
 
     return h ? h->value : SL_STR_NULL;
 }
@@ -521,8 +520,10 @@ static void head_done(struct sl_conn *c)
     status = check_head(c, &why);
     if (status != 0) {
         sl_log(SL_LOG_INFO, req, "bad request: %s", why);
-        sl__respond_error(req, status, status == 505 ? "http_version_not_supported" :
-                                       status == 417 ? "expectation_failed" : "bad_request",
+        sl__respond_error(req, status,
+                          status == 505   ? "http_version_not_supported"
+                          : status == 417 ? "expectation_failed"
+                                          : "bad_request",
                           why);
         return;
     }
@@ -543,8 +544,11 @@ static void head_done(struct sl_conn *c)
         return;
     }
     q = (struct sl_route_query){
-        .host = req->host, .path = req->path, .method = req->method,
-        .header = find_header, .arg = req,
+        .host = req->host,
+        .path = req->path,
+        .method = req->method,
+        .header = find_header,
+        .arg = req,
     };
     req->route = sl__router_match(req->gen->router, &q);
     if (req->route == NULL) {
@@ -630,8 +634,8 @@ static void remember(struct sl_conn *c, const char *data, size_t n)
 
 static bool may_parse(const struct sl_conn *c)
 {
-    return !c->closed && (c->state == SL_CS_IDLE || c->state == SL_CS_HEAD ||
-                          c->state == SL_CS_BODY);
+    return !c->closed &&
+           (c->state == SL_CS_IDLE || c->state == SL_CS_HEAD || c->state == SL_CS_BODY);
 }
 
 static void process_once(struct sl_conn *c)

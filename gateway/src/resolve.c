@@ -17,8 +17,8 @@ struct entry {
     char host[256];
     struct sockaddr_storage addrs[SL_RESOLVE_MAX]; /* port 0 */
     size_t n;
-    bool refresh;   /* an upstream target: re-resolved in the background */
-    bool pending;   /* a background lookup is under way */
+    bool refresh; /* an upstream target: re-resolved in the background */
+    bool pending; /* a background lookup is under way */
     struct entry *next;
 };
 
@@ -215,8 +215,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status < 0) {
         /* Keep the last good answer: a DNS hiccup must not empty an upstream. */
         if (status != UV_ECANCELED)
-            sl_log(SL_LOG_WARN, NULL, "resolving %s failed: %s; keeping its %zu address%s",
-                   e->host, uv_strerror(status), e->n, e->n == 1 ? "" : "es");
+            sl_log(SL_LOG_WARN, NULL, "resolving %s failed: %s; keeping its %zu address%s", e->host,
+                   uv_strerror(status), e->n, e->n == 1 ? "" : "es");
         return;
     }
     n = collect(res, addrs, SL_RESOLVE_MAX);

@@ -148,7 +148,8 @@ struct sl_router *sl__router_build(struct sl_arena *a, struct sl_route_conf *rou
 /* Methods and headers: the conditions besides host and path. */
 static bool conditions_match(const struct sl_route_conf *rc, const struct sl_route_query *q)
 {
-    if (rc->methods != 0 && (q->method < 0 || q->method > 63 || !(rc->methods & (1ull << q->method))))
+    if (rc->methods != 0 &&
+        (q->method < 0 || q->method > 63 || !(rc->methods & (1ull << q->method))))
         return false;
     for (size_t i = 0; i < rc->n_headers; i++) {
         struct sl_str v = q->header(q->arg, rc->headers[i].name);

@@ -23,7 +23,7 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-#define TLS_GROUPS "X25519:P-256:P-384"
+#define TLS_GROUPS       "X25519:P-256:P-384"
 #define TICKET_ROTATE_MS (12ull * 3600 * 1000)
 
 /* -- BIOs over our buffers ---------------------------------------------------- */
@@ -301,8 +301,7 @@ static void cert_names(struct cert *c, X509 *x)
     }
     if (c->n_names == 0) {
         char cn[256];
-        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
-                                          sizeof(cn));
+        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
 
         if (n > 0)
             add_name(c, cn, (size_t)n);
@@ -530,9 +529,9 @@ struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct 
     uv_once(&bio_once, init_bios);
     c = sl__xcalloc(1, sizeof(*c));
     c->verify = true;
-    if (node->type != SL_NODE_NULL && !(node->type == SL_NODE_SCALAR && !node->quoted &&
-                                        (strcmp(node->text, "on") == 0 ||
-                                         strcmp(node->text, "true") == 0))) {
+    if (node->type != SL_NODE_NULL &&
+        !(node->type == SL_NODE_SCALAR && !node->quoted &&
+          (strcmp(node->text, "on") == 0 || strcmp(node->text, "true") == 0))) {
         if (sl_conf_keys(ctx, node, keys) != 0 && node->type != SL_NODE_MAP) {
             free(c);
             return NULL;

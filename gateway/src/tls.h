@@ -50,10 +50,10 @@ struct sl_tls {
     struct sl_bufpool *pool;
     struct sl_buf *raw; /* ciphertext from the socket; [raw_pos, raw->len) unread */
     uint32_t raw_pos;
-    bool done;          /* handshake complete */
-    bool closed;        /* close_notify received */
-    char *subject;      /* verified client certificate subject (heap), or NULL */
-    char error[160];    /* why the handshake or a read failed */
+    bool done;       /* handshake complete */
+    bool closed;     /* close_notify received */
+    char *subject;   /* verified client certificate subject (heap), or NULL */
+    char error[160]; /* why the handshake or a read failed */
 };
 
 /* Start a server-side connection writing its ciphertext to out. 0 or -1. */

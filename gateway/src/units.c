@@ -81,11 +81,23 @@ int sl__parse_size(const char *s, size_t len, uint64_t *bytes)
         return -1;
     if (i < len) {
         switch (s[i]) {
-        case 'k': case 'K': mult = 1ull << 10; break;
-        case 'm': case 'M': mult = 1ull << 20; break;
-        case 'g': case 'G': mult = 1ull << 30; break;
-        case 'b': case 'B': break;
-        default: return -1;
+        case 'k':
+        case 'K':
+            mult = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mult = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mult = 1ull << 30;
+            break;
+        case 'b':
+        case 'B':
+            break;
+        default:
+            return -1;
         }
         if (mult != 1) {
             i++;
@@ -106,9 +118,8 @@ int sl__parse_rate(const char *s, size_t len, uint64_t *count, uint64_t *period_
         const char *name;
         uint64_t ms;
     } periods[] = {
-        {"s", 1000},    {"sec", 1000},    {"second", 1000}, {"m", 60000},
-        {"min", 60000}, {"minute", 60000}, {"h", 3600000},   {"hour", 3600000},
-        {"d", 86400000}, {"day", 86400000},
+        {"s", 1000},       {"sec", 1000},  {"second", 1000},  {"m", 60000},    {"min", 60000},
+        {"minute", 60000}, {"h", 3600000}, {"hour", 3600000}, {"d", 86400000}, {"day", 86400000},
     };
     uint64_t n;
     size_t i = 0, p;

@@ -21,17 +21,17 @@ struct sl_tstate {
     char addr[64]; /* ip:port */
     unsigned refs; /* generations and checks using it (registry lock) */
 
-    atomic_bool healthy;               /* active checks; true when unchecked */
-    atomic_uint inflight;              /* requests in flight, all workers */
-    atomic_uint fails;                 /* consecutive failures seen by requests */
-    _Atomic uint64_t ejected_until;    /* monotonic ms; 0 = in rotation */
-    atomic_bool trial;                 /* the one trial request after an ejection */
-    atomic_uint ewma_us;               /* response head latency, smoothed */
-    _Atomic uint64_t ewma_at;          /* monotonic ms of its last sample */
-    _Atomic uint64_t requests;         /* attempts sent to this target */
-    _Atomic uint64_t failures;         /* attempts that failed */
+    atomic_bool healthy;            /* active checks; true when unchecked */
+    atomic_uint inflight;           /* requests in flight, all workers */
+    atomic_uint fails;              /* consecutive failures seen by requests */
+    _Atomic uint64_t ejected_until; /* monotonic ms; 0 = in rotation */
+    atomic_bool trial;              /* the one trial request after an ejection */
+    atomic_uint ewma_us;            /* response head latency, smoothed */
+    _Atomic uint64_t ewma_at;       /* monotonic ms of its last sample */
+    _Atomic uint64_t requests;      /* attempts sent to this target */
+    _Atomic uint64_t failures;      /* attempts that failed */
     _Atomic uint64_t ejections;
-    _Atomic uint64_t responses[6];     /* by status class: [1]=1xx .. [5]=5xx, [0]=other */
+    _Atomic uint64_t responses[6]; /* by status class: [1]=1xx .. [5]=5xx, [0]=other */
 
     /* The health checker's own, on the main thread. */
     uint32_t check_ok, check_fail;

@@ -127,8 +127,7 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
 
         if (f->drop || f->name.len == 0)
             continue;
-        if (sl__http_is_hop_by_hop(f->name) &&
-            !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
+        if (sl__http_is_hop_by_hop(f->name) && !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
             continue;
         if (req->resp_chunked && sl_str_caseeq_lit(f->name, "Content-Length"))
             continue;

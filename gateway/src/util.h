@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define SL_MIN(a, b)    ((a) < (b) ? (a) : (b))
-#define SL_MAX(a, b)    ((a) > (b) ? (a) : (b))
-#define SL_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define SL_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
+#define SL_MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b)                       ((a) > (b) ? (a) : (b))
+#define SL_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Abort with file and line when cond holds: for broken invariants only. */
 #define SL_BUG_ON(cond)                                                                            \

@@ -39,8 +39,8 @@ struct sl_worker {
     uv_timer_t stop_timer;
     uv_timer_t tick; /* refreshes the cached Date header */
 
-    struct sl_wgen *wgen;  /* the newest generation this worker has seen */
-    struct sl_wgen *old;   /* older ones still used by requests */
+    struct sl_wgen *wgen; /* the newest generation this worker has seen */
+    struct sl_wgen *old;  /* older ones still used by requests */
 
     struct sl_wlistener *listeners; /* one per listen address */
 
@@ -58,7 +58,7 @@ struct sl_worker {
     atomic_bool stop_requested;
     atomic_bool reload_requested;
     int stopping; /* 0 running, 1 finishing requests, 2 closing its handles */
-    int ready; /* 1 once listening, -errno if it failed to start */
+    int ready;    /* 1 once listening, -errno if it failed to start */
 };
 
 /* Number of connections accepted and not yet closed, all workers together. */

@@ -39,12 +39,12 @@ struct cc_worker {
 enum wstate { W_QUEUED, W_GRANTED, W_GONE };
 
 struct waiter {
-    struct waiter *next;      /* in the route's FIFO, then in a worker's granted list */
-    struct sl_req *req;       /* NULL once the client went away */
+    struct waiter *next; /* in the route's FIFO, then in a worker's granted list */
+    struct sl_req *req;  /* NULL once the client went away */
     struct route_slots *rs;
     struct cc_worker *w;
-    uv_timer_t timer;         /* queue_timeout, on the waiter's loop */
-    enum wstate state;        /* under rs->lock */
+    uv_timer_t timer;  /* queue_timeout, on the waiter's loop */
+    enum wstate state; /* under rs->lock */
 };
 
 /* Per request: whether it holds a slot (released in LOG). */

@@ -35,8 +35,8 @@ struct sl_gcra_result {
  * bucket is unknown, which is a full bucket). On ALLOW and DELAY, *new_tat is
  * what to store; on REJECT, *new_tat = tat (nothing changes).
  */
-void sl__gcra_check(const struct sl_gcra_limit *l, int64_t tat, int64_t now,
-                    int64_t *new_tat, struct sl_gcra_result *r);
+void sl__gcra_check(const struct sl_gcra_limit *l, int64_t tat, int64_t now, int64_t *new_tat,
+                    struct sl_gcra_result *r);
 
 /*
  * Decide one request against n limits at once: it takes a token from every

@@ -34,10 +34,10 @@ struct rl_state {
     struct sl_gcra_limit limits[MAX_LIMITS];
     struct sl_gcra_result result;
     int64_t tats[MAX_LIMITS]; /* what our reservation stored, for a refund */
-    bool decided;  /* result holds a store's answer */
-    bool waiting;  /* a Redis decision is on its way */
-    bool redis;    /* the token was taken in Redis (for a refund) */
-    uv_timer_t *hold; /* the pacing timer while held, or NULL */
+    bool decided;             /* result holds a store's answer */
+    bool waiting;             /* a Redis decision is on its way */
+    bool redis;               /* the token was taken in Redis (for a refund) */
+    uv_timer_t *hold;         /* the pacing timer while held, or NULL */
 };
 
 static void *worker_init(uv_loop_t *loop)
@@ -265,7 +265,8 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
             burst = c->limits[i].gcra.burst;
     snprintf(v, sizeof(v), "%lld", (long long)burst);
     sl_resp_header_add(req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", (long long)(rs->result.remaining < 0 ? 0 : rs->result.remaining));
+    snprintf(v, sizeof(v), "%lld",
+             (long long)(rs->result.remaining < 0 ? 0 : rs->result.remaining));
     sl_resp_header_add(req, "RateLimit-Remaining", v);
     snprintf(v, sizeof(v), "%lld", (long long)ceil_div(rs->result.reset_us, 1000000));
     sl_resp_header_add(req, "RateLimit-Reset", v);

@@ -23,8 +23,8 @@ static int parse_rate(const char *s, uint64_t *count, uint64_t *period_ms)
     static const struct {
         const char *name;
         uint64_t ms;
-    } units[] = {{"s", 1000},      {"sec", 1000},    {"second", 1000}, {"m", 60000},
-                 {"min", 60000},   {"minute", 60000}, {"h", 3600000},  {"hour", 3600000},
+    } units[] = {{"s", 1000},     {"sec", 1000},     {"second", 1000}, {"m", 60000},
+                 {"min", 60000},  {"minute", 60000}, {"h", 3600000},   {"hour", 3600000},
                  {"d", 86400000}, {"day", 86400000}};
     unsigned long long n;
     char unit[16];
@@ -46,8 +46,8 @@ static int parse_rate(const char *s, uint64_t *count, uint64_t *period_ms)
 static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct rl_limit *l,
                       int *store, int *failure)
 {
-    static const char *const keys[] = {"key",   "rate",  "burst", "max_delay",
-                                       "store", "on_store_failure", NULL};
+    static const char *const keys[] = {
+        "key", "rate", "burst", "max_delay", "store", "on_store_failure", NULL};
     static const char *const stores[] = {"local", "redis", NULL};
     static const char *const failures[] = {"local", "allow", "deny", NULL};
     int errors = sl_conf_errors(ctx);

@@ -119,9 +119,9 @@ struct batch {
     struct item *items;
     size_t n_items;
     uv_timer_t timer;
-    bool done;     /* answered or failed: later news is ignored */
-    bool evalled;  /* sent again with EVAL after NOSCRIPT */
-    bool replied;  /* hiredis has called back (it always does, once) */
+    bool done;    /* answered or failed: later news is ignored */
+    bool evalled; /* sent again with EVAL after NOSCRIPT */
+    bool replied; /* hiredis has called back (it always does, once) */
     /* The command, kept for a resend after NOSCRIPT. */
     int argc;
     const char **argv;
@@ -140,8 +140,8 @@ struct rl_redis {
     uint32_t db;
     uint64_t retry_at; /* loop time before which nobody reconnects */
     uint32_t backoff_ms;
-    bool outage;       /* logged as down */
-    char why[128];     /* the last failure */
+    bool outage;   /* logged as down */
+    char why[128]; /* the last failure */
     uint64_t timeout_ms;
     uv_check_t check;
     bool check_on;
@@ -601,8 +601,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 static void connect_redis(struct rl_redis *rr, const struct sl_redis_conf *c)
 {
-    redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path)
-                                         : redisAsyncConnect(c->host, c->port);
+    redisAsyncContext *ac =
+        c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(c->host, c->port);
 
     if (ac == NULL || ac->err) {
         went_down(rr, ac ? ac->errstr : "out of memory");

@@ -9,7 +9,7 @@
 #include "sluice/plugin.h"
 
 struct request_id_conf {
-    const char *header; /* default X-Request-Id */
+    const char *header;  /* default X-Request-Id */
     bool trust_incoming; /* keep a sane id the client sent (default true) */
 };
 

@@ -39,7 +39,7 @@ struct sl_node {
     int index;       /* this node's index in its parent sequence, or -1 */
     int key_line;    /* where the key itself is, for "unknown key" errors */
     int key_col;
-    bool quoted;      /* a scalar written in quotes is always a string */
+    bool quoted; /* a scalar written in quotes is always a string */
     /* The loader found this node unusable (an unset ${VAR}, a duplicate key)
      * and reported it: getters fail on it without a second message. */
     bool invalid;
@@ -80,8 +80,7 @@ struct sl_arena *sl_conf_arena(struct sl_conf_ctx *ctx);
  * each other key is reported as unknown. Returns 0, or -1 if node is not a map
  * or had an unknown key.
  */
-int sl_conf_keys(struct sl_conf_ctx *ctx, const struct sl_node *node,
-                 const char *const *allowed);
+int sl_conf_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *const *allowed);
 
 /*
  * Typed getters for map[key]. When the key is absent they return 1 and leave
@@ -92,14 +91,14 @@ int sl_conf_str(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *
                 const char **out, bool required);
 int sl_conf_bool(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, bool *out,
                  bool required);
-int sl_conf_uint(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
-                 uint64_t min, uint64_t max, uint64_t *out, bool required);
+int sl_conf_uint(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, uint64_t min,
+                 uint64_t max, uint64_t *out, bool required);
 /* A duration such as "250ms", "5s", "1m", "2h" or "1d", in milliseconds. */
 int sl_conf_duration(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                      uint64_t *out_ms, bool required);
 /* A size such as "512", "16k", "10m" or "1g" (binary multiples), in bytes. */
-int sl_conf_size(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
-                 uint64_t *out, bool required);
+int sl_conf_size(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key, uint64_t *out,
+                 bool required);
 /* One of names (NULL-terminated); *out is its index. */
 int sl_conf_enum(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                  const char *const *names, int *out, bool required);
@@ -109,13 +108,13 @@ int sl_conf_strlist(struct sl_conf_ctx *ctx, const struct sl_node *map, const ch
 
 /* The top-level "redis:" settings (the core reads them). */
 struct sl_redis_conf {
-    const char *address;   /* as written: host:port or unix:/path */
-    const char *host;      /* TCP: NUL-terminated host, or NULL */
+    const char *address; /* as written: host:port or unix:/path */
+    const char *host;    /* TCP: NUL-terminated host, or NULL */
     uint16_t port;
     const char *unix_path; /* or NULL */
     const char *password;  /* or NULL */
     uint32_t db;
-    uint64_t timeout_ms;   /* a decision never waits longer (default 50ms) */
+    uint64_t timeout_ms; /* a decision never waits longer (default 50ms) */
 };
 
 /* The config's redis settings, or NULL when it has none. Valid as long as

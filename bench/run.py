@@ -1,0 +1,337 @@
+#!/usr/bin/python3
+"""sluice bench: the same load through sluice and its peers, in one run.
+
+Every scenario starts the fast origin (bench/origin.c) once, then for each
+proxy (sluice, nginx, HAProxy) starts it with one worker in front of that
+origin, drives it with wrk, and samples the proxy's CPU time from /proc. The
+runs alternate between proxies and repeat, and the report gives medians and
+ratios against nginx: the machines are shared and noisy, so only ratios from
+one run mean anything.
+
+    bench/run.py                      # every scenario, 3 rounds of 10 s
+    bench/run.py -s proxy -r 5 -d 10  # one scenario
+    bench/run.py --json out.json
+
+Scenarios:
+  proxy      plain HTTP keep-alive through the proxy (wrk -c50)
+  https      HTTPS keep-alive (same ECDSA P-256 certificate everywhere)
+  ratelimit  sluice alone: no limit vs a local limit vs a Redis limit,
+             with limits high enough that nothing is rejected
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
+SLUICE = BUILD / "gateway" / "sluice"
+ORIGIN = BUILD / "bench" / "sluice-origin"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes (and their threads)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def children(pid):
+    """pid and its child processes (nginx and haproxy fork workers)."""
+    out = [pid]
+    try:
+        for line in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                   text=True).stdout.split():
+            out.append(int(line))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+class Proc:
+    def __init__(self, args, port, cwd=None):
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, cwd=cwd)
+        wait_port(port)
+        self.port = port
+
+    def pids(self):
+        return children(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wrk(url, conns, seconds, extra=()):
+    r = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", *extra, url],
+                       capture_output=True, text=True)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    total = re.search(r"(\d+) requests in", r.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+    sock = re.search(r"Socket errors: (.*)", r.stdout)
+    if not m:
+        raise RuntimeError("wrk failed:\n" + r.stdout + r.stderr)
+    return {
+        "rps": float(m.group(1)),
+        "requests": int(total.group(1)) if total else 0,
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sock.group(1) if sock else "",
+    }
+
+
+def measure(proxy, url, conns, seconds, extra=()):
+    before = cpu_seconds(proxy.pids())
+    w = wrk(url, conns, seconds, extra)
+    after = cpu_seconds(proxy.pids())
+    w["cpu_us_per_req"] = (after - before) * 1e6 / max(w["requests"], 1)
+    return w
+
+
+# -- configs ---------------------------------------------------------------
+
+
+def sluice_conf(d, port, origin_port, tls=None, plugins=None, redis=None):
+    lines = [
+        "workers: 1",
+        "listen:",
+        f"  - address: 127.0.0.1:{port}",
+    ]
+    if tls:
+        lines += ["    tls:", "      certificates:",
+                  f"        - {{cert: {tls[0]}, key: {tls[1]}}}"]
+    lines += ["log: {level: warn, access: off}"]
+    if redis:
+        lines += [f"redis: {{address: 127.0.0.1:{redis}, timeout: 200ms}}"]
+    lines += [
+        "upstreams:",
+        f"  origin: {{targets: [127.0.0.1:{origin_port}], keepalive: 128}}",
+        "routes:",
+        "  - match: {path: /}",
+        "    upstream: origin",
+    ]
+    if plugins:
+        lines += ["    plugins:"] + ["      " + p for p in plugins]
+    path = Path(d) / f"sluice-{port}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return Proc([str(SLUICE), "-c", str(path)], port)
+
+
+def nginx_conf(d, port, origin_port, tls=None):
+    listen = f"listen 127.0.0.1:{port}" + (" ssl" if tls else "") + " reuseport;"
+    ssl = ""
+    if tls:
+        ssl = (f"ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]};"
+               " ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:10m;")
+    conf = f"""
+worker_processes 1;
+daemon off;
+pid {d}/nginx-{port}.pid;
+error_log {d}/nginx-{port}.err warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 128; }}
+  server {{
+    {listen}
+    {ssl}
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+    path = Path(d) / f"nginx-{port}.conf"
+    path.write_text(conf)
+    return Proc(["nginx", "-c", str(path), "-p", str(d)], port)
+
+
+def haproxy_conf(d, port, origin_port, tls=None):
+    bind = f"bind 127.0.0.1:{port}"
+    if tls:
+        pem = Path(d) / "haproxy.pem"
+        pem.write_text(Path(tls[0]).read_text() + Path(tls[1]).read_text())
+        bind += f" ssl crt {pem}"
+    conf = f"""
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  {bind}
+  default_backend be
+backend be
+  server origin 127.0.0.1:{origin_port}
+"""
+    path = Path(d) / f"haproxy-{port}.cfg"
+    path.write_text(conf)
+    return Proc(["haproxy", "-f", str(path)], port)
+
+
+def make_cert(d):
+    key, crt = Path(d) / "bench.key", Path(d) / "bench.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "2", "-subj", "/CN=bench.test"],
+                   check=True, capture_output=True)
+    return str(crt), str(key)
+
+
+# -- scenarios ---------------------------------------------------------------
+
+
+def run_peers(name, d, origin_port, rounds, seconds, conns, tls=None):
+    peers = {"sluice": sluice_conf, "nginx": nginx_conf}
+    if shutil.which("haproxy"):
+        peers["haproxy"] = haproxy_conf
+    procs = {p: make(d, free_port(), origin_port, tls=tls) for p, make in peers.items()}
+    scheme = "https" if tls else "http"
+    results = {p: [] for p in procs}
+    try:
+        for p, proc in procs.items():  # warm up
+            wrk(f"{scheme}://127.0.0.1:{proc.port}/", conns, 1)
+        for _ in range(rounds):
+            for p, proc in procs.items():
+                results[p].append(measure(proc, f"{scheme}://127.0.0.1:{proc.port}/", conns,
+                                          seconds))
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    return summarize(name, results)
+
+
+def run_ratelimit(d, origin_port, rounds, seconds, conns):
+    redis_port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(redis_port)
+    limit = "{key: ip, rate: 10000000/s, burst: 10000000"
+    variants = {
+        "unlimited": sluice_conf(d, free_port(), origin_port),
+        "local": sluice_conf(d, free_port(), origin_port,
+                             plugins=[f"rate_limit: {limit}, store: local}}"]),
+        "redis": sluice_conf(d, free_port(), origin_port, redis=redis_port,
+                             plugins=[f"rate_limit: {limit}, store: redis}}"]),
+    }
+    results = {v: [] for v in variants}
+    try:
+        for v, proc in variants.items():
+            wrk(f"http://127.0.0.1:{proc.port}/", conns, 1)
+        for _ in range(rounds):
+            for v, proc in variants.items():
+                results[v].append(measure(proc, f"http://127.0.0.1:{proc.port}/", conns,
+                                          seconds))
+    finally:
+        for proc in variants.values():
+            proc.stop()
+        redis.terminate()
+        redis.wait()
+    return summarize("ratelimit", results, base="unlimited")
+
+
+def summarize(name, results, base="nginx"):
+    out = {"scenario": name, "proxies": {}}
+    for p, runs in results.items():
+        out["proxies"][p] = {
+            "rps_median": statistics.median(r["rps"] for r in runs),
+            "cpu_us_per_req_median": statistics.median(r["cpu_us_per_req"] for r in runs),
+            "non2xx": sum(r["non2xx"] for r in runs),
+            "runs": runs,
+        }
+    b = out["proxies"].get(base)
+    for p, v in out["proxies"].items():
+        if b:
+            v["rps_ratio_vs_" + base] = v["rps_median"] / b["rps_median"]
+    return out
+
+
+def print_report(res):
+    print(f"\n== {res['scenario']}")
+    print(f"{'':12} {'req/s (median)':>16} {'CPU us/req':>12} {'ratio':>8} {'non-2xx':>8}")
+    for p, v in res["proxies"].items():
+        ratio = next((x for k, x in v.items() if k.startswith("rps_ratio")), None)
+        print(f"{p:12} {v['rps_median']:16.0f} {v['cpu_us_per_req_median']:12.1f} "
+              f"{ratio if ratio is not None else 0:8.3f} {v['non2xx']:8d}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-s", "--scenario", action="append",
+                    choices=["proxy", "https", "ratelimit"])
+    ap.add_argument("-r", "--rounds", type=int, default=3)
+    ap.add_argument("-d", "--duration", type=int, default=10)
+    ap.add_argument("-c", "--connections", type=int, default=50)
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args()
+    scenarios = args.scenario or ["proxy", "https", "ratelimit"]
+    all_results = []
+    with tempfile.TemporaryDirectory(prefix="sluice-bench-") as d:
+        origin_port = free_port()
+        origin = Proc([str(ORIGIN), "-p", str(origin_port), "-q"], origin_port)
+        try:
+            for sc in scenarios:
+                if sc == "proxy":
+                    res = run_peers("proxy", d, origin_port, args.rounds, args.duration,
+                                    args.connections)
+                elif sc == "https":
+                    res = run_peers("https", d, origin_port, args.rounds, args.duration,
+                                    args.connections, tls=make_cert(d))
+                else:
+                    res = run_ratelimit(d, origin_port, args.rounds, args.duration,
+                                        args.connections)
+                print_report(res)
+                all_results.append(res)
+        finally:
+            origin.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(all_results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
