@@ -298,6 +298,50 @@ int sl__out_flush_raw(struct sl_out *o)
     return submit(o, w);
 }
 
+/*
+ * Encrypt a batch: the ciphertext lands in o->raw through tls.c's BIO, and
+ * the plaintext buffers are free as soon as SSL_write() returns. Small
+ * pieces (a response head, a short body, chunk framing) are gathered into
+ * full records first, as nginx's ssl_buffer_size does: one record per piece
+ * would cost an encryption and 22 bytes of overhead each.
+ */
+#define RECORD 16384
+
+static void encrypt(struct sl_out *o, struct sl_wreq *w)
+{
+    char stage[RECORD];
+    size_t staged = 0;
+
+    for (uint32_t i = 0; i < w->n_iov && o->error == 0; i++) {
+        const char *p = w->iov[i].base;
+        size_t len = w->iov[i].len;
+
+        while (len > 0 && o->error == 0) {
+            size_t n;
+
+            if (staged == 0 && len >= RECORD) {
+                /* A full record straight from the buffer, no copy. */
+                n = len - len % RECORD;
+                if (SSL_write(o->tls, p, (int)n) <= 0)
+                    o->error = UV_EPROTO;
+            } else {
+                n = SL_MIN(len, RECORD - staged);
+                memcpy(stage + staged, p, n);
+                staged += n;
+                if (staged == RECORD) {
+                    if (SSL_write(o->tls, stage, RECORD) <= 0)
+                        o->error = UV_EPROTO;
+                    staged = 0;
+                }
+            }
+            p += n;
+            len -= n;
+        }
+    }
+    if (staged > 0 && o->error == 0 && SSL_write(o->tls, stage, (int)staged) <= 0)
+        o->error = UV_EPROTO;
+}
+
 int sl__out_flush(struct sl_out *o)
 {
     struct sl_wreq *w = o->cur;
@@ -309,12 +353,7 @@ int sl__out_flush(struct sl_out *o)
         o->bytes += w->iov[i].len;
     if (o->tls == NULL)
         return submit(o, w);
-    /* Encrypt: the ciphertext lands in o->raw through tls.c's BIO, and the
-     * plaintext buffers are free as soon as SSL_write() returns. */
-    for (uint32_t i = 0; i < w->n_iov && o->error == 0; i++) {
-        if (w->iov[i].len > 0 && SSL_write(o->tls, w->iov[i].base, (int)w->iov[i].len) <= 0)
-            o->error = UV_EPROTO;
-    }
+    encrypt(o, w);
     release(w);
     return sl__out_flush_raw(o);
 }

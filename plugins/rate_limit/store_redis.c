@@ -18,7 +18,6 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +33,15 @@
 atomic_ullong sl__rl_redis_errors;
 
 /*
- * KEYS: the batch's distinct buckets. ARGV: the number of requests, then per
- * request its number of limits and per limit: key index, interval (us),
- * burst, max delay (us), cost (1 take, -1 refund), and for a refund the TAT
- * its reservation stored (the refund only happens if nobody reserved since).
- * Returns per request 4 integers -- decision (0 allow, 1 delay, 2 reject),
- * wait (us), remaining, reset (us) -- then the TAT stored per limit. A
- * request takes a token from all its buckets or from none.
+ * KEYS: the batch's distinct buckets. ARGV: the number of groups, then per
+ * group its number of limits, how many requests it stands for (consecutive
+ * requests asking the same of the same buckets travel as one group), and
+ * per limit: key index, interval (us), burst, max delay (us), cost (1 take,
+ * -1 refund), and for a refund the TAT its reservation stored (the refund
+ * only happens if nobody reserved since). Returns per request 4 integers --
+ * decision (0 allow, 1 delay, 2 reject), wait (us), remaining, reset (us) --
+ * then the TAT stored per limit. A request takes a token from all its
+ * buckets or from none.
  */
 static const char script[] =
     "local t = redis.call('TIME')\n"
@@ -51,49 +52,58 @@ static const char script[] =
     "  if v == nil then v = tonumber(redis.call('GET', KEYS[k]) or '0'); tats[k] = v end\n"
     "  return v\n"
     "end\n"
-    "for r = 1, tonumber(ARGV[1]) do\n"
-    "  local n = tonumber(ARGV[a]); a = a + 1\n"
-    "  local dec, wait, rem, reset, news = 0, 0, -1, 0, {}\n"
+    "for g = 1, tonumber(ARGV[1]) do\n"
+    "  local n, count = tonumber(ARGV[a]), tonumber(ARGV[a+1])\n"
+    "  local lims = {}\n"
+    "  a = a + 2\n"
     "  for i = 1, n do\n"
-    "    local k, T, b, md, cost, expect = tonumber(ARGV[a]), tonumber(ARGV[a+1]),\n"
-    "      tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), tonumber(ARGV[a+5])\n"
+    "    lims[i] = {tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]),\n"
+    "      tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), tonumber(ARGV[a+5])}\n"
     "    a = a + 6\n"
-    "    local tat = tat_of(k)\n"
-    "    if cost < 0 then\n"
-    "      local nt = tat\n"
-    "      if tat == expect then nt = tat - T; if nt < now then nt = now end end\n"
-    "      news[#news + 1] = {k, nt}\n"
-    "    else\n"
-    "      local base = tat\n"
-    "      if base < now then base = now end\n"
-    "      local nt = base + T\n"
-    "      local allow_at = nt - b * T\n"
-    "      if now >= allow_at then\n"
-    "        local left = math.floor((now - allow_at) / T)\n"
-    "        if left > b - 1 then left = b - 1 end\n"
-    "        if rem < 0 or left < rem then rem = left end\n"
-    "        if nt - now > reset then reset = nt - now end\n"
+    "  end\n"
+    "  for r = 1, count do\n"
+    "    local dec, wait, rem, reset, news = 0, 0, -1, 0, {}\n"
+    "    for i = 1, n do\n"
+    "      local l = lims[i]\n"
+    "      local k, T, b, md, cost, expect = l[1], l[2], l[3], l[4], l[5], l[6]\n"
+    "      local tat = tat_of(k)\n"
+    "      if cost < 0 then\n"
+    "        local nt = tat\n"
+    "        if tat == expect then nt = tat - T; if nt < now then nt = now end end\n"
+    "        news[#news + 1] = {k, nt}\n"
     "      else\n"
-    "        local w = allow_at - now\n"
-    "        if w > md then\n"
-    "          dec = 2\n"
-    "          if base - now > reset then reset = base - now end\n"
-    "        else\n"
-    "          if dec < 1 then dec = 1 end\n"
+    "        local base = tat\n"
+    "        if base < now then base = now end\n"
+    "        local nt = base + T\n"
+    "        local allow_at = nt - b * T\n"
+    "        if now >= allow_at then\n"
+    "          local left = math.floor((now - allow_at) / T)\n"
+    "          if left > b - 1 then left = b - 1 end\n"
+    "          if rem < 0 or left < rem then rem = left end\n"
     "          if nt - now > reset then reset = nt - now end\n"
+    "        else\n"
+    "          local w = allow_at - now\n"
+    "          if w > md then\n"
+    "            dec = 2\n"
+    "            if base - now > reset then reset = base - now end\n"
+    "          else\n"
+    "            if dec < 1 then dec = 1 end\n"
+    "            if nt - now > reset then reset = nt - now end\n"
+    "          end\n"
+    "          if w > wait then wait = w end\n"
+    "          rem = 0\n"
     "        end\n"
-    "        if w > wait then wait = w end\n"
-    "        rem = 0\n"
+    "        news[#news + 1] = {k, nt}\n"
     "      end\n"
-    "      news[#news + 1] = {k, nt}\n"
     "    end\n"
+    "    if dec ~= 2 then\n"
+    "      for _, e in ipairs(news) do tats[e[1]] = e[2]; dirty[e[1]] = true end\n"
+    "    end\n"
+    "    if rem < 0 then rem = 0 end\n"
+    "    out[#out + 1] = dec; out[#out + 1] = wait; out[#out + 1] = rem\n"
+    "    out[#out + 1] = reset\n"
+    "    for _, e in ipairs(news) do out[#out + 1] = tats[e[1]] end\n"
     "  end\n"
-    "  if dec ~= 2 then\n"
-    "    for _, e in ipairs(news) do tats[e[1]] = e[2]; dirty[e[1]] = true end\n"
-    "  end\n"
-    "  if rem < 0 then rem = 0 end\n"
-    "  out[#out + 1] = dec; out[#out + 1] = wait; out[#out + 1] = rem; out[#out + 1] = reset\n"
-    "  for _, e in ipairs(news) do out[#out + 1] = tats[e[1]] end\n"
     "end\n"
     "for k, _ in pairs(dirty) do\n"
     "  local ttl = math.ceil((tats[k] - now) / 1000)\n"
@@ -111,6 +121,7 @@ struct item {
     struct sl_gcra_limit limits[MAX_LIMITS];
     int64_t tats[MAX_LIMITS]; /* a refund: what its reservation stored */
     char *keys[MAX_LIMITS];
+    uint64_t at; /* loop time it was asked for: its answer is due by at + timeout */
 };
 
 struct batch {
@@ -181,7 +192,8 @@ static void free_item(struct item *it)
 struct uvev {
     redisAsyncContext *ac; /* NULL once hiredis let go */
     uv_poll_t poll;
-    int events;
+    int events; /* what the poll watches */
+    int want;   /* what hiredis asked for */
 };
 
 static void uvev_ready(uv_poll_t *h, int status, int events)
@@ -204,9 +216,14 @@ static void uvev_ready(uv_poll_t *h, int status, int events)
         redisAsyncHandleWrite(e->ac);
 }
 
-static void uvev_update(struct uvev *e, int add, int del)
+/* Make the poll watch what hiredis wants. Each change costs epoll_ctl()
+ * calls (uv_poll_start() removes and re-adds the fd), so only real changes
+ * are applied. */
+static void uvev_apply(struct uvev *e)
 {
-    e->events = (e->events | add) & ~del;
+    if (e->want == e->events)
+        return;
+    e->events = e->want;
     if (e->events)
         uv_poll_start(&e->poll, e->events, uvev_ready);
     else
@@ -215,22 +232,49 @@ static void uvev_update(struct uvev *e, int add, int del)
 
 static void uvev_add_read(void *p)
 {
-    uvev_update(p, UV_READABLE, 0);
+    struct uvev *e = p;
+
+    e->want |= UV_READABLE;
+    uvev_apply(e);
 }
 
 static void uvev_del_read(void *p)
 {
-    uvev_update(p, 0, UV_READABLE);
+    struct uvev *e = p;
+
+    e->want &= ~UV_READABLE;
+    uvev_apply(e);
 }
 
+/* Once connected, a command's bytes are written by uvev_flush() right after
+ * it is queued, and the socket is watched for writability only if they did
+ * not all fit: no epoll_ctl() churn per batch. */
 static void uvev_add_write(void *p)
 {
-    uvev_update(p, UV_WRITABLE, 0);
+    struct uvev *e = p;
+
+    e->want |= UV_WRITABLE;
+    if (e->ac == NULL || !(e->ac->c.flags & REDIS_CONNECTED))
+        uvev_apply(e); /* connecting: writability says it connected */
 }
 
 static void uvev_del_write(void *p)
 {
-    uvev_update(p, 0, UV_WRITABLE);
+    struct uvev *e = p;
+
+    e->want &= ~UV_WRITABLE;
+    uvev_apply(e);
+}
+
+static void uvev_flush(redisAsyncContext *ac)
+{
+    struct uvev *e = ac->ev.data;
+
+    if (e == NULL || !(e->want & UV_WRITABLE) || !(ac->c.flags & REDIS_CONNECTED))
+        return;
+    redisAsyncHandleWrite(ac);
+    if (e->ac != NULL)
+        uvev_apply(e); /* still wants to write: let the poll say when */
 }
 
 static void uvev_closed(uv_handle_t *h)
@@ -299,7 +343,28 @@ static void came_back(struct rl_redis *rr)
     }
 }
 
-/* Drop the connection; hiredis calls every pending callback with no reply. */
+/* Fail every decision still waiting to be sent. */
+static void fail_queue(struct rl_redis *rr)
+{
+    while (rr->queue != NULL) {
+        struct item *it = rr->queue;
+
+        rr->queue = it->next;
+        rr->queued--;
+        if (it->done != NULL) {
+            struct sl_gcra_result r = {0};
+            int64_t tats[MAX_LIMITS] = {0};
+
+            atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
+            it->done(it->arg, false, &r, tats);
+        }
+        free_item(it);
+    }
+    rr->tail = &rr->queue;
+}
+
+/* Drop the connection; hiredis calls every pending callback with no reply,
+ * and what waits to be sent fails too. */
 static void drop(struct rl_redis *rr, const char *why)
 {
     redisAsyncContext *ac = rr->ac;
@@ -310,6 +375,7 @@ static void drop(struct rl_redis *rr, const char *why)
         ac->data = NULL;
         redisAsyncFree(ac);
     }
+    fail_queue(rr);
 }
 
 /* -- batches -------------------------------------------------------------------- */
@@ -340,6 +406,8 @@ static void deliver(struct batch *b, bool ok, const redisReply *reply)
     }
 }
 
+static void kick(struct rl_redis *rr);
+
 static void batch_freed(uv_handle_t *h)
 {
     struct batch *b = h->data;
@@ -369,6 +437,8 @@ static void batch_finish(struct batch *b)
     b->next = b->prev = NULL;
     uv_timer_stop(&b->timer);
     uv_close((uv_handle_t *)&b->timer, batch_freed);
+    if (rr != NULL && rr->ac != NULL)
+        kick(rr); /* what queued up meanwhile goes now */
 }
 
 static bool valid_reply(const redisReply *r, const struct batch *b)
@@ -454,7 +524,44 @@ static void send_batch(struct batch *b)
         b->replied = true;
         deliver(b, false, NULL);
         batch_finish(b);
+        return;
     }
+    uvev_flush(rr->ac);
+}
+
+/* Decimal digits of v into p (room for 21); their count. snprintf() was a
+ * visible share of the cost of a batch. */
+static size_t fmt_i64(char *p, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        p[len++] = '-';
+    while (n > 0)
+        p[len++] = tmp[--n];
+    return len;
+}
+
+/* Build one EVALSHA from up to BATCH_MAX queued items. */
+/* Whether b asks exactly what a asks (a decision, same buckets, same
+ * limits): then the two go to Redis as one group. */
+static bool same_ask(const struct item *a, const size_t *ka, const struct item *b,
+                     const size_t *kb)
+{
+    if (a->n != b->n || a->cost != 1 || b->cost != 1)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (ka[i] != kb[i] || a->limits[i].t_us != b->limits[i].t_us ||
+            a->limits[i].burst != b->limits[i].burst ||
+            a->limits[i].max_delay_us != b->limits[i].max_delay_us)
+            return false;
+    return true;
 }
 
 /* Build one EVALSHA from up to BATCH_MAX queued items. */
@@ -462,9 +569,9 @@ static struct batch *build(struct rl_redis *rr)
 {
     struct batch *b = calloc(1, sizeof(*b));
     const char *keys[BATCH_MAX * MAX_LIMITS];
-    size_t n_keys = 0, n_args = 0, slots, off = 0;
+    size_t n_keys = 0, n_args = 0, n_groups = 0, slots, off = 0;
     size_t kidx[BATCH_MAX][MAX_LIMITS];
-    struct item **last = &b->items;
+    struct item **last = &b->items, *prev = NULL;
     char *p;
 
     if (b == NULL)
@@ -488,7 +595,11 @@ static struct batch *build(struct rl_redis *rr)
                 keys[n_keys++] = it->keys[i];
             kidx[b->n_items][i] = k + 1; /* Lua counts from 1 */
         }
-        n_args += 1 + 6 * it->n;
+        if (prev == NULL || !same_ask(prev, kidx[b->n_items - 1], it, kidx[b->n_items])) {
+            n_groups++;
+            n_args += 2 + 6 * it->n;
+        }
+        prev = it;
         b->n_items++;
     }
     if (rr->queue == NULL)
@@ -506,9 +617,8 @@ static struct batch *build(struct rl_redis *rr)
     b->argvlen[off++] = 40;
 #define NUM(v)                                                                                     \
     do {                                                                                           \
-        int w_ = snprintf(p, 24, "%" PRId64, (int64_t)(v));                                        \
         b->argv[off] = p;                                                                          \
-        b->argvlen[off++] = (size_t)w_;                                                            \
+        b->argvlen[off++] = fmt_i64(p, (int64_t)(v));                                              \
         p += 24;                                                                                   \
     } while (0)
     NUM(n_keys);
@@ -516,19 +626,30 @@ static struct batch *build(struct rl_redis *rr)
         b->argv[off] = keys[k];
         b->argvlen[off++] = strlen(keys[k]);
     }
-    NUM(b->n_items);
+    NUM(n_groups);
     {
+        struct item *it = b->items;
         size_t r = 0;
 
-        for (struct item *it = b->items; it != NULL; it = it->next, r++) {
-            NUM(it->n);
-            for (size_t i = 0; i < it->n; i++) {
-                NUM(kidx[r][i]);
-                NUM(it->limits[i].t_us);
-                NUM(it->limits[i].burst);
-                NUM(it->limits[i].max_delay_us);
-                NUM(it->cost);
-                NUM(it->tats[i]);
+        while (it != NULL) {
+            struct item *first = it;
+            size_t fr = r, count = 0;
+
+            /* The run of requests that ask the same as `first`. */
+            while (it != NULL && (count == 0 || same_ask(first, kidx[fr], it, kidx[r]))) {
+                count++;
+                it = it->next;
+                r++;
+            }
+            NUM(first->n);
+            NUM(count);
+            for (size_t i = 0; i < first->n; i++) {
+                NUM(kidx[fr][i]);
+                NUM(first->limits[i].t_us);
+                NUM(first->limits[i].burst);
+                NUM(first->limits[i].max_delay_us);
+                NUM(first->cost);
+                NUM(first->tats[i]);
             }
         }
     }
@@ -542,18 +663,27 @@ static void on_check(uv_check_t *h)
 {
     struct rl_redis *rr = h->data;
 
-    while (rr->queue != NULL) {
+    uv_check_stop(&rr->check);
+    rr->check_on = false;
+    while (rr->queue != NULL && rr->flying == NULL) {
+        uint64_t now = uv_now(rr->loop), due = rr->queue->at + rr->timeout_ms;
         struct batch *b = build(rr);
 
         b->next = rr->flying;
         if (rr->flying)
             rr->flying->prev = b;
         rr->flying = b;
-        uv_timer_start(&b->timer, on_batch_timeout, rr->timeout_ms, 0);
+        uv_timer_start(&b->timer, on_batch_timeout, due > now ? due - now : 1, 0);
         send_batch(b);
     }
-    uv_check_stop(&rr->check);
-    rr->check_on = false;
+}
+
+static void kick(struct rl_redis *rr)
+{
+    if (!rr->check_on && rr->queue != NULL) {
+        uv_check_start(&rr->check, on_check);
+        rr->check_on = true;
+    }
 }
 
 /* -- the connection --------------------------------------------------------------- */
@@ -683,15 +813,16 @@ void sl__rl_redis_free(struct rl_redis *rr)
         rr->queue = it->next;
         free_item(it);
     }
+    for (struct batch *b = rr->flying; b != NULL; b = b->next)
+        b->rr = NULL;
+    rr->flying = NULL;
     if (rr->ac != NULL) {
         redisAsyncContext *ac = rr->ac;
 
         rr->ac = NULL;
+        ac->data = NULL;    /* a shutdown, not an outage: nothing to log */
         redisAsyncFree(ac); /* fails what is in flight */
     }
-    for (struct batch *b = rr->flying; b != NULL; b = b->next)
-        b->rr = NULL;
-    rr->flying = NULL;
     uv_close((uv_handle_t *)&rr->check, rr_freed);
 }
 
@@ -727,13 +858,11 @@ int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
         if (it->keys[i] == NULL)
             abort();
     }
+    it->at = uv_now(rr->loop);
     *rr->tail = it;
     rr->tail = &it->next;
     rr->queued++;
-    if (!rr->check_on) {
-        uv_check_start(&rr->check, on_check);
-        rr->check_on = true;
-    }
+    kick(rr);
     return 0;
 }
 
