@@ -504,7 +504,32 @@ static void compact_uses(struct sl_conf_ctx *ctx, const struct sl_plugin_use *us
             (*out)[(*n)++] = uses[i];
 }
 
-/* -- redis and trusted proxies ------------------------------------------------ */
+/* -- admin, redis and trusted proxies ------------------------------------------ */
+
+static void read_admin(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    static const char *const keys[] = {"address", "token", NULL};
+    const struct sl_node *n = sl_node_get(root, "admin");
+    const char *why;
+
+    if (n == NULL || n->type == SL_NODE_NULL)
+        return;
+    if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
+        return;
+    c->admin_address = "127.0.0.1:9901";
+    sl_conf_str(ctx, n, "address", &c->admin_address, false);
+    if (listen_addr(c->admin_address, &c->admin_addr, &c->admin_addrlen, &why) != 0) {
+        sl_conf_error(ctx, sl_node_get(n, "address") ? sl_node_get(n, "address") : n,
+                      "%s, found \"%s\"", why, c->admin_address);
+        c->admin_address = NULL;
+    }
+    sl_conf_str(ctx, n, "token", &c->admin_token, false);
+    for (size_t i = 0; c->admin_address && i < c->n_listen; i++)
+        if (c->listen[i].addrlen == c->admin_addrlen &&
+            memcmp(&c->listen[i].addr, &c->admin_addr, c->admin_addrlen) == 0)
+            sl_conf_error(ctx, sl_node_get(n, "address") ? sl_node_get(n, "address") : n,
+                          "the admin API needs an address of its own, not listen[%zu]'s", i);
+}
 
 static void read_redis(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
@@ -812,7 +837,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
 {
     static const char *const keys[] = {
         "workers", "shutdown_timeout", "listen",    "limits",  "timeouts", "log",
-        "redis",   "trusted_proxies",  "upstreams", "plugins", "routes",   NULL};
+        "admin",   "redis",            "trusted_proxies", "upstreams", "plugins", "routes", NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;
@@ -828,6 +853,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     read_limits(ctx, root, c);
     read_timeouts(ctx, root, c);
     read_log(ctx, root, c);
+    read_admin(ctx, root, c);
     read_redis(ctx, root, c);
     read_trusted(ctx, root, c);
     read_upstreams(ctx, root, c);

@@ -142,6 +142,11 @@ struct sl_config {
     struct sl_route_conf *routes;
     size_t n_routes;
 
+    const char *admin_address; /* NULL: no admin API */
+    struct sockaddr_storage admin_addr;
+    socklen_t admin_addrlen;
+    const char *admin_token; /* NULL or "": no authentication */
+
     struct sl_redis_conf *redis; /* NULL when the config has no redis: */
     struct sl_cidr *trusted;     /* trusted_proxies */
     size_t n_trusted;

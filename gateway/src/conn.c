@@ -21,6 +21,7 @@
 #include "config.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "request_parse.h"
 #include "respond.h"
@@ -429,6 +430,7 @@ static void close_now(struct sl_conn *c)
                 req->status = 499;
             sl__req_log_phase(req);
             sl__access_log(req);
+            sl__metrics_request(c->w->metrics, req, (sl__mono_ns() - req->start_ns) / 1000);
         }
         sl__req_release(req);
     }
@@ -490,6 +492,7 @@ void sl__conn_request_done(struct sl_conn *c)
     }
     sl__req_log_phase(req);
     sl__access_log(req);
+    sl__metrics_request(c->w->metrics, req, (sl__mono_ns() - req->start_ns) / 1000);
     sl__proxy_release(req);
 
     /* A bodiless request answered before llhttp saw its end is complete;

@@ -25,11 +25,13 @@
 #include <pcre2.h>
 
 #include "access_log.h"
+#include "admin.h"
 #include "gen.h"
 #include "health.h"
 #include "resolve.h"
 #include "tls.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "worker.h"
 
@@ -118,6 +120,7 @@ static uint64_t resolve_interval(const struct sl_gen *g)
 }
 
 static void names_changed(void);
+static int reload(uint64_t *generation, char **errors_out);
 
 /* g was just published: point the health checker and the resolver at it. */
 static void follow(struct sl_gen *g)
@@ -145,6 +148,7 @@ static int install(struct sl_gen *g, struct sl_gen *old)
     sl__gen_publish(g);
     sl__workers_reload();
     follow(g);
+    sl__admin_apply(uv_default_loop(), g->conf, reload, n_workers);
     return 0;
 }
 
@@ -167,7 +171,12 @@ static void names_changed(void)
                (unsigned long long)g->id);
 }
 
-static void reload(void)
+/*
+ * Reload the file: 0 and the new generation, or -1 and the errors (heap,
+ * the caller frees) while the running configuration keeps serving. SIGHUP
+ * and the admin API's POST /reload both come here.
+ */
+static int reload(uint64_t *generation, char **errors_out)
 {
     struct sl_gen *cur = atomic_load(&sl__gen_current), *g;
     char *report = NULL;
@@ -181,22 +190,35 @@ static void reload(void)
                "(generation %llu) keeps serving:",
                errors, errors == 1 ? "" : "s", (unsigned long long)cur->id);
         print_report(stderr, report);
-        free(report);
-        return;
+        sl__metrics_reload(false);
+        *errors_out = report;
+        return -1;
     }
     print_report(stderr, report);
     free(report);
-    if (install(g, cur) == 0)
-        sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu",
-               (unsigned long long)g->id);
+    if (install(g, cur) != 0) {
+        sl__metrics_reload(false);
+        *errors_out = sl__xstrdup("the new listeners could not be opened (see the error log)");
+        return -1;
+    }
+    sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu",
+           (unsigned long long)g->id);
+    sl__metrics_reload(true);
+    *generation = g->id;
+    return 0;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     switch (signum) {
-    case SIGHUP:
-        reload();
+    case SIGHUP: {
+        uint64_t gen;
+        char *report = NULL;
+
+        reload(&gen, &report);
+        free(report);
         break;
+    }
     case SIGUSR1:
         sl__log_reopen();
         sl__access_log_reopen();
@@ -256,11 +278,14 @@ static int run(void)
         return 1;
     }
     follow(g);
+    if (sl__admin_apply(loop, g->conf, reload, n_workers) != 0)
+        return 1;
     for (size_t i = 0; i < g->conf->n_listen; i++)
         sl_log(SL_LOG_INFO, NULL, "listening on %s", g->conf->listen[i].address);
     sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1", SL_VERSION, n_workers,
            n_workers == 1 ? "" : "s");
     uv_run(loop, UV_RUN_DEFAULT);
+    sl__admin_stop();
     sl__health_stop();
     sl__resolver_stop();
     sl__tls_tickets_stop();

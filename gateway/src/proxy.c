@@ -352,6 +352,8 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (t != NULL && kind != SL_FAIL_STATUS)
+        sl__tstate_count_status(t->st, 0); /* no response at all */
     if (t != NULL && !stale && !req->resp_started) {
         /* Judge the target before letting go of the attempt (which would
          * take a trial verdict as abandoned). */

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugins.h"
 #include "proxy.h"
 #include "respond.h"
@@ -41,6 +42,7 @@ void sl__req_init(struct sl_req *req, struct sl_conn *c)
     req->gen = req->wg->gen;
     req->head.max = (uint32_t)req->gen->conf->max_header_bytes;
     req->start_ns = sl__mono_ns();
+    sl__metrics_active(c->w->metrics, 1);
     req->bytes_out_start = c->out.bytes;
     req->keepalive = true;
 }
@@ -48,6 +50,7 @@ void sl__req_init(struct sl_req *req, struct sl_conn *c)
 void sl__req_release(struct sl_req *req)
 {
     if (req->wg != NULL) {
+        sl__metrics_active(req->conn->w->metrics, -1);
         sl__worker_gen_release(req->conn->w, req->wg);
         req->wg = NULL;
     }

@@ -165,7 +165,8 @@ uint32_t sl__tstate_latency(struct sl_tstate *st, uint64_t now_ms)
 
 void sl__tstate_count_status(struct sl_tstate *st, int status)
 {
-    int cls = status >= 100 && status < 600 ? status / 100 : 0;
-
-    atomic_fetch_add_explicit(&st->responses[cls], 1, memory_order_relaxed);
+    if (status >= 100 && status < 100 + SL_TSTATE_CODES)
+        atomic_fetch_add_explicit(&st->codes[status - 100], 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&st->no_response, 1, memory_order_relaxed);
 }

@@ -15,6 +15,8 @@
 
 struct sl_req;
 
+#define SL_TSTATE_CODES 500
+
 struct sl_tstate {
     struct sl_tstate *next; /* the registry's list */
     char upstream[64];
@@ -31,7 +33,8 @@ struct sl_tstate {
     _Atomic uint64_t requests;      /* attempts sent to this target */
     _Atomic uint64_t failures;      /* attempts that failed */
     _Atomic uint64_t ejections;
-    _Atomic uint64_t responses[6]; /* by status class: [1]=1xx .. [5]=5xx, [0]=other */
+    _Atomic uint64_t codes[SL_TSTATE_CODES]; /* responses by status, 100..599 */
+    _Atomic uint64_t no_response;            /* attempts that got no response at all */
 
     /* The health checker's own, on the main thread. */
     uint32_t check_ok, check_fail;
@@ -84,7 +87,8 @@ void sl__tstate_trial_abandoned(struct sl_tstate *st);
  */
 uint32_t sl__tstate_latency(struct sl_tstate *st, uint64_t now_ms);
 
-/* Count a response status for the metrics. */
+/* Count a response status, or an attempt without any (status 0), for the
+ * metrics. */
 void sl__tstate_count_status(struct sl_tstate *st, int status);
 
 #endif

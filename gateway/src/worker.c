@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugins.h"
 #include "pool.h"
 #include "router.h"
@@ -444,6 +445,7 @@ static int worker_init(struct sl_worker *w, uint32_t id)
     update_date(w);
     sl__bufpool_init(&w->bufs, 1024);
     w->pools = sl__pools_new();
+    w->metrics = sl__metrics_worker_new();
     wg = sl__worker_gen_acquire(w);
     rc = apply_listeners(w, wg->gen);
     sl__worker_gen_release(w, wg);

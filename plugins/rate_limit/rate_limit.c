@@ -307,6 +307,18 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
     return SL_NEXT;
 }
 
+static void metrics(void (*emit)(void *ctx, const char *text), void *ctx)
+{
+    char line[160];
+
+    snprintf(line, sizeof(line),
+             "# HELP sluice_redis_errors_total Rate limit decisions Redis could not make.\n"
+             "# TYPE sluice_redis_errors_total counter\n"
+             "sluice_redis_errors_total %llu\n",
+             (unsigned long long)atomic_load(&sl__rl_redis_errors));
+    emit(ctx, line);
+}
+
 const struct sl_plugin sl_plugin_rate_limit = {
     .abi = SL_PLUGIN_ABI,
     .name = "rate_limit",
@@ -315,4 +327,5 @@ const struct sl_plugin sl_plugin_rate_limit = {
     .worker_fini = worker_fini,
     .access = on_access,
     .response = on_response,
+    .metrics = metrics,
 };

@@ -53,6 +53,13 @@ struct sl_plugin {
     enum sl_status (*access)(struct sl_req *req, void *conf);
     enum sl_status (*response)(struct sl_req *req, void *conf);
     void (*log)(struct sl_req *req, void *conf);
+
+    /*
+     * Metrics the plugin keeps itself (optional): pass Prometheus text (with
+     * its # HELP and # TYPE lines) to emit(ctx, text). Called on the main
+     * thread when the admin API's /metrics is read.
+     */
+    void (*metrics)(void (*emit)(void *ctx, const char *text), void *ctx);
 };
 
 #endif
