@@ -7,8 +7,12 @@
  * listener; the kernel spreads connections and threads share nothing but
  * two counters.  Behaviour is chosen by the path and query string, see
  * usage().  Bodies of any size are streamed from a static buffer with
- * backpressure, so memory stays flat whatever is asked for.  The
- * WebSocket echo (/ws) is in origin_ws.c.
+ * backpressure, so memory stays flat whatever is asked for.
+ *
+ * This file holds the options, the listeners and workers, connections
+ * (reading, writing, closing) and the request parser.  Responses are built
+ * in origin_respond.c; /echo, /headers, /sink and /stats in origin_echo.c;
+ * the WebSocket echo (/ws) is in origin_ws.c.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
@@ -19,7 +23,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,28 +34,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <llhttp.h>
 #include <uv.h>
 
+#include "origin_echo.h"
+#include "origin_respond.h"
 #include "origin_ws.h"
 
 enum {
-    PIECE = 64 * 1024,      /* largest single body write */
-    PERIOD = 26,            /* generated bodies repeat "a".."z" */
-    PUMP_HIGH = 256 * 1024, /* generate body only below this queue */
     WQ_HIGH = 1024 * 1024,  /* stop reading above this queue... */
     WQ_LOW = 256 * 1024,    /* ...and start again below this one */
     PEND_MAX = 1024 * 1024, /* pipelined input we hold while busy */
-    CHUNK = 16 * 1024,      /* default chunk size for ?chunked=1 */
     LINGER_MS = 2000,
     BACKLOG = 4096,
 };
-
-#define NO_LEN UINT64_MAX
 
 struct wreq {
     uv_write_t req;
@@ -62,12 +60,8 @@ struct wreq {
 
 struct cfg cfg = {"127.0.0.1", "origin", 9000, 1, false, false, NULL, 0};
 
-static _Atomic uint64_t nreq, nconn;
-static char pattern[PIECE + PERIOD];
+_Atomic uint64_t nreq, nconn;
 
-static void conn_close(struct conn *c, bool rst);
-static void resume(struct conn *c);
-static void pump(struct conn *c);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 static void on_write(uv_write_t *req, int status);
 static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b);
@@ -120,87 +114,6 @@ __attribute__((format(printf, 2, 3))) void buf_fmt(struct buf *b, const char *fm
         }
         buf_reserve(b, n + 1);
     }
-}
-
-/* Length of the well-formed UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-
-    if (s[0] < 0xc2 || s[0] > 0xf4 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0; /* overlong, surrogate or beyond U+10FFFF */
-    return len;
-}
-
-/* UTF-8 passes through; other bytes (obs-text) are read as Latin-1, so
- * the result is always valid JSON. */
-static void json_str(struct buf *b, const char *s, size_t n)
-{
-    buf_put(b, "\"", 1);
-    for (size_t i = 0, k; i < n; i++) {
-        unsigned char ch = s[i];
-        if (ch == '"' || ch == '\\')
-            buf_fmt(b, "\\%c", ch);
-        else if (ch >= 0x80 && (k = utf8_len((const unsigned char *)s + i, n - i)))
-            buf_put(b, s + i, k), i += k - 1;
-        else if (ch < 0x20 || ch >= 0x7f)
-            buf_fmt(b, "\\u%04x", ch);
-        else
-            buf_put(b, &ch, 1);
-    }
-    buf_put(b, "\"", 1);
-}
-
-static const char *reason(int status)
-{
-    static const struct {
-        int code;
-        const char *text;
-    } tab[] = {
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {206, "Partial Content"},
-        {301, "Moved Permanently"},
-        {302, "Found"},
-        {303, "See Other"},
-        {304, "Not Modified"},
-        {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {408, "Request Timeout"},
-        {409, "Conflict"},
-        {410, "Gone"},
-        {413, "Content Too Large"},
-        {414, "URI Too Long"},
-        {415, "Unsupported Media Type"},
-        {418, "I'm a teapot"},
-        {421, "Misdirected Request"},
-        {426, "Upgrade Required"},
-        {429, "Too Many Requests"},
-        {431, "Request Header Fields Too Large"},
-        {500, "Internal Server Error"},
-        {501, "Not Implemented"},
-        {502, "Bad Gateway"},
-        {503, "Service Unavailable"},
-        {504, "Gateway Timeout"},
-    };
-
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (tab[i].code == status)
-            return tab[i].text;
-    return "Unknown";
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -300,7 +213,7 @@ static void on_closed(uv_handle_t *h)
     free(c);
 }
 
-static void conn_close(struct conn *c, bool rst)
+void conn_close(struct conn *c, bool rst)
 {
     if (c->closing)
         return;
@@ -339,274 +252,6 @@ void shut(struct conn *c)
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shut) != 0)
         conn_close(c, false);
-}
-
-/* A reset throws away what the kernel has not delivered, so wait until
- * the peer has acknowledged every byte (SIOCOUTQ), for up to ~2 s. */
-static void on_reset_tick(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    int fd, unacked = 0;
-    bool busy = c->tcp.write_queue_size > 0;
-
-    if (!busy && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &unacked) == 0)
-        busy = unacked > 0;
-    if (busy && ++c->ticks < 2000)
-        return;
-    conn_close(c, true);
-}
-
-/* ---- responses -------------------------------------------------------- */
-
-/* Start a new response, dropping whatever the previous one owned. */
-static void resp_reset(struct resp *r)
-{
-    free(r->owned);
-    memset(r, 0, sizeof *r);
-    r->cut = NO_LEN;
-}
-
-static bool bodyless(int status)
-{
-    return status == 204 || status == 304;
-}
-
-static void send_head(struct conn *c, int status, const char *ctype, uint64_t clen)
-{
-    struct buf *h = &((struct worker *)c->tcp.loop->data)->scratch;
-    struct resp *r = &c->resp;
-
-    h->len = 0;
-    buf_fmt(h, "HTTP/1.1 %d %s\r\nX-Origin: %s\r\n", status, reason(status), cfg.name);
-    if (!bodyless(status)) {
-        buf_fmt(h, "Content-Type: %s\r\n", ctype);
-        if (r->chunked)
-            buf_fmt(h, "Transfer-Encoding: chunked\r\n%s",
-                    r->trailer ? "Trailer: X-Checksum\r\n" : "");
-        else if (clen != NO_LEN)
-            buf_fmt(h, "Content-Length: %" PRIu64 "\r\n", clen);
-        else
-            r->keep = false; /* the body ends when the connection does */
-    }
-    if (r->echo)
-        buf_fmt(h, "X-Request-Method: %s\r\n", llhttp_method_name(c->parser.method));
-    buf_put(h, c->xh.p, c->xh.len);
-    if (!r->keep)
-        buf_fmt(h, "Connection: close\r\n");
-    else if (c->req.http10)
-        buf_fmt(h, "Connection: keep-alive\r\n");
-    buf_put(h, "\r\n", 2);
-
-    uv_buf_t b = uv_buf_init(h->p, h->len);
-    out(c, &b, 1, 0);
-}
-
-/* Send n body bytes.  When chunked, `start` opens a chunk of that size
- * and `end` closes the current one; pump splits large chunks. */
-static void body_out(struct conn *c, const char *p, size_t n, bool stable, size_t start, bool end)
-{
-    char hex[24];
-    uv_buf_t b[3];
-    unsigned nb = 0, keep = 0;
-
-    if (start)
-        b[nb++] = uv_buf_init(hex, snprintf(hex, sizeof hex, "%zx\r\n", start));
-    keep |= (unsigned)stable << nb;
-    b[nb++] = uv_buf_init((char *)p, n);
-    if (end) {
-        keep |= 1u << nb;
-        b[nb++] = uv_buf_init("\r\n", 2);
-    }
-    c->resp.sent += n;
-    out(c, b, nb, keep);
-}
-
-/* The body is complete: terminate it and move on to the next request. */
-static void finish(struct conn *c)
-{
-    struct resp *r = &c->resp;
-
-    if (r->chunked) {
-        char t[64];
-        int n = r->trailer ? snprintf(t, sizeof t, "0\r\nX-Checksum: %" PRIu64 "\r\n\r\n", r->sent)
-                           : snprintf(t, sizeof t, "0\r\n\r\n");
-        uv_buf_t b = uv_buf_init(t, n);
-        out(c, &b, 1, 0);
-    }
-    r->active = r->echo = false;
-    free(r->owned);
-    r->owned = NULL;
-    if (!r->keep)
-        shut(c);
-    else if (c->paused)
-        resume(c);
-}
-
-/* Hand body to libuv until the queue is comfortably full; on_write calls
- * back in as it drains, which is what keeps a 1 GiB response at 256 KiB. */
-static void pump(struct conn *c)
-{
-    struct resp *r = &c->resp;
-
-    while (r->left > 0 && r->sent != r->cut && !c->closing && c->tcp.write_queue_size < PUMP_HIGH) {
-        size_t n = r->left < PIECE ? r->left : PIECE, start = 0;
-        if (n > r->cut - r->sent)
-            n = r->cut - r->sent;
-        if (r->chunked) {
-            if (r->chunk_left == 0)
-                start = r->chunk_left = r->left < r->chunk ? r->left : r->chunk;
-            if (n > r->chunk_left)
-                n = r->chunk_left;
-            r->chunk_left -= n;
-        }
-        body_out(c, r->src + (r->period ? r->sent % r->period : r->sent), n, true, start,
-                 r->chunked && r->chunk_left == 0);
-        r->left -= n;
-    }
-    if (c->closing)
-        return;
-    if (r->sent == r->cut) {
-        r->active = false;
-        c->resetting = true;
-        uv_timer_start(&c->timer, on_reset_tick, 0, 1);
-    } else if (r->left == 0) {
-        finish(c);
-    }
-}
-
-/* Decide the body for the request just completed; it is sent by
- * respond(), now or after ?delay. */
-static void prepare(struct conn *c)
-{
-    struct req *q = &c->req;
-    struct resp *r = &c->resp;
-    struct buf j = {0};
-
-    resp_reset(r);
-    switch (q->route) {
-    case R_HEALTH:
-        r->src = "ok\n";
-        break;
-    case R_NOWS:
-        r->src = "websocket upgrade required\n";
-        break;
-    case R_STATS:
-        buf_fmt(&j, "{\"requests\": %" PRIu64 ", \"connections\": %" PRIu64 "}\n",
-                atomic_load(&nreq), atomic_load(&nconn));
-        break;
-    case R_SINK:
-        buf_fmt(&j, "{\"bytes\": %" PRIu64 "}\n", q->body);
-        break;
-    case R_HEADERS:
-        buf_fmt(&j, "{\"method\": ");
-        json_str(&j, llhttp_method_name(c->parser.method),
-                 strlen(llhttp_method_name(c->parser.method)));
-        buf_fmt(&j, ", \"path\": ");
-        json_str(&j, c->head, c->url_len);
-        buf_fmt(&j, ", \"headers\": [");
-        for (unsigned i = 0; i < c->nhdr; i++) {
-            buf_fmt(&j, "%s[", i ? ", " : "");
-            json_str(&j, c->head + c->hdr[i].name, c->hdr[i].nlen);
-            buf_put(&j, ",", 1);
-            json_str(&j, c->head + c->hdr[i].val, c->hdr[i].vlen);
-            buf_put(&j, "]", 1);
-        }
-        buf_fmt(&j, "], \"body_bytes\": %" PRIu64 "}\n", q->body);
-        break;
-    default:
-        if (q->has_size) {
-            r->src = pattern;
-            r->period = PERIOD;
-            r->left = q->size;
-        } else {
-            r->src = "Hello, world!";
-        }
-    }
-    if (j.p)
-        r->src = r->owned = j.p, r->left = j.len;
-    else if (!r->period)
-        r->left = strlen(r->src);
-    if (q->has_cut) {
-        /* Promise more than we will send, from the pattern if need be. */
-        if (r->left <= q->cut) {
-            r->src = pattern, r->period = PERIOD, r->left = q->cut + 1;
-            free(r->owned);
-            r->owned = NULL;
-        }
-        r->cut = q->cut;
-    }
-}
-
-static void respond(struct conn *c)
-{
-    struct req *q = &c->req;
-    struct resp *r = &c->resp;
-    int status = q->status ? q->status : q->route == R_NOWS ? 426 : 200;
-
-    if (q->reset) {
-        conn_close(c, true);
-        return;
-    }
-    if (q->hang) {
-        c->hanging = true;
-        return;
-    }
-    r->keep = q->keep;
-    r->chunked = q->chunked && !q->http10 && !bodyless(status);
-    r->chunk = q->chunk ? q->chunk : CHUNK;
-    r->trailer = q->trailer && r->chunked;
-    send_head(c, status,
-              q->route == R_DEFAULT || q->route == R_HEALTH || q->route == R_NOWS
-                  ? "text/plain"
-                  : "application/json",
-              r->left);
-    if (q->head || bodyless(status))
-        r->left = 0, r->chunked = false;
-    r->active = true;
-    pump(c);
-}
-
-/* Headers of the /echo response go out before the body arrives; the body
- * is forwarded piece by piece from on_body. */
-static void echo_start(struct conn *c)
-{
-    struct req *q = &c->req;
-    struct resp *r = &c->resp;
-    int status = q->status ? q->status : 200;
-    bool chunked_req = c->parser.flags & F_CHUNKED;
-
-    resp_reset(r);
-    r->keep = q->keep;
-    r->echo = r->active = true;
-    r->discard = q->head || bodyless(status);
-    r->chunked = (q->chunked || chunked_req) && !q->http10 && !r->discard;
-    r->trailer = q->trailer && r->chunked;
-    send_head(c, status, "application/octet-stream",
-              chunked_req ? NO_LEN : c->parser.content_length);
-}
-
-void reject(struct conn *c)
-{
-    struct resp *r = &c->resp;
-    int status = c->err ? c->err : 400;
-
-    if (r->active) { /* mid-response: nothing sane left to say */
-        conn_close(c, false);
-        return;
-    }
-    resp_reset(r);
-    r->src = status == 431 ? "request header too large\n" : "bad request\n";
-    r->left = strlen(r->src);
-    c->xh.len = 0;
-    send_head(c, status, "text/plain", r->left);
-    r->active = true;
-    pump(c);
-}
-
-static void on_delay(uv_timer_t *t)
-{
-    /* If this completes synchronously, finish() resumes parsing. */
-    respond(t->data);
 }
 
 /* ---- request parsing -------------------------------------------------- */
@@ -941,7 +586,7 @@ static void at_eof(struct conn *c)
         shut(c); /* flush the responses, then close */
 }
 
-static void resume(struct conn *c)
+void resume(struct conn *c)
 {
     c->paused = false;
     llhttp_resume(&c->parser);
@@ -1138,8 +783,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    for (size_t k = 0; k < sizeof pattern; k++)
-        pattern[k] = 'a' + k % PERIOD;
+    respond_init();
     int hn = asprintf(&cfg.hello,
                       "HTTP/1.1 200 OK\r\nX-Origin: %s\r\n"
                       "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\n"

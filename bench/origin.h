@@ -1,10 +1,13 @@
 /*
  * What the parts of sluice-origin share: its connections and workers, its
- * options, and the output helpers of origin.c that origin_ws.c uses too.
+ * options and counters, and the helpers of origin.c (buffers, output,
+ * closing, resuming the parser, request headers) that the files building
+ * responses use too.
  */
 #ifndef ORIGIN_H
 #define ORIGIN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +92,10 @@ struct cfg {
 
 extern struct cfg cfg;
 
+/* Requests and connections seen by all workers, for /stats and the exit
+ * line; counted with relaxed atomics, since only the totals matter. */
+extern _Atomic uint64_t nreq, nconn;
+
 void buf_put(struct buf *b, const void *s, size_t n);
 __attribute__((format(printf, 2, 3))) void buf_fmt(struct buf *b, const char *fmt, ...);
 
@@ -96,12 +103,16 @@ __attribute__((format(printf, 2, 3))) void buf_fmt(struct buf *b, const char *fm
  * memory, the others are copied if they cannot be written at once. */
 void out(struct conn *c, uv_buf_t *b, unsigned n, unsigned keep);
 
+/* Close c at once; rst: with a TCP reset, which drops what is unsent.  c
+ * is freed when its handles have closed. */
+void conn_close(struct conn *c, bool rst);
+
 /* Close c once everything queued has been written. */
 void shut(struct conn *c);
 
-/* Refuse the current request with c->err (400 when unset), or close c when
- * its response has started. */
-void reject(struct conn *c);
+/* The response that paused parsing on c is handed off: parse the input
+ * held back meanwhile, and read again. */
+void resume(struct conn *c);
 
 /* Header field name of the current request (any case): true with its
  * value, trailing blanks cut, in *v and *n; false when absent. */

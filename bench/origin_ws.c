@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "origin.h"
+#include "origin_respond.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
