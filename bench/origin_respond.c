@@ -202,8 +202,10 @@ void pump(struct conn *c)
                 n = r->chunk_left;
             r->chunk_left -= n;
         }
-        body_out(c, r->src + (r->period ? r->sent % r->period : r->sent), n, true, start,
-                 r->chunked && r->chunk_left == 0);
+        /* A body the response owns is freed when it finishes, maybe before
+         * its write does: copy it (it is small); static bodies are not. */
+        body_out(c, r->src + (r->period ? r->sent % r->period : r->sent), n, r->owned == NULL,
+                 start, r->chunked && r->chunk_left == 0);
         r->left -= n;
     }
     if (c->closing)
