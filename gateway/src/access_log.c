@@ -15,41 +15,22 @@
 #include "config.h"
 #include "conn.h"
 #include "gen.h"
+#include "log.h"
 #include "req.h"
 #include "sbuf.h"
 #include "util.h"
 #include "worker.h"
 
-static atomic_int log_fd = -1; /* -1: off */
-static char log_path[4096];
+static struct sl_sink sink = {.fd = -1, .own = -1};
 
 int sl__access_log_open(const char *path)
 {
-    int fd, old;
-
-    if (path == NULL) {
-        fd = -1;
-        log_path[0] = '\0';
-    } else if (strcmp(path, "stdout") == 0) {
-        fd = 1;
-        log_path[0] = '\0';
-    } else {
-        if (strlen(path) >= sizeof(log_path))
-            return -ENAMETOOLONG;
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0)
-            return -errno;
-        snprintf(log_path, sizeof(log_path), "%s", path);
-    }
-    old = atomic_exchange(&log_fd, fd);
-    if (old > 2 && old != fd)
-        close(old);
-    return 0;
+    return sl__sink_open(&sink, path, "stdout", 1);
 }
 
 int sl__access_log_reopen(void)
 {
-    return log_path[0] ? sl__access_log_open(log_path) : 0;
+    return sl__sink_reopen(&sink);
 }
 
 static void add_str(struct sl_sbuf *b, const char *key, struct sl_str v)
@@ -68,7 +49,7 @@ void sl__access_log(struct sl_req *req)
     char when[40];
     struct sl_str ratelimit = SL_STR_NULL;
 
-    if (atomic_load_explicit(&log_fd, memory_order_relaxed) < 0)
+    if (atomic_load_explicit(&sink.fd, memory_order_relaxed) < 0)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
@@ -106,7 +87,7 @@ void sl__access_log(struct sl_req *req)
 
 void sl__access_log_flush(struct sl_worker *w)
 {
-    int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
+    int fd = atomic_load_explicit(&sink.fd, memory_order_relaxed);
     size_t off = 0;
 
     if (fd < 0 || w->alog_len == 0) {

@@ -181,17 +181,20 @@ static void read_limits(struct sl_conf_ctx *ctx, const struct sl_node *root, str
 
 static void read_timeouts(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
-    static const char *const keys[] = {"client_header", "client_body", "client_idle", NULL};
+    static const char *const keys[] = {"client_header", "client_body", "client_idle", "client_send",
+                                       NULL};
     const struct sl_node *n = sl_node_get(root, "timeouts");
 
     c->client_header_ms = 10000;
     c->client_body_ms = 30000;
     c->client_idle_ms = 60000;
+    c->client_send_ms = 60000;
     if (n == NULL || (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP))
         return;
     sl_conf_duration(ctx, n, "client_header", &c->client_header_ms, false);
     sl_conf_duration(ctx, n, "client_body", &c->client_body_ms, false);
     sl_conf_duration(ctx, n, "client_idle", &c->client_idle_ms, false);
+    sl_conf_duration(ctx, n, "client_send", &c->client_send_ms, false);
 }
 
 static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)

@@ -129,7 +129,7 @@ struct sl_config {
     uint64_t max_header_bytes, max_body_bytes;
     uint32_t max_connections;
 
-    uint64_t client_header_ms, client_body_ms, client_idle_ms;
+    uint64_t client_header_ms, client_body_ms, client_idle_ms, client_send_ms;
 
     int log_level;
     enum sl_access_log access_log;

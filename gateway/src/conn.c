@@ -107,7 +107,7 @@ static void on_eof(struct sl_conn *c)
     case SL_CS_HEAD:
         sl__request_parse(c); /* parse what is left, then close */
         if (!c->closed && (c->state == SL_CS_IDLE || c->state == SL_CS_HEAD))
-            close_now(c);
+            sl__conn_close_graceful(c); /* after what is queued for it */
         break;
     case SL_CS_WAIT:
         /* A client may half-close after sending its request; but one that
@@ -377,8 +377,13 @@ static void on_timer(uv_timer_t *t)
             sl__conn_abort(c);
         }
         break;
+    case SL_CS_RESPONSE:
+        req->action = "sending the response to the client";
+        sl_log(SL_LOG_INFO, req, "client took no response bytes within timeouts.client_send");
+        close_now(c);
+        break;
     default:
-        close_now(c); /* idle keep-alive, lingering close, stalled client */
+        close_now(c); /* idle keep-alive, lingering close */
         break;
     }
 }
@@ -499,8 +504,11 @@ void sl__conn_request_done(struct sl_conn *c)
      * one with an unread body cannot be followed by another request. */
     if (body_pending && !req->has_body && !req->upgrade && c->state != SL_CS_BODY)
         body_pending = false;
-    keep = req->keepalive && !body_pending && !c->w->stopping && c->state != SL_CS_CLOSING &&
-           c->state != SL_CS_TUNNEL && (!c->eof || (c->rbuf && c->rpos < c->rbuf->len));
+    /* After an Upgrade request that did not become a tunnel, llhttp expects
+     * raw bytes on this connection: no further request can be parsed. */
+    keep = req->keepalive && !body_pending && !req->upgrade && !c->w->stopping &&
+           c->state != SL_CS_CLOSING && c->state != SL_CS_TUNNEL &&
+           (!c->eof || (c->rbuf && c->rpos < c->rbuf->len));
     c->requests++;
     if (!keep) {
         sl__req_release(req);
@@ -610,18 +618,16 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
     sl__addr_str((struct sockaddr *)&c->peer, false, c->ip, sizeof(c->ip));
-    uv_timer_init(&w->loop, &c->timer);
-    c->timer.data = c;
-    sl__request_parse_init(c);
     sl__out_init(&c->out, (uv_stream_t *)&c->tcp, &w->bufs, on_written, c);
     if (tls != NULL) {
+        /* Before the timer exists: on failure only the TCP handle has to
+         * be closed, and its callback may free the connection. */
         c->ssl = sl__xcalloc(1, sizeof(*c->ssl));
         if (sl__tls_accept(c->ssl, tls, &c->out, &w->bufs) != 0) {
             sl_log(SL_LOG_ERROR, NULL, "cannot start TLS for a connection from %s", c->ip);
             free(c->ssl);
             c->ssl = NULL;
             atomic_fetch_sub(&sl__conn_count, 1);
-            uv_close((uv_handle_t *)&c->timer, NULL);
             uv_close((uv_handle_t *)&c->tcp, reject_cb);
             return;
         }
@@ -630,6 +636,9 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
          * the handshake is done. */
         c->tls_wg = sl__worker_gen_acquire(w);
     }
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    sl__request_parse_init(c);
     c->state = SL_CS_IDLE;
     c->next = w->conns;
     if (w->conns)

@@ -110,10 +110,11 @@ static void build_upstreams(struct sl_gen *g)
 
             tg->conf = &u->conf->targets[t];
             tg->st = sl__tstate_get(u->conf->name, tg->conf->ip);
-            /* TLS connections are pooled apart, by the name they verified. */
+            /* TLS connections are pooled apart, by the settings they were
+             * verified with (a reload that changes them starts new pools). */
             if (u->conf->tls != NULL)
-                snprintf(tg->pool_key, sizeof(tg->pool_key), "%s|tls|%s", tg->conf->ip,
-                         sl__tls_client_sni(u->conf->tls));
+                snprintf(tg->pool_key, sizeof(tg->pool_key), "%s|tls|%llu", tg->conf->ip,
+                         (unsigned long long)sl__tls_client_id(u->conf->tls));
             else
                 snprintf(tg->pool_key, sizeof(tg->pool_key), "%s", tg->conf->ip);
             tg->id_hash = sl__lb_hash_bytes(tg->conf->ip, strlen(tg->conf->ip));

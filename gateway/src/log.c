@@ -19,8 +19,7 @@
 int sl_log_level = SL_LOG_INFO;
 _Thread_local const char *sl__log_thread = "main";
 
-static atomic_int log_fd = 2;
-static char log_path[4096];
+static struct sl_sink error_sink = {.fd = 2, .own = -1};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -32,37 +31,61 @@ int sl__log_level_parse(const char *name)
     return -1;
 }
 
-static int open_file(const char *path)
+int sl__sink_open(struct sl_sink *s, const char *path, const char *std_name, int std_fd)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd;
 
-    return fd < 0 ? -errno : fd;
+    if (path == NULL) {
+        atomic_store(&s->fd, -1); /* off; the descriptor stays for later */
+        s->path[0] = '\0';
+        return 0;
+    }
+    if (strcmp(path, std_name) == 0) {
+        fd = fcntl(std_fd, F_DUPFD_CLOEXEC, 3);
+        s->path[0] = '\0';
+    } else {
+        if (strlen(path) >= sizeof(s->path))
+            return -ENAMETOOLONG;
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd >= 0)
+            snprintf(s->path, sizeof(s->path), "%s", path);
+    }
+    if (fd < 0)
+        return -errno;
+    if (s->own < 0) {
+        s->own = fd;
+    } else if (fd != s->own) {
+        /* Replace what the stable number refers to, atomically for writers. */
+        if (dup3(fd, s->own, O_CLOEXEC) < 0) {
+            int e = -errno;
+
+            close(fd);
+            return e;
+        }
+        close(fd);
+    }
+    atomic_store(&s->fd, s->own);
+    return 0;
+}
+
+int sl__sink_reopen(struct sl_sink *s)
+{
+    char path[sizeof(s->path)];
+
+    if (s->path[0] == '\0')
+        return 0;
+    memcpy(path, s->path, sizeof(path));
+    return sl__sink_open(s, path, "", -1);
 }
 
 int sl__log_open(const char *path)
 {
-    int fd, old;
-
-    if (path == NULL || strcmp(path, "stderr") == 0) {
-        log_path[0] = '\0';
-        fd = 2;
-    } else {
-        if (strlen(path) >= sizeof(log_path))
-            return -ENAMETOOLONG;
-        fd = open_file(path);
-        if (fd < 0)
-            return fd;
-        snprintf(log_path, sizeof(log_path), "%s", path);
-    }
-    old = atomic_exchange(&log_fd, fd);
-    if (old != 2 && old != fd)
-        close(old);
-    return 0;
+    return sl__sink_open(&error_sink, path ? path : "stderr", "stderr", 2);
 }
 
 int sl__log_reopen(void)
 {
-    return log_path[0] ? sl__log_open(log_path) : 0;
+    return sl__sink_reopen(&error_sink);
 }
 
 void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, ...)
@@ -97,7 +120,7 @@ void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, 
         n = r > 0 ? SL_MIN(n + (size_t)r, cap) : n;
     }
     line[n++] = '\n';
-    if (write(atomic_load(&log_fd), line, n) < 0) {
+    if (write(atomic_load(&error_sink.fd), line, n) < 0) {
         /* Nowhere left to complain to. */
     }
 }

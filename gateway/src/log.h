@@ -5,6 +5,8 @@
 #ifndef SL_LOG_PRIVATE_H
 #define SL_LOG_PRIVATE_H
 
+#include <stdatomic.h>
+
 #include "sluice/log.h"
 
 /* The name of the thread in log lines ("main", "w0"...): thread-local. */
@@ -19,6 +21,28 @@ int sl__log_open(const char *path);
 
 /* Reopen the current file (after log rotation, on SIGUSR1). */
 int sl__log_reopen(void);
+
+/*
+ * A log destination whose file descriptor number never changes once opened:
+ * reopening or switching files dup2()s the new file over it, so a worker
+ * that loaded the number a moment ago never writes to a descriptor that
+ * was closed and reused for a socket meanwhile.
+ */
+struct sl_sink {
+    atomic_int fd;  /* what writers use; -1: off */
+    int own;        /* our stable descriptor, -1 until first opened */
+    char path[4096];
+};
+
+/*
+ * Point sink at path: NULL turns it off, std_name ("stdout"/"stderr") means
+ * std_fd, anything else is a file opened for append. Main thread; 0 or a
+ * negative errno (the sink is unchanged then).
+ */
+int sl__sink_open(struct sl_sink *s, const char *path, const char *std_name, int std_fd);
+
+/* Open the file again (after rotation); a no-op for the std streams. */
+int sl__sink_reopen(struct sl_sink *s);
 
 /* "error", "warn", "info", "debug" -> level, or -1. */
 int sl__log_level_parse(const char *name);

@@ -66,7 +66,9 @@ void sl__upconn_touch(struct sl_upconn *uc)
     if (uc->req == NULL || uc->state != SL_UP_ACTIVE)
         return;
     u = uc->req->upstream->conf;
-    if (uc->out.pending > 0)
+    if (uc->client_bp)
+        sl__upconn_set_deadline(uc, 0); /* waiting for the client, not for the upstream */
+    else if (uc->out.pending > 0)
         sl__upconn_set_deadline(uc, u->send_ms);
     else if (uc->req->body_done || uc->got_bytes)
         sl__upconn_set_deadline(uc, u->read_ms);
@@ -315,6 +317,21 @@ static bool idempotent(int method)
  * an idempotent one; and never a request whose body has started to flow
  * (it is gone). Within `retries` and the retry budget.
  */
+/* Whether a target this request has not tried yet could take it now. */
+static bool another_target(struct sl_req *req)
+{
+    struct sl_upstream *u = req->upstream;
+    uint64_t now = sl__mono_ns() / 1000000;
+
+    for (size_t i = 0; i < u->n_targets; i++) {
+        bool trial;
+
+        if (!tried(req, i) && sl__tstate_usable(u->targets[i].st, now, &trial))
+            return true;
+    }
+    return false;
+}
+
 bool sl__proxy_may_retry(struct sl_req *req, enum sl_fail kind)
 {
     if (kind == SL_FAIL_PROTOCOL)
@@ -325,6 +342,8 @@ bool sl__proxy_may_retry(struct sl_req *req, enum sl_fail kind)
         return false;
     if (req->tries > req->upstream->conf->retries)
         return false;
+    if (!another_target(req))
+        return false; /* nowhere else to go: the upstream's own answer stands */
     /* A refused connect sent no work to anyone: only retries that repeat
      * work (after a reset, a timeout or a 5xx) spend the budget. */
     if (kind != SL_FAIL_CONNECT && !budget_withdraw(req)) {
@@ -455,11 +474,14 @@ static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
         sl__out_copy(o, req->query.p, req->query.len);
     }
     sl__out_copy(o, " HTTP/1.1\r\n", 11);
-    if (req->host_hdr.len > 0) {
-        sl__out_copy(o, "Host: ", 6);
+    /* HTTP/1.1 upstream requests need a Host; an HTTP/1.0 client may have
+     * sent none: then the target's address stands in. */
+    sl__out_copy(o, "Host: ", 6);
+    if (req->host_hdr.len > 0)
         sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
+    else
+        sl__out_copy(o, req->target->conf->ip, strlen(req->target->conf->ip));
+    sl__out_copy(o, "\r\n", 2);
     for (uint32_t i = 0; i < end; i++) {
         struct sl_header *f = &req->head.fields[i];
 
@@ -539,8 +561,13 @@ void sl__proxy_body_flush(struct sl_req *req)
                                  uv_strerror(uc->out.error));
         return;
     }
-    if (sl__out_queued(&uc->out) > SL_OUT_HIGH)
+    if (sl__out_queued(&uc->out) > SL_OUT_HIGH && !req->conn->upstream_bp) {
+        /* The client waits for the upstream now: its body timer stops, the
+         * upstream's send timer watches the stall. */
         req->conn->upstream_bp = true;
+        if (req->conn->state == SL_CS_BODY)
+            sl__conn_set_deadline(req->conn, 0);
+    }
     if (req->body_done)
         req->action = "waiting for the upstream response";
     sl__upconn_touch(uc);
@@ -566,6 +593,8 @@ static void on_up_written(void *arg)
     }
     if (req->conn->upstream_bp && sl__out_queued(&uc->out) <= SL_OUT_LOW) {
         req->conn->upstream_bp = false;
+        if (req->conn->state == SL_CS_BODY)
+            sl__conn_set_deadline(req->conn, req->gen->conf->client_body_ms);
         sl__conn_update_reading(req->conn);
     }
     if (uc->state == SL_UP_TUNNEL)
@@ -682,7 +711,10 @@ void sl__proxy_client_drained(struct sl_req *req)
     if (uc == NULL || !uc->client_bp)
         return;
     uc->client_bp = false;
+    if (req->conn->state != SL_CS_BODY)
+        sl__conn_set_deadline(req->conn, 0); /* the client reads again */
     sl__upconn_read_start(uc);
+    sl__upconn_touch(uc);
 }
 
 static void on_up_timer(uv_timer_t *t)

@@ -565,9 +565,10 @@ static void message_done(struct sl_conn *c)
     struct sl_req *req = &c->req;
 
     req->body_done = true;
-    if (c->state == SL_CS_BODY || c->state == SL_CS_WAIT)
+    if (c->state == SL_CS_BODY || c->state == SL_CS_WAIT) {
         c->state = SL_CS_RESPONSE;
-    sl__conn_set_deadline(c, 0);
+        sl__conn_set_deadline(c, 0); /* not a closing connection's flush cap */
+    }
     if (req->up != NULL)
         req->action = "waiting for the upstream response";
 }
@@ -717,13 +718,11 @@ void sl__request_parse(struct sl_conn *c)
     c->in_process = false;
     if (c->closed)
         return;
-    /* A client that half-closed after its last complete request. */
-    if (c->eof && c->state == SL_CS_IDLE && (c->rbuf == NULL || c->rpos == c->rbuf->len)) {
-        sl__conn_abort(c);
-        return;
-    }
-    if (c->eof && c->state == SL_CS_HEAD) {
-        sl__conn_abort(c); /* truncated head */
+    /* A client that half-closed after its last complete request, or in the
+     * middle of a head: what is still queued for it goes out first. */
+    if (c->eof && ((c->state == SL_CS_IDLE && (c->rbuf == NULL || c->rpos == c->rbuf->len)) ||
+                   c->state == SL_CS_HEAD)) {
+        sl__conn_close_graceful(c);
         return;
     }
     sl__conn_update_reading(c);

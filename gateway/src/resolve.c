@@ -212,6 +212,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
     e->pending = false;
     free(l);
+    if (refresh_loop == NULL) {
+        /* Stopped meanwhile (the process is exiting): nothing to rebuild. */
+        if (status == 0)
+            uv_freeaddrinfo(res);
+        return;
+    }
     if (status < 0) {
         /* Keep the last good answer: a DNS hiccup must not empty an upstream. */
         if (status != UV_ECANCELED)

@@ -57,7 +57,8 @@ void sl__respond_error(struct sl_req *req, int status, const char *code, const c
     req->error_code = code;
     req->resp_started = true;
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
-        status == 505 || status == 417 || (req->has_body && !req->body_done) || (!req->head_done))
+        status == 505 || status == 417 || (req->has_body && !req->body_done) || !req->head_done ||
+        req->upgrade)
         req->keepalive = false;
     close = !req->keepalive || c->w->stopping;
 

@@ -5,6 +5,7 @@
 #include "tls.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -504,6 +505,7 @@ struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct 
 /* -- client contexts -------------------------------------------------------------- */
 
 struct sl_tls_client {
+    uint64_t id; /* unique per context: pooled connections never cross contexts */
     SSL_CTX *ctx;
     const char *sni; /* NULL: no SNI; verification then checks the target IP */
     bool verify;
@@ -526,8 +528,11 @@ struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct 
     char err[256];
     int errors = sl_conf_errors(ctx);
 
+    static atomic_ullong next_id;
+
     uv_once(&bio_once, init_bios);
     c = sl__xcalloc(1, sizeof(*c));
+    c->id = atomic_fetch_add(&next_id, 1) + 1;
     c->verify = true;
     if (node->type != SL_NODE_NULL &&
         !(node->type == SL_NODE_SCALAR && !node->quoted &&
@@ -557,9 +562,9 @@ struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct 
     return sl_conf_errors(ctx) == errors ? c : NULL;
 }
 
-const char *sl__tls_client_sni(const struct sl_tls_client *c)
+uint64_t sl__tls_client_id(const struct sl_tls_client *c)
 {
-    return c->sni ? c->sni : "";
+    return c->id;
 }
 
 /* -- connections ---------------------------------------------------------------- */

@@ -36,8 +36,12 @@ struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct 
 /* Read an upstream's "tls:" map: verify, ca, sni. NULL after errors. */
 struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct sl_node *node);
 
-/* The SNI name upstream connections send ("" = none): part of the pool key. */
-const char *sl__tls_client_sni(const struct sl_tls_client *c);
+/*
+ * A number unique to this client context (its CA, SNI and verification, in
+ * this generation): part of the keep-alive pool key, so a pooled connection
+ * or a resumable session is only used under the settings it was made with.
+ */
+uint64_t sl__tls_client_id(const struct sl_tls_client *c);
 
 /* Create the ticket keys, and rotate them every 12 hours on loop (the main
  * loop). The previous key still decrypts until the next rotation. */

@@ -110,7 +110,10 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
         else
             req->resp_until_close = true;
     }
-    close = !req->keepalive || req->resp_until_close || c->w->stopping;
+    /* An Upgrade the upstream declined leaves llhttp expecting a tunnel on
+     * this connection: it cannot carry another request. */
+    close = !req->keepalive || req->resp_until_close || c->w->stopping ||
+            (req->upgrade && !upgrade);
     if (close)
         req->keepalive = false;
 
@@ -319,6 +322,11 @@ static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
         uv_read_stop((uv_stream_t *)&uc->tcp);
         uc->reading = false;
         uc->client_bp = true;
+        /* Now the upstream waits for the client: its read timer stops and
+         * the client must take bytes within timeouts.client_send. */
+        sl__upconn_set_deadline(uc, 0);
+        if (c->state != SL_CS_BODY)
+            sl__conn_set_deadline(c, c->req.gen->conf->client_send_ms);
     }
 }
 
@@ -400,7 +408,11 @@ static void up_eof(struct sl_upconn *uc, int err)
     }
     if (err == 0 && req->resp_started && llhttp_message_needs_eof(&uc->parser)) {
         /* A response delimited by the close: this is its end. */
-        if (llhttp_finish(&uc->parser) == HPE_OK && uc->resp_done) {
+        llhttp_errno_t fin = llhttp_finish(&uc->parser);
+
+        /* on_resp_complete pauses the parser, which llhttp_finish() reports
+         * as HPE_PAUSED: the message did complete. */
+        if ((fin == HPE_OK || fin == HPE_PAUSED) && uc->resp_done) {
             uc->resp_keepalive = false;
             sl__out_flush(&req->conn->out);
             sl__conn_request_done(req->conn);

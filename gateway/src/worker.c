@@ -203,6 +203,7 @@ void sl__worker_gen_release(struct sl_worker *w, struct sl_wgen *wg)
 
 struct sl_wlistener {
     uv_tcp_t tcp;
+    int fd; /* the socket main made for this worker */
     struct sockaddr_storage addr;
     socklen_t len;
     struct sl_wlistener *next;
@@ -243,14 +244,18 @@ static void free_handle(uv_handle_t *h)
 static int apply_listeners(struct sl_worker *w, struct sl_gen *gen)
 {
     const struct sl_config *c = gen->conf;
-    struct sl_wlistener **pp = &w->listeners;
+    struct sl_wlistener **pp;
 
+    /* A handle stays only if gen still hands this worker the very socket it
+     * has: two quick reloads that drop then re-add an address give it a new
+     * socket, and the old one must go (the kernel would keep routing
+     * connections into its backlog). */
     for (pp = &w->listeners; *pp != NULL;) {
         struct sl_wlistener *l = *pp;
         bool kept = false;
 
         for (size_t i = 0; i < c->n_listen; i++)
-            if (l->len == c->listen[i].addrlen && memcmp(&l->addr, &c->listen[i].addr, l->len) == 0)
+            if (gen->listen_fds[i * gen->n_workers + w->id] == l->fd)
                 kept = true;
         if (kept) {
             pp = &l->next;
@@ -260,20 +265,21 @@ static int apply_listeners(struct sl_worker *w, struct sl_gen *gen)
         uv_close((uv_handle_t *)&l->tcp, free_handle);
     }
     for (size_t i = 0; i < c->n_listen; i++) {
+        int fd = gen->listen_fds[i * gen->n_workers + w->id], rc;
         struct sl_wlistener *l;
-        int rc;
 
         for (l = w->listeners; l != NULL; l = l->next)
-            if (l->len == c->listen[i].addrlen && memcmp(&l->addr, &c->listen[i].addr, l->len) == 0)
+            if (l->fd == fd)
                 break;
         if (l != NULL)
             continue;
         l = sl__xcalloc(1, sizeof(*l));
         l->addr = c->listen[i].addr;
         l->len = c->listen[i].addrlen;
+        l->fd = fd;
         uv_tcp_init(&w->loop, &l->tcp);
         l->tcp.data = l;
-        rc = uv_tcp_open(&l->tcp, gen->listen_fds[i * gen->n_workers + w->id]);
+        rc = uv_tcp_open(&l->tcp, fd);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
         if (rc != 0) {

@@ -313,6 +313,9 @@ static void worker_fini(void *wdata)
 {
     struct cc_worker *w = wdata;
 
+    /* Slots granted to waiters whose clients left must go on to others
+     * still waiting on workers that have not stopped yet. */
+    on_wake(&w->wake);
     uv_close((uv_handle_t *)&w->wake, worker_closed);
 }
 
