@@ -88,8 +88,10 @@ static void written(uv_write_t *w, int status)
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
                     size_t len)
 {
-    static const char *const reasons[] = {[200] = "OK",           [400] = "Bad Request",
-                                          [401] = "Unauthorized", [404] = "Not Found",
+    static const char *const reasons[] = {[200] = "OK",
+                                          [400] = "Bad Request",
+                                          [401] = "Unauthorized",
+                                          [404] = "Not Found",
                                           [405] = "Method Not Allowed"};
     struct sl_sbuf head = {0};
     uv_buf_t buf;
@@ -136,8 +138,9 @@ static void get_status(struct admin_conn *c)
     char when[32];
 
     iso_time(g->loaded_at, when, sizeof(when));
-    sl__sbuf_printf(&b, "{\"version\": \"%s\", \"uptime_s\": %lld, \"workers\": %u, "
-                        "\"generation\": %llu, \"config_file\": ",
+    sl__sbuf_printf(&b,
+                    "{\"version\": \"%s\", \"uptime_s\": %lld, \"workers\": %u, "
+                    "\"generation\": %llu, \"config_file\": ",
                     SL_VERSION, (long long)(time(NULL) - admin.started), admin.workers,
                     (unsigned long long)g->id);
     sl__sbuf_json(&b, sl_str_from(g->file));
@@ -201,8 +204,9 @@ static void get_upstreams(struct admin_conn *c)
             sl__sbuf_json(&b, sl_str_from(t->conf->ip));
             sl__sbuf_lit(&b, ", \"name\": ");
             sl__sbuf_json(&b, sl_str_from(t->conf->address));
-            sl__sbuf_printf(&b, ", \"weight\": %u, \"backup\": %s, \"healthy\": %s, \"active\": %u, "
-                                "\"ejected_until\": ",
+            sl__sbuf_printf(&b,
+                            ", \"weight\": %u, \"backup\": %s, \"healthy\": %s, \"active\": %u, "
+                            "\"ejected_until\": ",
                             t->conf->weight, t->conf->backup ? "true" : "false",
                             atomic_load(&st->healthy) ? "true" : "false",
                             atomic_load(&st->inflight));
@@ -211,8 +215,8 @@ static void get_upstreams(struct admin_conn *c)
                             ", \"requests\": %llu, \"responses\": %llu, \"responses_5xx\": %llu, "
                             "\"no_response\": %llu, \"failures\": %llu, \"ejections\": %llu, "
                             "\"consecutive_failures\": %u, \"latency_ms\": %.3f, \"last_check\": ",
-                            (unsigned long long)atomic_load(&st->requests),
-                            (unsigned long long)ok, (unsigned long long)err5,
+                            (unsigned long long)atomic_load(&st->requests), (unsigned long long)ok,
+                            (unsigned long long)err5,
                             (unsigned long long)atomic_load(&st->no_response),
                             (unsigned long long)atomic_load(&st->failures),
                             (unsigned long long)atomic_load(&st->ejections),

@@ -85,6 +85,29 @@ void sl__buf_unref(struct sl_buf *b)
     free(b);
 }
 
+uv_buf_t sl__buf_room(struct sl_bufpool *pool, struct sl_buf **bp, uint32_t *pos, size_t min)
+{
+    struct sl_buf *b = *bp;
+
+    if (b == NULL) {
+        b = *bp = sl__buf_get(pool, SL_BUF_SIZE);
+        *pos = 0;
+    } else if (*pos == b->len && b->refs == 1) {
+        b->len = *pos = 0;
+    }
+    if (b->cap - b->len < min) {
+        struct sl_buf *nb = sl__buf_get(pool, SL_BUF_SIZE);
+        uint32_t left = b->len - *pos;
+
+        memcpy(nb->data, b->data + *pos, left);
+        nb->len = left;
+        sl__buf_unref(b);
+        b = *bp = nb;
+        *pos = 0;
+    }
+    return uv_buf_init(b->data + b->len, b->cap - b->len);
+}
+
 void sl__out_init(struct sl_out *o, uv_stream_t *stream, struct sl_bufpool *pool,
                   void (*written)(void *), void *owner)
 {

@@ -49,6 +49,15 @@ static inline void sl__buf_ref(struct sl_buf *b)
 void sl__buf_unref(struct sl_buf *b);
 
 /*
+ * Room to read into at the end of *bp, a read buffer whose bytes
+ * [*pos, len) are not consumed yet. The buffer comes from pool at first; it
+ * is rewound when all was consumed and no write points into it; and when
+ * less than `min` bytes are left, the unconsumed bytes move to a fresh
+ * buffer (writes in flight keep the old one alive until they complete).
+ */
+uv_buf_t sl__buf_room(struct sl_bufpool *pool, struct sl_buf **bp, uint32_t *pos, size_t min);
+
+/*
  * Output side of a stream: slices gathered while a read is parsed, then
  * written with one uv_write(). Framing text (chunk sizes, heads) goes into a
  * buffer of its own that the batch also holds.

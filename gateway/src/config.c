@@ -839,8 +839,8 @@ static void read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root, str
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
 {
     static const char *const keys[] = {
-        "workers", "shutdown_timeout", "listen",    "limits",  "timeouts", "log",
-        "admin",   "redis",            "trusted_proxies", "upstreams", "plugins", "routes", NULL};
+        "workers", "shutdown_timeout", "listen",    "limits",  "timeouts", "log", "admin",
+        "redis",   "trusted_proxies",  "upstreams", "plugins", "routes",   NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;

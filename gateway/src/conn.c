@@ -68,27 +68,7 @@ void sl__conn_set_deadline(struct sl_conn *c, uint64_t ms)
  * the unparsed bytes to a fresh buffer. */
 static uv_buf_t plain_room(struct sl_conn *c)
 {
-    struct sl_buf *b = c->rbuf;
-
-    if (b == NULL) {
-        b = c->rbuf = sl__buf_get(&c->w->bufs, SL_BUF_SIZE);
-        c->rpos = 0;
-    } else if (c->rpos == b->len && b->refs == 1) {
-        b->len = c->rpos = 0; /* all parsed and nobody else points into it */
-    }
-    if (b->cap - b->len < MIN_READ) {
-        /* Move the unparsed bytes to a fresh buffer; writes in flight keep
-         * the old one alive until they complete. */
-        struct sl_buf *nb = sl__buf_get(&c->w->bufs, SL_BUF_SIZE);
-        uint32_t left = b->len - c->rpos;
-
-        memcpy(nb->data, b->data + c->rpos, left);
-        nb->len = left;
-        sl__buf_unref(b);
-        b = c->rbuf = nb;
-        c->rpos = 0;
-    }
-    return uv_buf_init(b->data + b->len, b->cap - b->len);
+    return sl__buf_room(&c->w->bufs, &c->rbuf, &c->rpos, MIN_READ);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)

@@ -109,6 +109,30 @@ void sl__head_trim(struct sl_head *h)
     }
 }
 
+static bool trailer_allowed(struct sl_str name)
+{
+    return name.len > 0 && !sl__http_is_hop_by_hop(name) &&
+           !sl_str_caseeq_lit(name, "Content-Length") && !sl_str_caseeq_lit(name, "Host") &&
+           !sl_str_caseeq_lit(name, "Trailer") && !sl_str_caseeq_lit(name, "Authorization") &&
+           !sl_str_caseeq_lit(name, "Cookie") && !sl_str_caseeq_lit(name, "Set-Cookie");
+}
+
+void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h)
+{
+    sl__out_copy(o, "0\r\n", 3);
+    for (uint32_t i = h->in_trailers ? h->trailers_from : h->n; i < h->n; i++) {
+        const struct sl_header *f = &h->fields[i];
+
+        if (!trailer_allowed(f->name))
+            continue;
+        sl__out_copy(o, f->name.p, f->name.len);
+        sl__out_copy(o, ": ", 2);
+        sl__out_copy(o, f->value.p, f->value.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+    sl__out_copy(o, "\r\n", 2);
+}
+
 struct sl_header *sl__head_find(struct sl_head *h, const char *name, uint32_t from, uint32_t to)
 {
     size_t len = strlen(name);

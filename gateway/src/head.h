@@ -55,6 +55,14 @@ static inline struct sl_str sl__head_start_line(const struct sl_head *h)
 /* Trim trailing whitespace from every value (llhttp keeps it). */
 void sl__head_trim(struct sl_head *h);
 
+/*
+ * End a chunked body on o: the last chunk, then those of h's trailer fields
+ * that may cross the gateway, then the blank line. Fields that decide
+ * framing, routing or authentication (RFC 9110 6.5.1) are not forwarded as
+ * trailers, in either direction.
+ */
+void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h);
+
 /* First header called name among fields[0..n), or NULL. */
 struct sl_header *sl__head_find(struct sl_head *h, const char *name, uint32_t from, uint32_t to);
 

@@ -29,8 +29,8 @@ int sl__log_reopen(void);
  * was closed and reused for a socket meanwhile.
  */
 struct sl_sink {
-    atomic_int fd;  /* what writers use; -1: off */
-    int own;        /* our stable descriptor, -1 until first opened */
+    atomic_int fd; /* what writers use; -1: off */
+    int own;       /* our stable descriptor, -1 until first opened */
     char path[4096];
 };
 

@@ -201,8 +201,7 @@ static int reload(uint64_t *generation, char **errors_out)
         *errors_out = sl__xstrdup("the new listeners could not be opened (see the error log)");
         return -1;
     }
-    sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu",
-           (unsigned long long)g->id);
+    sl_log(SL_LOG_INFO, NULL, "configuration reloaded: generation %llu", (unsigned long long)g->id);
     sl__metrics_reload(true);
     *generation = g->id;
     return 0;

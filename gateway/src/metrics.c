@@ -23,7 +23,7 @@
 #define N_CODES     500 /* 100..599 */
 
 /* Request duration histogram bounds, in microseconds. */
-static const uint64_t bounds_us[] = {1000,   5000,   10000,   25000,   50000,  100000,
+static const uint64_t bounds_us[] = {1000,   5000,   10000,   25000,   50000,   100000,
                                      250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define N_BOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
@@ -169,8 +169,8 @@ static struct route_sum *sum_routes(size_t *n_out)
 
     for (unsigned w = 0; w < workers; w++) {
         for (size_t b = 0; b < BUCKETS; b++) {
-            for (struct route_stats *r = atomic_load_explicit(&all[w]->bucket[b],
-                                                              memory_order_acquire);
+            for (struct route_stats *r =
+                     atomic_load_explicit(&all[w]->bucket[b], memory_order_acquire);
                  r != NULL; r = atomic_load_explicit(&r->next, memory_order_acquire)) {
                 struct route_sum *s = NULL;
 

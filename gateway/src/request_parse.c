@@ -168,14 +168,6 @@ static int on_chunk_header(llhttp_t *p)
     return 0;
 }
 
-/* Trailer fields that would change framing or routing are not forwarded. */
-static bool trailer_allowed(struct sl_str name)
-{
-    return !(sl__http_is_hop_by_hop(name) || sl_str_caseeq_lit(name, "Content-Length") ||
-             sl_str_caseeq_lit(name, "Host") || sl_str_caseeq_lit(name, "Trailer") ||
-             sl_str_caseeq_lit(name, "Authorization") || sl_str_caseeq_lit(name, "Cookie"));
-}
-
 static int on_message_complete(llhttp_t *p)
 {
     struct sl_conn *c = conn_of(p);
@@ -189,22 +181,8 @@ static int on_message_complete(llhttp_t *p)
         return 0;
     }
     req->body_done = true;
-    if (req->chunked && req->up != NULL) {
-        struct sl_out *o = &req->up->out;
-
-        sl__out_copy(o, "0\r\n", 3);
-        for (uint32_t i = req->head.trailers_from; i < req->head.n; i++) {
-            struct sl_header *h = &req->head.fields[i];
-
-            if (!trailer_allowed(h->name) || h->name.len == 0)
-                continue;
-            sl__out_copy(o, h->name.p, h->name.len);
-            sl__out_copy(o, ": ", 2);
-            sl__out_copy(o, h->value.p, h->value.len);
-            sl__out_copy(o, "\r\n", 2);
-        }
-        sl__out_copy(o, "\r\n", 2);
-    }
+    if (req->chunked && req->up != NULL)
+        sl__head_end_chunked(&req->up->out, &req->head);
     c->pause = SL_PAUSE_MESSAGE;
     return HPE_PAUSED;
 }

@@ -640,25 +640,7 @@ void sl__tls_free(struct sl_tls *t)
 
 void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf)
 {
-    struct sl_buf *b = t->raw;
-
-    if (b == NULL) {
-        b = t->raw = sl__buf_get(t->pool, SL_BUF_SIZE);
-        t->raw_pos = 0;
-    } else if (t->raw_pos == b->len) {
-        b->len = t->raw_pos = 0;
-    }
-    if (b->cap - b->len < 4096) {
-        struct sl_buf *nb = sl__buf_get(t->pool, SL_BUF_SIZE);
-        uint32_t left = b->len - t->raw_pos;
-
-        memcpy(nb->data, b->data + t->raw_pos, left);
-        nb->len = left;
-        sl__buf_unref(b);
-        b = t->raw = nb;
-        t->raw_pos = 0;
-    }
-    *buf = uv_buf_init(b->data + b->len, b->cap - b->len);
+    *buf = sl__buf_room(t->pool, &t->raw, &t->raw_pos, 4096);
 }
 
 void sl__tls_received(struct sl_tls *t, size_t n)

@@ -112,8 +112,8 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
     }
     /* An Upgrade the upstream declined leaves llhttp expecting a tunnel on
      * this connection: it cannot carry another request. */
-    close = !req->keepalive || req->resp_until_close || c->w->stopping ||
-            (req->upgrade && !upgrade);
+    close =
+        !req->keepalive || req->resp_until_close || c->w->stopping || (req->upgrade && !upgrade);
     if (close)
         req->keepalive = false;
 
@@ -240,25 +240,8 @@ static int on_resp_complete(llhttp_t *p)
     }
     if (req->status == 101)
         return 0; /* llhttp now returns HPE_PAUSED_UPGRADE: the tunnel starts */
-    if (req->resp_chunked) {
-        struct sl_out *o = &req->conn->out;
-        struct sl_head *h = &req->resp;
-
-        sl__out_copy(o, "0\r\n", 3);
-        for (uint32_t i = h->in_trailers ? h->trailers_from : h->n; i < h->n; i++) {
-            struct sl_header *f = &h->fields[i];
-
-            if (f->name.len == 0 || sl__http_is_hop_by_hop(f->name) ||
-                sl_str_caseeq_lit(f->name, "Content-Length") ||
-                sl_str_caseeq_lit(f->name, "Set-Cookie"))
-                continue;
-            sl__out_copy(o, f->name.p, f->name.len);
-            sl__out_copy(o, ": ", 2);
-            sl__out_copy(o, f->value.p, f->value.len);
-            sl__out_copy(o, "\r\n", 2);
-        }
-        sl__out_copy(o, "\r\n", 2);
-    }
+    if (req->resp_chunked)
+        sl__head_end_chunked(&req->conn->out, &req->resp);
     uc->resp_keepalive = llhttp_should_keep_alive(p);
     uc->resp_done = true;
     return HPE_PAUSED;
@@ -289,25 +272,7 @@ void sl__upstream_response_init(struct sl_upconn *uc)
 /* Room at the end of the read buffer for response bytes. */
 static uv_buf_t up_room(struct sl_upconn *uc)
 {
-    struct sl_buf *b = uc->rbuf;
-
-    if (b == NULL) {
-        b = uc->rbuf = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
-        uc->rpos = 0;
-    } else if (uc->rpos == b->len && b->refs == 1) {
-        b->len = uc->rpos = 0;
-    }
-    if (b->cap - b->len < MIN_READ) {
-        struct sl_buf *nb = sl__buf_get(&uc->w->bufs, SL_BUF_SIZE);
-        uint32_t left = b->len - uc->rpos;
-
-        memcpy(nb->data, b->data + uc->rpos, left);
-        nb->len = left;
-        sl__buf_unref(b);
-        b = uc->rbuf = nb;
-        uc->rpos = 0;
-    }
-    return uv_buf_init(b->data + b->len, b->cap - b->len);
+    return sl__buf_room(&uc->w->bufs, &uc->rbuf, &uc->rpos, MIN_READ);
 }
 
 static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)

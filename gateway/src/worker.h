@@ -47,7 +47,7 @@ struct sl_worker {
     struct sl_bufpool bufs;
     struct sl_pools *pools; /* upstream keep-alive pools */
     struct sl_wmetrics *metrics;
-    void **plugin_data;     /* per plugin id, from worker_init() */
+    void **plugin_data; /* per plugin id, from worker_init() */
 
     struct sl_conn *conns; /* every client connection, for shutdown */
     uint32_t n_conns;

@@ -154,6 +154,22 @@ static void on_wake(uv_async_t *a)
     }
 }
 
+/* Take a queued waiter out of the line. Called with rs->lock held. */
+static void unqueue(struct route_slots *rs, struct waiter *wt)
+{
+    struct waiter **pp, *prev = NULL;
+
+    for (pp = &rs->head; *pp != NULL && *pp != wt; pp = &(*pp)->next)
+        prev = *pp;
+    if (*pp != NULL) {
+        *pp = wt->next;
+        if (rs->tail == wt)
+            rs->tail = prev;
+        rs->queued--;
+    }
+    wt->state = W_GONE;
+}
+
 static void on_queue_timeout(uv_timer_t *t)
 {
     struct waiter *wt = t->data;
@@ -163,20 +179,7 @@ static void on_queue_timeout(uv_timer_t *t)
 
     uv_mutex_lock(&rs->lock);
     if (wt->state == W_QUEUED) {
-        struct waiter **pp;
-
-        for (pp = &rs->head; *pp != NULL && *pp != wt; pp = &(*pp)->next)
-            ;
-        if (*pp != NULL) {
-            *pp = wt->next;
-            if (rs->tail == wt) {
-                rs->tail = rs->head;
-                while (rs->tail != NULL && rs->tail->next != NULL)
-                    rs->tail = rs->tail->next;
-            }
-            rs->queued--;
-        }
-        wt->state = W_GONE;
+        unqueue(rs, wt);
         timed_out = true;
     }
     uv_mutex_unlock(&rs->lock);
@@ -207,20 +210,7 @@ static void cancel(void *arg)
     uv_mutex_lock(&rs->lock);
     wt->req = NULL;
     if (wt->state == W_QUEUED) {
-        struct waiter **pp;
-
-        for (pp = &rs->head; *pp != NULL && *pp != wt; pp = &(*pp)->next)
-            ;
-        if (*pp != NULL) {
-            *pp = wt->next;
-            if (rs->tail == wt) {
-                rs->tail = rs->head;
-                while (rs->tail != NULL && rs->tail->next != NULL)
-                    rs->tail = rs->tail->next;
-            }
-            rs->queued--;
-        }
-        wt->state = W_GONE;
+        unqueue(rs, wt);
         uv_mutex_unlock(&rs->lock);
         waiter_done(wt);
         return;

@@ -551,8 +551,7 @@ static size_t fmt_i64(char *p, int64_t v)
 /* Build one EVALSHA from up to BATCH_MAX queued items. */
 /* Whether b asks exactly what a asks (a decision, same buckets, same
  * limits): then the two go to Redis as one group. */
-static bool same_ask(const struct item *a, const size_t *ka, const struct item *b,
-                     const size_t *kb)
+static bool same_ask(const struct item *a, const size_t *ka, const struct item *b, const size_t *kb)
 {
     if (a->n != b->n || a->cost != 1 || b->cost != 1)
         return false;
