@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -186,6 +187,115 @@ class Sluice:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+class RecordingUpstream:
+    """A raw TCP upstream that records the bytes of every connection and
+    never answers, so a test sees exactly what the gateway forwarded."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []  # [bytearray, closed-event, socket]
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            rec = [bytearray(), threading.Event(), c]
+            with self.lock:
+                self.conns.append(rec)
+            threading.Thread(target=self._read, args=(rec,), daemon=True).start()
+
+    def _read(self, rec):
+        data, closed, c = rec
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data.extend(b)
+        except OSError:
+            pass
+        closed.set()
+        c.close()
+
+    def received(self):
+        with self.lock:
+            return [bytes(r[0]) for r in self.conns]
+
+    def all_closed(self):
+        with self.lock:
+            return all(r[1].is_set() for r in self.conns)
+
+    def close(self):
+        self.sock.close()
+        with self.lock:
+            for r in self.conns:
+                try:
+                    r[2].shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class RawClient:
+    """One client connection spoken to byte by byte, with a read buffer."""
+
+    def __init__(self, port, timeout=10.0, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.buf = bytearray()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def fill(self, n=65536):
+        b = self.sock.recv(n)
+        if not b:
+            raise EOFError("the gateway closed the connection")
+        self.buf += b
+
+    def until(self, delim):
+        while True:
+            i = self.buf.find(delim)
+            if i >= 0:
+                out = bytes(self.buf[: i + len(delim)])
+                del self.buf[: i + len(delim)]
+                return out
+            self.fill()
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def some(self, n=1 << 20):
+        """Up to n bytes: what is buffered, else one recv; b"" at EOF."""
+        if self.buf:
+            out = bytes(self.buf[:n])
+            del self.buf[:n]
+            return out
+        return self.sock.recv(n)
 
 
 def check_config(path):

@@ -4,13 +4,12 @@ origin never sees the request."""
 
 import json
 import socket
-import threading
 import time
 
 import pytest
 import requests
 
-from conftest import basic_config, free_port, wait_for
+from conftest import RecordingUpstream, basic_config, free_port, wait_for
 
 GOOD = b"GET /after HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
@@ -104,61 +103,6 @@ def assert_refused(sluice, origin, data, statuses=(400,), codes=("bad_request",)
     assert seen == 0, f"the origin saw {seen} request(s) it must not have"
     check_gateway_unharmed(sluice)
     return j
-
-
-class RecordingUpstream:
-    """A raw TCP upstream that records the bytes of every connection and
-    never answers, so we can see exactly what the gateway forwarded."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.conns = []  # [bytearray, closed-event]
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            rec = [bytearray(), threading.Event(), c]
-            with self.lock:
-                self.conns.append(rec)
-            threading.Thread(target=self._read, args=(rec,), daemon=True).start()
-
-    def _read(self, rec):
-        data, closed, c = rec
-        try:
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                data.extend(b)
-        except OSError:
-            pass
-        closed.set()
-        c.close()
-
-    def received(self):
-        with self.lock:
-            return [bytes(r[0]) for r in self.conns]
-
-    def all_closed(self):
-        with self.lock:
-            return all(r[1].is_set() for r in self.conns)
-
-    def close(self):
-        self.sock.close()
-        with self.lock:
-            for r in self.conns:
-                try:
-                    r[2].shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.fixture

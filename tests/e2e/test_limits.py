@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import basic_config, free_port, wait_for
+from conftest import RecordingUpstream, basic_config, free_port, wait_for
 
 
 # -- helpers (kept local: this file owns them) ---------------------------------------
@@ -97,60 +97,6 @@ def get_ok(sock, path="/"):
     status, _, body = read_response(sock)
     assert status == 200, body
     return body
-
-
-class RecordingUpstream:
-    """A raw TCP upstream that records what each connection received and
-    never answers."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.conns = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            rec = [bytearray(), threading.Event(), c]
-            with self.lock:
-                self.conns.append(rec)
-            threading.Thread(target=self._read, args=(rec,), daemon=True).start()
-
-    def _read(self, rec):
-        data, closed, c = rec
-        try:
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                data.extend(b)
-        except OSError:
-            pass
-        closed.set()
-
-    def received(self):
-        with self.lock:
-            return [bytes(r[0]) for r in self.conns]
-
-    def all_closed(self):
-        with self.lock:
-            return all(r[1].is_set() for r in self.conns)
-
-    def close(self):
-        self.sock.close()
-        with self.lock:
-            for r in self.conns:
-                try:
-                    r[2].close()
-                except OSError:
-                    pass
 
 
 @pytest.fixture

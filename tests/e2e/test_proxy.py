@@ -8,12 +8,11 @@ import hashlib
 import json
 import os
 import re
-import socket
 
 import pytest
 import requests
 
-from conftest import basic_config, free_port, wait_for
+from conftest import RawClient, basic_config, free_port, wait_for
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -45,46 +44,8 @@ class Resp:
         return vals[0] if vals else None
 
 
-class Raw:
+class Raw(RawClient):
     """One client connection spoken to byte by byte."""
-
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = bytearray()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def fill(self):
-        b = self.sock.recv(65536)
-        if not b:
-            raise EOFError("the gateway closed the connection")
-        self.buf += b
-
-    def until(self, delim):
-        while True:
-            i = self.buf.find(delim)
-            if i >= 0:
-                out = bytes(self.buf[: i + len(delim)])
-                del self.buf[: i + len(delim)]
-                return out
-            self.fill()
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def rest(self):
         """Everything until the peer closes."""

@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import basic_config, free_port
+from conftest import RawClient, basic_config, free_port
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -26,55 +26,11 @@ def patterned(n, start=0):
     return (PATTERN * reps)[start % 26 : start % 26 + n]
 
 
-class Conn:
+class Conn(RawClient):
     """A raw client connection with a read buffer."""
 
     def __init__(self, port, timeout=30.0, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = bytearray()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def fill(self, n=65536):
-        b = self.sock.recv(n)
-        if not b:
-            raise EOFError("connection closed")
-        self.buf += b
-
-    def until(self, delim):
-        while True:
-            i = self.buf.find(delim)
-            if i >= 0:
-                out = bytes(self.buf[: i + len(delim)])
-                del self.buf[: i + len(delim)]
-                return out
-            self.fill()
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self.fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
-
-    def some(self, n=1 << 20):
-        """Up to n bytes: what is buffered, else one recv; b"" at EOF."""
-        if self.buf:
-            out = bytes(self.buf[:n])
-            del self.buf[:n]
-            return out
-        return self.sock.recv(n)
+        super().__init__(port, timeout, rcvbuf)
 
     def head(self):
         raw = self.until(b"\r\n\r\n").decode("latin-1")
