@@ -15,6 +15,10 @@ one run mean anything.
 Scenarios:
   proxy      plain HTTP keep-alive through the proxy (wrk -c50)
   https      HTTPS keep-alive (same ECDSA P-256 certificate everywhere)
+  handshake  proxy CPU per TLS handshake, full and resumed, TLS 1.3 and 1.2
+             (openssl s_time: one request per connection; the client, not
+             the proxy, limits handshakes per second here, so the figure to
+             compare is CPU per handshake, not handshakes per second)
   ratelimit  sluice alone: no limit vs a local limit vs a Redis limit,
              with limits high enough that nothing is rejected
 """
@@ -243,6 +247,56 @@ def run_peers(name, d, origin_port, rounds, seconds, conns, tls=None):
     return summarize(name, results)
 
 
+def s_time(port, version, reuse, seconds):
+    """Handshakes (each with one GET /) that `openssl s_time` completed."""
+    r = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}",
+                        "-reuse" if reuse else "-new", f"-{version}", "-time", str(seconds),
+                        "-www", "/"], capture_output=True, text=True)
+    m = re.findall(r"(\d+) connections in (\d+) real seconds", r.stdout)
+    if not m:
+        raise RuntimeError("s_time failed:\n" + r.stdout + r.stderr)
+    return int(m[-1][0])
+
+
+def run_handshake(d, origin_port, rounds, seconds, tls):
+    peers = {"sluice": sluice_conf, "nginx": nginx_conf}
+    if shutil.which("haproxy"):
+        peers["haproxy"] = haproxy_conf
+    procs = {p: make(d, free_port(), origin_port, tls=tls) for p, make in peers.items()}
+    kinds = [(v, reuse) for v in ("tls1_3", "tls1_2") for reuse in (False, True)]
+    results = {}
+    try:
+        for _ in range(rounds):
+            for version, reuse in kinds:
+                kind = f"{version.replace('tls1_', 'TLS 1.')} {'resumed' if reuse else 'full'}"
+                for p, proc in procs.items():
+                    before = cpu_seconds(proc.pids())
+                    n = s_time(proc.port, version, reuse, seconds)
+                    cpu = cpu_seconds(proc.pids()) - before
+                    results.setdefault(kind, {}).setdefault(p, []).append(
+                        {"handshakes": n, "cpu_us_per_handshake": cpu * 1e6 / max(n, 1)})
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    out = {"scenario": "handshake", "kinds": {}}
+    for kind, per in results.items():
+        out["kinds"][kind] = {}
+        for p, runs in per.items():
+            out["kinds"][kind][p] = {
+                "cpu_us_per_handshake_median":
+                    statistics.median(r["cpu_us_per_handshake"] for r in runs),
+                "handshakes_per_s_median":
+                    statistics.median(r["handshakes"] for r in runs) / seconds,
+                "runs": runs,
+            }
+        base = out["kinds"][kind].get("nginx")
+        for v in out["kinds"][kind].values():
+            if base:
+                v["cpu_ratio_vs_nginx"] = (v["cpu_us_per_handshake_median"]
+                                           / base["cpu_us_per_handshake_median"])
+    return out
+
+
 def run_ratelimit(d, origin_port, rounds, seconds, conns):
     redis_port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
@@ -291,6 +345,13 @@ def summarize(name, results, base="nginx"):
 
 def print_report(res):
     print(f"\n== {res['scenario']}")
+    if "kinds" in res:
+        print(f"{'':24} {'CPU us/handshake':>17} {'vs nginx':>9} {'handshakes/s':>13}")
+        for kind, per in res["kinds"].items():
+            for p, v in per.items():
+                print(f"{kind + ' ' + p:24} {v['cpu_us_per_handshake_median']:17.0f} "
+                      f"{v.get('cpu_ratio_vs_nginx', 0):9.3f} {v['handshakes_per_s_median']:13.0f}")
+        return
     print(f"{'':12} {'req/s (median)':>16} {'CPU us/req':>12} {'ratio':>8} {'non-2xx':>8}")
     for p, v in res["proxies"].items():
         ratio = next((x for k, x in v.items() if k.startswith("rps_ratio")), None)
@@ -302,13 +363,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-s", "--scenario", action="append",
-                    choices=["proxy", "https", "ratelimit"])
+                    choices=["proxy", "https", "handshake", "ratelimit"])
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-d", "--duration", type=int, default=10)
     ap.add_argument("-c", "--connections", type=int, default=50)
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
-    scenarios = args.scenario or ["proxy", "https", "ratelimit"]
+    scenarios = args.scenario or ["proxy", "https", "handshake", "ratelimit"]
     all_results = []
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as d:
         origin_port = free_port()
@@ -321,6 +382,9 @@ def main():
                 elif sc == "https":
                     res = run_peers("https", d, origin_port, args.rounds, args.duration,
                                     args.connections, tls=make_cert(d))
+                elif sc == "handshake":
+                    res = run_handshake(d, origin_port, args.rounds, args.duration,
+                                        make_cert(d))
                 else:
                     res = run_ratelimit(d, origin_port, args.rounds, args.duration,
                                         args.connections)

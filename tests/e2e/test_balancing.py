@@ -151,6 +151,8 @@ def test_weights_3_1_1_split_ten_thousand_requests_60_20_20_within_three_points(
     total = sum(counts.values())
     assert total == 10_000
     shares = {k: 100.0 * v / total for k, v in counts.items()}
+    print(f"\nweights 3:1:1 over {total} requests: "
+          + ", ".join(f"{k} {v:.1f}%" for k, v in sorted(shares.items())))
     assert set(shares) == {"a", "b", "c"}, shares
     assert abs(shares["a"] - 60) <= 3, shares
     assert abs(shares["b"] - 20) <= 3, shares
@@ -277,6 +279,7 @@ def test_hash_on_a_header_is_stable_and_a_fourth_target_moves_a_quarter_of_the_k
     unstable = {k: v for k, v in after.items() if len(v) != 1}
     assert unstable == {}, f"{len(unstable)} keys went to several targets after the reload"
     moved = [k for k in keys if after[k] != before[k]]
+    print(f"\nhash: a fourth target moved {len(moved)} of 1000 keys")
     assert 150 <= len(moved) <= 350, f"{len(moved)} of 1000 keys moved"
     # Keys move to the new target, not between the old ones.
     to_new = sum(1 for k in moved if after[k] == {"h4"})

@@ -158,6 +158,9 @@ def test_killing_one_of_three_targets_under_load_loses_no_request_and_it_comes_b
         records = load.stop()
 
     errors = [r for r in records if r[2] != 200]
+    print(f"\nSIGKILL of 1 of 3 under load: {len(records)} requests, {len(errors)} errors; "
+          f"DOWN {t_down - t_kill:.2f} s after the kill, UP {t_up - t_restart:.2f} s "
+          f"after the restart")
     assert errors == [], f"{len(errors)} of {len(records)} requests failed, e.g. {errors[:5]}"
     assert len(records) >= 3000, f"only {len(records)} requests in 20 s"
     # interval 1s x unhealthy 3, plus one interval.
@@ -229,6 +232,8 @@ def test_a_hung_target_costs_each_client_at_most_one_read_timeout_then_is_ejecte
         # A request pays one read timeout (1 s) and a retry at most.
         assert max(lat for lat, _, _ in reqs) <= 1.5, f"client {tid}: {max(reqs)}"
     paid = [lat for reqs in first for lat, _, _ in reqs if lat >= 0.9]
+    print(f"\nSIGSTOP: {sum(map(len, first))} requests in 3 s, {len(paid)} paid a read "
+          f"timeout, slowest {max(lat for reqs in first for lat, _, _ in reqs):.2f} s")
     assert paid, "no request ever met c"
     # Without the ejection each of the 4 clients would meet c about once a
     # second (~12 timeouts in 3 s); with it, the requests that were already
@@ -342,6 +347,8 @@ def test_with_every_target_down_503_no_healthy_upstream_comes_at_once_without_co
             assert r.headers["Content-Type"].startswith("application/json")
             assert r.json()["error"] == "no_healthy_upstream"
             assert r.headers.get("Connection", "").lower() != "close"
+    print(f"\nevery target down: 503 median {statistics.median(times) * 1000:.2f} ms, "
+          f"max {max(times) * 1000:.2f} ms")
     assert statistics.median(times) < 0.010, f"median {statistics.median(times) * 1000:.1f} ms"
     assert log_count(s, r"connect\(\) failed") == connects_before, s.error_log()[-2000:]
     assert "trying another target" not in s.error_log()

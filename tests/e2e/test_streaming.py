@@ -213,6 +213,7 @@ def test_a_1_gib_upload_streams_to_the_origin_in_bounded_gateway_memory(sluice_f
         answer = json.loads(c.exact(int(headers["content-length"][0])))
     assert status == 200
     assert answer == {"bytes": GIB}
+    print(f"\nRSS growth {rss.growth_kb / 1024:.1f} MiB over {rss.samples} samples")
     assert rss.samples > 0
     assert rss.growth_kb < RSS_BUDGET_KB, (rss.before, rss.max)
 
@@ -228,6 +229,7 @@ def test_a_1_gib_download_streams_to_the_client_in_bounded_gateway_memory(
         assert headers.get("content-length") == [str(GIB)]
         got = read_patterned(c, 0, GIB, check_every=16)
     assert got == GIB
+    print(f"\nRSS growth {rss.growth_kb / 1024:.1f} MiB over {rss.samples} samples")
     assert rss.samples > 0
     assert rss.growth_kb < RSS_BUDGET_KB, (rss.before, rss.max)
 

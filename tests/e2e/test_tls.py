@@ -344,6 +344,34 @@ def test_min_version_1_3_refuses_tls_1_2(sluice_factory, origin, pki):
         assert c.request("GET", "/")[0] == 200
 
 
+# What testssl holds against the test PKI itself rather than against sluice:
+# a CA nobody trusts, and no CRL or OCSP address in the certificate.
+TEST_CERTIFICATE_FINDINGS = {"cert_chain_of_trust", "cert_revocation"}
+
+
+def test_testssl_finds_nothing_high_or_critical_but_the_test_certificate(
+    sluice_factory, origin, pki, tmp_path
+):
+    year = pki.issue("year", pki.server_ca, "a.test", dns=["a.test"], days=(-1, 365))
+    port = free_port()
+    sluice_factory(https_config(port, origin.address, [year]))
+    report = tmp_path / "testssl.json"
+    r = subprocess.run(
+        ["testssl", "--quiet", "--color", "0", "--warnings", "off", "--nodns", "none",
+         "--ip", "127.0.0.1", "--jsonfile", str(report), f"a.test:{port}"],
+        capture_output=True, text=True, timeout=170,
+    )
+    findings = {f["id"]: f for f in json.loads(report.read_text())}
+    # It really looked: protocols and cipher order were tested.
+    got = {k: findings[k]["finding"] for k in ("SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")}
+    assert got["SSLv3"] == got["TLS1"] == got["TLS1_1"] == "not offered", (got, r.stdout[-3000:])
+    assert got["TLS1_2"] == "offered" and got["TLS1_3"].startswith("offered"), got
+    assert findings["cipher_order"]["finding"] == "server"
+    severe = {k: f["finding"] for k, f in findings.items()
+              if f["severity"] in ("HIGH", "CRITICAL") and k not in TEST_CERTIFICATE_FINDINGS}
+    assert severe == {}, r.stdout[-3000:]
+
+
 def test_http_1_1_is_chosen_by_alpn(https, pki):
     _, port, _ = https
     with HttpsClient(port, client_context(pki, alpn=["h2", "http/1.1"])) as c:
