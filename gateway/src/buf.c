@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,22 @@ static void write_cb(uv_write_t *req, int status)
         o->written(o->owner);
 }
 
+/* Drop the first n written bytes from w's iovecs; true if nothing is left. */
+static bool skip_written(struct sl_wreq *w, size_t n)
+{
+    uint32_t i = 0;
+
+    while (i < w->n_iov && n >= w->iov[i].len)
+        n -= w->iov[i++].len;
+    if (i == w->n_iov)
+        return true;
+    w->iov[i].base += n;
+    w->iov[i].len -= n;
+    memmove(w->iov, w->iov + i, (w->n_iov - i) * sizeof(w->iov[0]));
+    w->n_iov -= i;
+    return false;
+}
+
 static int submit(struct sl_out *o, struct sl_wreq *w)
 {
     int rc;
@@ -272,6 +289,22 @@ static int submit(struct sl_out *o, struct sl_wreq *w)
     if (o->error != 0) {
         release(w);
         return o->error;
+    }
+    /*
+     * With nothing queued ahead, write at once and hand libuv only what the
+     * socket did not take. A uv_write() that completes at once is not free
+     * in libuv 1.44: draining its queue re-arms the watcher with an
+     * epoll_ctl() even though nothing changed, one per write (two per
+     * proxied request). uv_try_write() refuses (EAGAIN) while a connect or
+     * an earlier write is pending, so the order of bytes holds; an error is
+     * left to uv_write() to report through write_cb like any other.
+     */
+    if (o->pending == 0) {
+        rc = uv_try_write(o->stream, w->iov, w->n_iov);
+        if (rc > 0 && skip_written(w, (size_t)rc)) {
+            release(w);
+            return 0;
+        }
     }
     rc = uv_write(&w->req, o->stream, w->iov, w->n_iov, write_cb);
     if (rc < 0) {

@@ -69,7 +69,10 @@ struct sl_out {
     uv_stream_t *stream;
     struct sl_bufpool *pool;
     struct sl_wreq *cur;          /* batch being gathered, or NULL */
-    void (*written)(void *owner); /* after each write completes (may be NULL) */
+    /* After each write that had to wait in libuv's queue completes (may be
+     * NULL). A write the socket takes at once is done when sl__out_flush()
+     * returns, with `pending` unchanged and no callback. */
+    void (*written)(void *owner);
     void *owner;
     uint32_t pending; /* uv_writes in flight */
     int error;        /* first write error, 0 if none */

@@ -273,16 +273,42 @@ static void test_slices_of_one_buffer_that_touch_are_sent_as_one_piece(void)
     struct harness h;
     struct sl_buf *b;
 
+    char fill[64 * 1024];
+
     harness_init(&h, true);
+    /* More than the socket takes: what follows waits in libuv's queue and
+     * reports each of its writes through the callback (a write the socket
+     * takes at once does not). */
+    memset(fill, 'f', sizeof(fill));
+    copy(&h, fill, sizeof(fill));
+    CHECK_EQ_INT(sl__out_flush(&h.out), 0);
+    CHECK_EQ_UINT(h.out.pending, 1);
     b = filled(&h.pool, 3);
-    /* 100 contiguous slices would need 100 iovecs unless merged: one write. */
+    /* 100 contiguous slices would need 100 iovecs (four writes of at most
+     * SL_OUT_IOV) unless merged into one. */
     for (size_t i = 0; i < 100; i++)
         slice(&h, b, i * 10, 10);
     sl__buf_unref(b);
     harness_finish(&h);
     check_received_what_was_gathered(&h);
-    CHECK_EQ_INT(h.writes_done, 1);
+    CHECK_EQ_INT(h.writes_done, 2);
     CHECK_EQ_UINT(h.pool.in_use, 0);
+    harness_free(&h);
+}
+
+static void test_a_write_the_socket_takes_at_once_is_done_without_a_callback(void)
+{
+    struct harness h;
+
+    harness_init(&h, true);
+    copy(&h, "HTTP/1.1 200 OK\r\n\r\n", 19);
+    CHECK_EQ_INT(sl__out_flush(&h.out), 0);
+    CHECK_EQ_UINT(h.out.pending, 0);
+    CHECK_EQ_UINT(sl__out_queued(&h.out), 0);
+    CHECK_EQ_UINT(h.pool.in_use, 0); /* the text buffer is back already */
+    harness_finish(&h);
+    check_received_what_was_gathered(&h);
+    CHECK_EQ_INT(h.writes_done, 0);
     harness_free(&h);
 }
 
@@ -374,6 +400,7 @@ int main(void)
     RUN(test_buffers_come_back_to_the_pool);
     RUN(test_gathered_slices_copies_and_printf_arrive_in_order);
     RUN(test_slices_of_one_buffer_that_touch_are_sent_as_one_piece);
+    RUN(test_a_write_the_socket_takes_at_once_is_done_without_a_callback);
     RUN(test_discarded_pieces_are_never_sent);
     RUN(test_flushing_nothing_writes_nothing);
     RUN(test_printf_text_longer_than_512_bytes_arrives_whole);
