@@ -38,71 +38,54 @@ atomic_ullong sl__rl_redis_errors;
  * requests asking the same of the same buckets travel as one group), and
  * per limit: key index, interval (us), burst, max delay (us), cost (1 take,
  * -1 refund), and for a refund the TAT its reservation stored (the refund
- * only happens if nobody reserved since). Returns per request 4 integers --
- * decision (0 allow, 1 delay, 2 reject), wait (us), remaining, reset (us) --
- * then the TAT stored per limit. A request takes a token from all its
- * buckets or from none.
+ * only happens if nobody reserved since).
+ *
+ * A group is settled in closed form, not request by request: with base =
+ * max(TAT, now), the k-th request of the group (from 0) would have to wait
+ * base + (k+1)T - bT - now, so it gets a token (now or within max delay md)
+ * while k < floor((now + md - base) / T) + b. Every request takes a token
+ * from all its buckets or from none, and once one is refused the rest of
+ * the group are too (nothing changed), so the group admits the smallest of
+ * those counts over its limits, and each bucket's TAT moves on by that many
+ * intervals. Returns Redis's clock, then per group the number admitted and
+ * the TAT of each of its buckets before the group: the gateway replays the
+ * group with the same arithmetic (gcra.c) for each request's details. The
+ * script's work and its answer grow with the groups, not the requests.
  */
 static const char script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local tats, dirty, out, a = {}, {}, {}, 2\n"
-    "local function tat_of(k)\n"
-    "  local v = tats[k]\n"
-    "  if v == nil then v = tonumber(redis.call('GET', KEYS[k]) or '0'); tats[k] = v end\n"
-    "  return v\n"
-    "end\n"
+    "local tats, dirty, out, a = {}, {}, {now}, 2\n"
     "for g = 1, tonumber(ARGV[1]) do\n"
-    "  local n, count = tonumber(ARGV[a]), tonumber(ARGV[a+1])\n"
-    "  local lims = {}\n"
+    "  local n, adm = tonumber(ARGV[a]), tonumber(ARGV[a+1])\n"
+    "  local ks, ts, bases, slot = {}, {}, {}, #out + 1\n"
     "  a = a + 2\n"
+    "  out[slot] = 0\n"
     "  for i = 1, n do\n"
-    "    lims[i] = {tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2]),\n"
-    "      tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), tonumber(ARGV[a+5])}\n"
+    "    local k, T, b = tonumber(ARGV[a]), tonumber(ARGV[a+1]), tonumber(ARGV[a+2])\n"
+    "    local md, cost, expect = tonumber(ARGV[a+3]), tonumber(ARGV[a+4]), tonumber(ARGV[a+5])\n"
     "    a = a + 6\n"
-    "  end\n"
-    "  for r = 1, count do\n"
-    "    local dec, wait, rem, reset, news = 0, 0, -1, 0, {}\n"
-    "    for i = 1, n do\n"
-    "      local l = lims[i]\n"
-    "      local k, T, b, md, cost, expect = l[1], l[2], l[3], l[4], l[5], l[6]\n"
-    "      local tat = tat_of(k)\n"
-    "      if cost < 0 then\n"
-    "        local nt = tat\n"
-    "        if tat == expect then nt = tat - T; if nt < now then nt = now end end\n"
-    "        news[#news + 1] = {k, nt}\n"
-    "      else\n"
-    "        local base = tat\n"
-    "        if base < now then base = now end\n"
-    "        local nt = base + T\n"
-    "        local allow_at = nt - b * T\n"
-    "        if now >= allow_at then\n"
-    "          local left = math.floor((now - allow_at) / T)\n"
-    "          if left > b - 1 then left = b - 1 end\n"
-    "          if rem < 0 or left < rem then rem = left end\n"
-    "          if nt - now > reset then reset = nt - now end\n"
-    "        else\n"
-    "          local w = allow_at - now\n"
-    "          if w > md then\n"
-    "            dec = 2\n"
-    "            if base - now > reset then reset = base - now end\n"
-    "          else\n"
-    "            if dec < 1 then dec = 1 end\n"
-    "            if nt - now > reset then reset = nt - now end\n"
-    "          end\n"
-    "          if w > wait then wait = w end\n"
-    "          rem = 0\n"
-    "        end\n"
-    "        news[#news + 1] = {k, nt}\n"
+    "    local tat = tats[k]\n"
+    "    if tat == nil then tat = tonumber(redis.call('GET', KEYS[k]) or '0'); tats[k] = tat end\n"
+    "    out[#out + 1] = tat\n"
+    "    if cost < 0 then\n"
+    "      adm = 0\n"
+    "      if tat == expect then\n"
+    "        local nt = tat - T\n"
+    "        if nt < now then nt = now end\n"
+    "        tats[k] = nt; dirty[k] = true\n"
     "      end\n"
+    "    else\n"
+    "      local base = tat\n"
+    "      if base < now then base = now end\n"
+    "      local can = math.floor((now + md - base) / T) + b\n"
+    "      if can < adm then adm = can end\n"
+    "      ks[#ks + 1] = k; ts[#ts + 1] = T; bases[#bases + 1] = base\n"
     "    end\n"
-    "    if dec ~= 2 then\n"
-    "      for _, e in ipairs(news) do tats[e[1]] = e[2]; dirty[e[1]] = true end\n"
-    "    end\n"
-    "    if rem < 0 then rem = 0 end\n"
-    "    out[#out + 1] = dec; out[#out + 1] = wait; out[#out + 1] = rem\n"
-    "    out[#out + 1] = reset\n"
-    "    for _, e in ipairs(news) do out[#out + 1] = tats[e[1]] end\n"
+    "  end\n"
+    "  if adm > 0 then\n"
+    "    out[slot] = adm\n"
+    "    for i = 1, #ks do tats[ks[i]] = bases[i] + adm * ts[i]; dirty[ks[i]] = true end\n"
     "  end\n"
     "end\n"
     "for k, _ in pairs(dirty) do\n"
@@ -122,6 +105,7 @@ struct item {
     int64_t tats[MAX_LIMITS]; /* a refund: what its reservation stored */
     char *keys[MAX_LIMITS];
     uint64_t at; /* loop time it was asked for: its answer is due by at + timeout */
+    bool lead;   /* the first of its group in the batch */
 };
 
 struct batch {
@@ -380,27 +364,39 @@ static void drop(struct rl_redis *rr, const char *why)
 
 /* -- batches -------------------------------------------------------------------- */
 
+/*
+ * Answer a batch's requests. From a reply, each group is replayed request by
+ * request from its buckets' TATs before it, with the arithmetic the local
+ * store uses; Redis's count of admitted requests has the last word (it is
+ * what Redis stored), so whatever the replay says, no request beyond the
+ * count gets a token.
+ */
 static void deliver(struct batch *b, bool ok, const redisReply *reply)
 {
-    size_t at = 0;
+    int64_t now = ok ? reply->element[0]->integer : 0, cur[MAX_LIMITS] = {0};
+    long long admitted = 0, k = 0;
+    size_t at = 1;
 
     for (struct item *it = b->items; it != NULL; it = it->next) {
         struct sl_gcra_result r = {0};
         int64_t tats[MAX_LIMITS] = {0};
 
         if (ok) {
-            redisReply **e = reply->element + at;
-
-            r.decision = (enum sl_gcra_decision)e[0]->integer;
-            r.wait_us = e[1]->integer;
-            r.remaining = e[2]->integer;
-            r.reset_us = e[3]->integer;
-            for (size_t i = 0; i < it->n; i++)
-                tats[i] = e[4 + i]->integer;
+            if (it->lead) {
+                admitted = reply->element[at++]->integer;
+                for (size_t i = 0; i < it->n; i++)
+                    cur[i] = reply->element[at++]->integer;
+                k = 0;
+            }
+            sl__gcra_check_all(it->limits, cur, it->n, now, tats, &r);
+            if (k++ >= admitted && r.decision != SL_GCRA_REJECT) {
+                r.decision = SL_GCRA_REJECT;
+                memcpy(tats, cur, sizeof(tats));
+            }
+            memcpy(cur, tats, sizeof(cur));
         } else if (it->done != NULL) {
             atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
         }
-        at += 4 + it->n;
         if (it->done != NULL)
             it->done(it->arg, ok, &r, tats);
     }
@@ -443,10 +439,11 @@ static void batch_finish(struct batch *b)
 
 static bool valid_reply(const redisReply *r, const struct batch *b)
 {
-    size_t n = 0;
+    size_t n = 1;
 
     for (struct item *it = b->items; it != NULL; it = it->next)
-        n += 4 + it->n;
+        if (it->lead)
+            n += 1 + it->n;
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != n)
         return false;
     for (size_t i = 0; i < r->elements; i++)
@@ -594,7 +591,8 @@ static struct batch *build(struct rl_redis *rr)
                 keys[n_keys++] = it->keys[i];
             kidx[b->n_items][i] = k + 1; /* Lua counts from 1 */
         }
-        if (prev == NULL || !same_ask(prev, kidx[b->n_items - 1], it, kidx[b->n_items])) {
+        it->lead = prev == NULL || !same_ask(prev, kidx[b->n_items - 1], it, kidx[b->n_items]);
+        if (it->lead) {
             n_groups++;
             n_args += 2 + 6 * it->n;
         }
@@ -635,11 +633,11 @@ static struct batch *build(struct rl_redis *rr)
             size_t fr = r, count = 0;
 
             /* The run of requests that ask the same as `first`. */
-            while (it != NULL && (count == 0 || same_ask(first, kidx[fr], it, kidx[r]))) {
+            do {
                 count++;
                 it = it->next;
                 r++;
-            }
+            } while (it != NULL && !it->lead);
             NUM(first->n);
             NUM(count);
             for (size_t i = 0; i < first->n; i++) {
