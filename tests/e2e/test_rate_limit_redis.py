@@ -197,6 +197,49 @@ def test_a_rejection_from_redis_reports_the_same_ratelimit_headers_as_one_from_m
     assert red == mem
 
 
+@pytest.mark.parametrize("limit,n,expected", [
+    # Ten tokens for thirty: remaining 9..0 once each, then twenty 429s.
+    ({"rate": "1/m", "burst": 10}, 30,
+     [(200, str(i)) for i in range(10)] + [(429, "0")] * 20),
+    # Two tokens now, two more reserved 100 and 200 ms ahead (held, then
+    # 200), the next would wait 300 ms > max_delay: 429.
+    ({"rate": "10/s", "burst": 2, "max_delay": "250ms"}, 12,
+     [(200, "0")] * 3 + [(200, "1")] + [(429, "0")] * 8),
+], ids=["burst", "max_delay"])
+def test_a_concurrent_burst_on_one_bucket_gets_the_same_answers_from_redis_as_from_memory(
+        sluice_factory, origin, redis, limit, n, expected):
+    """Requests arriving together reach Redis in one or a few batches, where
+    like requests are settled as a group and the gateway replays the group
+    for each one's answer: every token goes out once, with the same
+    RateLimit-Remaining values as the local store hands out one by one."""
+    limit = dict(limit, key="route")
+    local = rl.start_gateway(sluice_factory, origin, dict(limit, store="local"), name="mem")
+    (shared,) = gateways(sluice_factory, origin, redis, dict(limit, store="redis"), 1,
+                         timeout_ms=COUNT_TIMEOUT_MS)
+
+    def burst(url):
+        barrier, out, lock = threading.Barrier(n), [], threading.Lock()
+
+        def one():
+            barrier.wait()
+            r = rl.get(url)
+            with lock:
+                out.append((r.status_code, r.headers["RateLimit-Remaining"]))
+
+        ts = [threading.Thread(target=one) for _ in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return sorted(out)
+
+    mem, red = burst(local.url), burst(shared.url)
+    calls = [l for l in redis.cli("INFO", "commandstats").splitlines() if "evalsha" in l]
+    print(f"\nmemory: {mem}\nredis:  {red}\n{calls}")
+    assert mem == sorted(expected)
+    assert red == sorted(expected)
+
+
 # -- 4. pacing through Redis -------------------------------------------------------------------
 
 
