@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_LIMITS 8
+#define MAX_LIMITS  8
+#define MAX_SPAN_US (100LL * 365 * 24 * 3600 * 1000000) /* 100 years */
 
 /* Parse "N/s" etc.: count and period in ms. Returns 0 or -1. */
 static int parse_rate(const char *s, uint64_t *count, uint64_t *period_ms)
@@ -89,6 +90,19 @@ static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct r
         l->gcra.t_us = 1;
     l->gcra.burst = burst ? (int64_t)burst : (int64_t)l->count;
     l->gcra.max_delay_us = (int64_t)delay_ms * 1000;
+    /* Bucket arithmetic is in microseconds, in int64 here and in the
+     * doubles of the Redis script (exact below 2^53 us, 285 years): keep
+     * every span it adds well inside that. */
+    if (l->gcra.burst > MAX_SPAN_US / l->gcra.t_us) {
+        sl_conf_error(ctx, burst ? sl_node_get(n, "burst") : sl_node_get(n, "rate"),
+                      "a bucket of %lld at %s takes over 100 years to refill",
+                      (long long)l->gcra.burst, rate);
+        return -1;
+    }
+    if (delay_ms > MAX_SPAN_US / 1000) {
+        sl_conf_error(ctx, sl_node_get(n, "max_delay"), "expected at most 100 years");
+        return -1;
+    }
     return 0;
 }
 

@@ -560,13 +560,16 @@ def config_text(tmp_path, limit, redis=None):
     ({"key": "header:", "rate": "10/s"}, "expected ip, route, header:NAME or jwt:CLAIM"),
     ({"key": "route"}, "rate"),
     ({"key": "route", "rate": "10/s", "burst": 0}, "burst"),
+    ({"key": "route", "rate": "1/d", "burst": 1000000000}, "takes over 100 years to refill"),
+    ({"key": "route", "rate": "10/s", "max_delay": "1000000d"}, "expected at most 100 years"),
     ({"key": "route", "rate": "10/s", "store": "memcached"}, "store"),
     ({"key": "route", "rate": "10/s", "on_store_failure": "panic"}, "on_store_failure"),
     ({"key": "route", "rate": "10/s", "colour": "blue"}, "colour"),
     ([{"key": "route", "rate": "10/s", "store": "local"},
       {"key": "ip", "rate": "10/s", "store": "redis"}], "all limits of a route use one store"),
 ], ids=["redis-store-without-redis", "unknown-unit", "zero-rate", "not-a-number",
-        "unknown-key", "empty-header-name", "no-rate", "zero-burst", "unknown-store",
+        "unknown-key", "empty-header-name", "no-rate", "zero-burst", "bucket-of-centuries",
+        "delay-of-centuries", "unknown-store",
         "unknown-failure-mode", "unknown-setting", "two-stores"])
 def test_a_bad_rate_limit_setting_is_a_config_error(tmp_path, limit, message):
     # With redis: set where the store is not the point.
