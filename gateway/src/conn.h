@@ -55,6 +55,7 @@ struct sl_conn {
     uint32_t rpos;
     const char *exec_start; /* start of the bytes given to llhttp_execute() */
     char hist[8];           /* the bytes fed to the parser just before exec_start */
+    bool in_version;        /* the request line's version has begun (it may come in pieces) */
 
     struct sl_out out;
 

@@ -63,6 +63,7 @@ static int on_message_begin(llhttp_t *p)
     if (c->req.gen == NULL)
         sl__req_init(&c->req, c);
     c->state = SL_CS_HEAD;
+    c->in_version = false;
     return 0;
 }
 
@@ -85,6 +86,11 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
     static const char proto[] = "HTTP/";
 
     (void)len;
+    /* What comes before the version is checked once, at its first piece: a
+     * version split over two reads comes in two. */
+    if (c->in_version)
+        return 0;
+    c->in_version = true;
     /* llhttp also takes RTSP/1.0 and ICE/1.0 and reports them as 1.0; and
      * it takes two spaces before the version. */
     for (size_t k = 1; k <= 5; k++)

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import re
+import socket
+import time
 
 import pytest
 import requests
@@ -166,6 +168,34 @@ def test_pipelined_requests_in_one_send_are_answered_in_order_with_the_right_bod
     assert json.loads(rs[4].body)["path"] == "/headers"
     ids = [r.get("X-Request-Id") for r in rs]
     assert len(set(ids)) == 5, ids
+
+
+def test_requests_split_anywhere_across_reads_are_parsed_as_if_sent_whole(gateway):
+    """The checks made on top of llhttp look back at bytes the parser has
+    already been given; a piece boundary falling anywhere (inside the
+    method, the version, a header, the body, between pipelined requests)
+    must change nothing."""
+    sluice, origin = gateway
+    port = sluice.listen_ports()[0]
+    data = (req("POST", "/echo?q=1", headers=[("X-A", "b c")], body=b"hello")
+            + req("GET", "/?size=3", headers=[("Connection", "close")]))
+    wrong = []
+    for cut in range(1, len(data)):
+        with Raw(port) as c:
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.send(data[:cut])
+            time.sleep(0.005)  # the gateway reads the first piece on its own
+            c.send(data[cut:])
+            got = []
+            try:
+                for _ in range(2):
+                    r = c.response()
+                    got.append((r.status, r.body[:100]))
+            except (EOFError, ConnectionResetError):
+                got.append("closed")
+            if got != [(200, b"hello"), (200, b"abc")]:
+                wrong.append((cut, data[:cut][-12:], got))
+    assert wrong == [], f"{len(wrong)} of {len(data) - 1} cuts went wrong, e.g. {wrong[:3]}"
 
 
 @pytest.mark.parametrize(
