@@ -120,7 +120,9 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
     sl__req_response_phase(req);
 
     sl__out_printf(o, "HTTP/1.1 %d ", status);
-    if (reason.len > 0)
+    /* llhttp lets control characters (NUL among them) through in the reason
+     * phrase: such a reason is replaced, never passed on. */
+    if (reason.len > 0 && sl__http_valid_value(reason))
         sl__out_copy(o, reason.p, reason.len);
     else
         sl__out_printf(o, "%s", sl__http_reason(status));

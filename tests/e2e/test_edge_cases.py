@@ -83,6 +83,33 @@ def test_a_response_delimited_by_the_upstream_closing_reaches_the_client_whole(s
         up.close()
 
 
+def test_an_upstream_reason_phrase_is_passed_on_unless_it_holds_control_characters(
+        sluice_factory):
+    reasons = {"/custom": b"Fine Thanks", "/nul": b"OK\x00evil", "/bell": b"O\x07K",
+               "/del": b"OK\x7f"}
+
+    def answer(up, c):
+        head = read_head(c)
+        path = head.split(b" ")[1].decode()
+        c.sendall(b"HTTP/1.1 200 " + reasons[path] + b"\r\nContent-Length: 2\r\n"
+                  b"Connection: close\r\n\r\nhi")
+
+    up = RawUpstream(answer)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        port = s.listen_ports()[0]
+        lines = {}
+        for path in reasons:
+            raw = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                    f"\r\n\r\n".encode())
+            lines[path] = raw.split(b"\r\n", 1)[0]
+            assert raw.endswith(b"\r\n\r\nhi"), raw
+        assert lines == {"/custom": b"HTTP/1.1 200 Fine Thanks", "/nul": b"HTTP/1.1 200 OK",
+                         "/bell": b"HTTP/1.1 200 OK", "/del": b"HTTP/1.1 200 OK"}
+    finally:
+        up.close()
+
+
 def test_a_declined_upgrade_closes_the_connection_instead_of_leaving_it_dead(sluice_factory,
                                                                             origin):
     conf = basic_config(free_port(), {"app": [origin.address]},
