@@ -391,6 +391,7 @@ static void deliver(struct batch *b, bool ok, const redisReply *reply)
             sl__gcra_check_all(it->limits, cur, it->n, now, tats, &r);
             if (k++ >= admitted && r.decision != SL_GCRA_REJECT) {
                 r.decision = SL_GCRA_REJECT;
+                r.remaining = 0;
                 memcpy(tats, cur, sizeof(tats));
             }
             memcpy(cur, tats, sizeof(cur));
@@ -545,7 +546,6 @@ static size_t fmt_i64(char *p, int64_t v)
     return len;
 }
 
-/* Build one EVALSHA from up to BATCH_MAX queued items. */
 /* Whether b asks exactly what a asks (a decision, same buckets, same
  * limits): then the two go to Redis as one group. */
 static bool same_ask(const struct item *a, const size_t *ka, const struct item *b, const size_t *kb)
