@@ -535,6 +535,7 @@ void sl__proxy_send_request(struct sl_req *req)
     uc->resp_done = false;
     uc->skip_message = false;
     uc->retry_status = 0;
+    uc->bad = NULL;
     req->up_start_ns = sl__mono_ns();
     req->action = "sending the request to the upstream";
     write_request_head(req, uc);

@@ -48,6 +48,7 @@ struct sl_upconn {
     bool resp_keepalive;
     bool skip_message; /* inside a 1xx response we drop */
     int retry_status;  /* a 502/503/504 swallowed for a retry */
+    const char *bad;   /* what a callback found wrong in the response, or NULL */
     bool reading;
     bool client_bp; /* reading stopped: the client write queue is full */
     bool eof;

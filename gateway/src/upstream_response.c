@@ -162,16 +162,25 @@ static int on_resp_headers(llhttp_t *p)
     struct sl_req *req = uc->req;
     int status = p->status_code;
 
-    if (status < 100 || status > 599)
+    if (status < 100 || status > 599) {
+        uc->bad = "status code out of range";
         return -1;
+    }
+    /* llhttp takes any digit.digit version in a status line. */
+    if (p->http_major != 1 || p->http_minor > 1) {
+        uc->bad = "not an HTTP/1.0 or HTTP/1.1 response";
+        return -1;
+    }
     if (status < 200 && status != 101) {
         /* 100 Continue (we answered the client's Expect ourselves) and other
          * interim responses are dropped; the final response follows. */
         uc->skip_message = true;
         return 1;
     }
-    if (status == 101 && !req->upgrade)
+    if (status == 101 && !req->upgrade) {
+        uc->bad = "101 Switching Protocols to a request without Upgrade";
         return -1;
+    }
     req->up_ms = (sl__mono_ns() - req->up_start_ns) / 1000;
     sl__tstate_count_status(req->target->st, status);
     if (status >= 500) {
@@ -336,12 +345,12 @@ static void parse_response(struct sl_upconn *uc)
             return;
         }
         if (!req->resp_started) {
+            const char *why = uc->bad ? uc->bad : llhttp_get_error_reason(&uc->parser);
+
             uc->got_bytes = true; /* an answer, if a broken one: no retry */
             req->action = "reading the upstream response head";
             sl__proxy_attempt_failed(req, SL_FAIL_PROTOCOL, "upstream sent an invalid response: %s",
-                                     llhttp_get_error_reason(&uc->parser)
-                                         ? llhttp_get_error_reason(&uc->parser)
-                                         : llhttp_errno_name(err));
+                                     why ? why : llhttp_errno_name(err));
         } else {
             req->action = "reading the upstream response body";
             sl_log(SL_LOG_ERROR, req, "upstream sent an invalid response body: %s",

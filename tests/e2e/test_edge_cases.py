@@ -2,11 +2,13 @@
 declined upgrades, timeouts while one side waits for the other, a single
 target's 5xx, HTTP/1.0 without Host, log files swapped under load."""
 
+import json
 import signal
 import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import basic_config, free_port, raw_request, wait_for
@@ -106,6 +108,67 @@ def test_an_upstream_reason_phrase_is_passed_on_unless_it_holds_control_characte
             assert raw.endswith(b"\r\n\r\nhi"), raw
         assert lines == {"/custom": b"HTTP/1.1 200 Fine Thanks", "/nul": b"HTTP/1.1 200 OK",
                          "/bell": b"HTTP/1.1 200 OK", "/del": b"HTTP/1.1 200 OK"}
+    finally:
+        up.close()
+
+
+BAD_RESPONSES = {
+    "cl_and_te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0\r\n\r\n",
+    "two_content_lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!",
+    "content_length_list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nhi!",
+    "negative_content_length": b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nhi",
+    "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi",
+    "space_before_colon": b"HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 2\r\n\r\nhi",
+    "nul_in_value": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nhi",
+    "bare_cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nhi",
+    "bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi",
+    "not_http": b"hi there",
+    "http_2_0": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    "status_out_of_range": b"HTTP/1.1 700 Odd\r\nContent-Length: 2\r\n\r\nhi",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_RESPONSES))
+def test_a_malformed_or_ambiguous_upstream_response_becomes_a_502_and_is_logged(
+        sluice_factory, name):
+    def answer(up, c):
+        read_head(c)
+        c.sendall(BAD_RESPONSES[name])
+        time.sleep(0.3)
+
+    up = RawUpstream(answer)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        raw = raw_request(s.listen_ports()[0],
+                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 502 "), raw
+        # The gateway's own JSON, and nothing of the upstream's bytes.
+        assert json.loads(raw.split(b"\r\n\r\n", 1)[1])["error"] == "bad_gateway", raw
+        wait_for(lambda: "upstream sent an invalid response" in s.error_log(),
+                 what="the error log line")
+    finally:
+        up.close()
+
+
+def test_a_folded_upstream_header_line_reaches_the_client_unfolded(sluice_factory):
+    """RFC 9112 5.2: a proxy replaces a response's obs-fold with spaces (or
+    refuses it with 502); it never passes the fold on."""
+    def answer(up, c):
+        read_head(c)
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi")
+        time.sleep(0.3)
+
+    up = RawUpstream(answer)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        raw = raw_request(s.listen_ports()[0],
+                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and body == b"hi", raw
+        fields = head.split(b"\r\n")[1:]
+        assert all(not f[:1].isspace() for f in fields), fields
+        assert [f for f in fields if f.startswith(b"X-A:")] in ([b"X-A: a b"], [b"X-A: a  b"]), fields
     finally:
         up.close()
 
