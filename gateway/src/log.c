@@ -88,6 +88,21 @@ int sl__log_reopen(void)
     return sl__sink_reopen(&error_sink);
 }
 
+void sl__log_text(const char *text)
+{
+    size_t len = strlen(text);
+    int fd = atomic_load(&error_sink.fd);
+
+    while (len > 0) {
+        ssize_t w = write(fd, text, len);
+
+        if (w <= 0)
+            return; /* nowhere left to complain to */
+        text += w;
+        len -= (size_t)w;
+    }
+}
+
 void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, ...)
 {
     char line[2048];

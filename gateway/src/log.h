@@ -22,6 +22,9 @@ int sl__log_open(const char *path);
 /* Reopen the current file (after log rotation, on SIGUSR1). */
 int sl__log_reopen(void);
 
+/* Append text as it is (lines already formatted, such as a config report). */
+void sl__log_text(const char *text);
+
 /*
  * A log destination whose file descriptor number never changes once opened:
  * reopening or switching files dup2()s the new file over it, so a worker

@@ -189,12 +189,14 @@ static int reload(uint64_t *generation, char **errors_out)
                "reload failed, %d error%s; the running configuration "
                "(generation %llu) keeps serving:",
                errors, errors == 1 ? "" : "s", (unsigned long long)cur->id);
-        print_report(stderr, report);
+        if (report != NULL)
+            sl__log_text(report);
         sl__metrics_reload(false);
         *errors_out = report;
         return -1;
     }
-    print_report(stderr, report);
+    if (report != NULL)
+        sl__log_text(report); /* warnings */
     free(report);
     if (install(g, cur) != 0) {
         sl__metrics_reload(false);

@@ -7,6 +7,7 @@ here from the YAML text each test writes, never copied from sluice's output.
 
 import os
 import re
+import signal
 import subprocess
 import threading
 
@@ -408,3 +409,25 @@ def test_sighup_with_a_broken_config_logs_the_errors_and_keeps_the_old_config(
     assert r.status_code == 200
     assert r.headers["X-Origin"] == "a"
     assert s.proc.poll() is None
+
+
+def test_the_errors_of_a_failed_reload_go_to_the_configured_error_log_file(
+        tmp_path, origin_factory, sluice_factory):
+    a = origin_factory("a")
+    port = free_port()
+    log_file = tmp_path / "errors.log"
+    good = basic_config(port, {"app": [a.address]})
+    good["log"] = {"level": "info", "access": "off", "error": str(log_file)}
+    s = sluice_factory(good)
+    broken = dict(good, routes=[{"name": "all", "match": {"path": "/"}, "upstream": "missing"}])
+    s.write_config(broken)
+    s.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: log_file.exists() and "reload failed" in log_file.read_text(),
+             what="the reload failure in the error log file")
+    wait_for(lambda: "missing" in log_file.read_text(), what="the errors themselves")
+    text = log_file.read_text()
+    assert re.search(re.escape(str(s.conf_path)) + r":\d+:\d+: error: routes\[0\]\.upstream: .*missing",
+                     text), text
+    assert "^" in text  # the caret under the source line
+    assert "routes[0].upstream" not in s.error_log(), "the errors went to stderr"
+    assert requests.get(s.url + "/", timeout=5).headers["X-Origin"] == "a"
