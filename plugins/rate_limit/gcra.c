@@ -66,12 +66,41 @@ void sl__gcra_check_all(const struct sl_gcra_limit *l, const int64_t *tats, size
             new_tats[i] = tats[i]; /* all or nothing */
 }
 
-int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved, int64_t now)
+/* Keep the entries of left[] strictly between lo and hi. */
+static void keep_between(int64_t *left, uint32_t *n_left, int64_t lo, int64_t hi)
 {
-    int64_t t = tat - l->t_us;
+    for (uint32_t i = 0; i < *n_left;) {
+        if (left[i] <= lo || left[i] >= hi)
+            left[i] = left[--*n_left];
+        else
+            i++;
+    }
+}
 
-    if (tat != reserved)
+int64_t sl__gcra_refund_chain(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved,
+                              int64_t now, int64_t *left, uint32_t *n_left, uint32_t cap)
+{
+    uint32_t i;
+
+    if (tat != reserved) {
+        keep_between(left, n_left, now, tat);
+        if (reserved > now && reserved < tat && *n_left < cap)
+            left[(*n_left)++] = reserved;
         return tat;
-
-    return t > now ? t : now;
+    }
+    tat -= l->t_us;
+    for (;;) {
+        for (i = 0; i < *n_left && left[i] != tat; i++)
+            ;
+        if (i == *n_left)
+            break;
+        left[i] = left[--*n_left];
+        tat -= l->t_us;
+    }
+    if (tat < now)
+        tat = now;
+    /* An entry above the schedule's new end is a slot nobody holds now,
+     * which a later reservation may be given: it must not match then. */
+    keep_between(left, n_left, now, tat);
+    return tat;
 }

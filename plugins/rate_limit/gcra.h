@@ -49,10 +49,18 @@ void sl__gcra_check_all(const struct sl_gcra_limit *l, const int64_t *tats, size
 
 /*
  * Give back the token a held client reserved, which moved the TAT to
- * `reserved`: the new TAT. Only when nobody reserved after it (tat is still
- * `reserved`): taking a slot out of the middle of the schedule would let the
- * next arrival share a later client's slot.
+ * `reserved`. It applies at once only when nobody reserved after it (tat
+ * is still `reserved`): taking a slot out of the middle of the schedule
+ * would let the next arrival share a later client's slot. The refunds that
+ * cannot apply yet are remembered instead: left[] holds the
+ * reservations (their TATs) of held clients that left while a later
+ * reservation stood, *n_left of them, room for cap. A refund that cannot
+ * apply goes there; one that can rolls the TAT back through every
+ * reservation in left[] directly below it, so clients that give up oldest
+ * first hand back every slot once the newest has gone too. Entries whose
+ * time has passed are dropped. Returns the new TAT.
  */
-int64_t sl__gcra_refund(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved, int64_t now);
+int64_t sl__gcra_refund_chain(const struct sl_gcra_limit *l, int64_t tat, int64_t reserved,
+                              int64_t now, int64_t *left, uint32_t *n_left, uint32_t cap);
 
 #endif

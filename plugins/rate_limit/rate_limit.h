@@ -45,7 +45,7 @@ int64_t sl__rl_now_us(void);
  * one lock per shard, buckets that are full again forgotten, memory capped.
  * keys[i] is the bucket of limits[i]. Decides and commits atomically over
  * all n buckets, and leaves the TATs it stored in tats[]. Cost -1 refunds
- * instead the token whose reservation stored tats[] (see sl__gcra_refund).
+ * instead the token whose reservation stored tats[] (see sl__gcra_refund_chain).
  */
 void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, size_t n, int cost,
                   struct sl_gcra_result *r, int64_t *tats);

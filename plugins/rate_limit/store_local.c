@@ -19,13 +19,23 @@
 #define SHARD_MAX   (MAX_ENTRIES / SHARDS)
 #define BUCKETS     1024 /* per shard; chains stay short up to SHARD_MAX */
 
+#define LEFT_MAX 64 /* refunds kept per bucket until they can apply */
+
 struct entry {
     struct entry *next;
     uint64_t hash;
     int64_t tat;
+    int64_t *left; /* reservations given back early (sl__gcra_refund_chain), or NULL */
+    uint32_t n_left;
     size_t len;
     char key[];
 };
+
+static void entry_free(struct entry *e)
+{
+    free(e->left);
+    free(e);
+}
 
 struct shard {
     uv_mutex_t lock;
@@ -84,7 +94,7 @@ static void trim(struct shard *sh, int64_t now)
                 struct entry *e = *pp;
 
                 *pp = e->next;
-                free(e);
+                entry_free(e);
                 sh->n--;
                 continue;
             }
@@ -97,7 +107,7 @@ static void trim(struct shard *sh, int64_t now)
         struct entry *e = *victim;
 
         *victim = e->next;
-        free(e);
+        entry_free(e);
         sh->n--;
     }
 }
@@ -142,8 +152,17 @@ void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, s
         tats[i] = e ? e->tat : 0;
     }
     if (cost < 0) {
-        for (size_t i = 0; i < n; i++)
-            news[i] = sl__gcra_refund(&limits[i], tats[i], reserved[i], now);
+        for (size_t i = 0; i < n; i++) {
+            struct entry *e = *find(&shards[idx[i]], h[i], keys[i], strlen(keys[i]));
+
+            news[i] = tats[i];
+            if (e == NULL)
+                continue; /* the bucket is full again: nothing to give back */
+            if (e->left == NULL && (e->left = malloc(LEFT_MAX * sizeof(*e->left))) == NULL)
+                abort();
+            news[i] = sl__gcra_refund_chain(&limits[i], e->tat, reserved[i], now, e->left,
+                                            &e->n_left, LEFT_MAX);
+        }
         if (r != NULL)
             memset(r, 0, sizeof(*r));
     } else {
@@ -173,6 +192,8 @@ void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, s
             abort();
         e->hash = h[i];
         e->tat = news[i];
+        e->left = NULL;
+        e->n_left = 0;
         e->len = len;
         memcpy(e->key, keys[i], len + 1);
         e->next = *pp;

@@ -37,8 +37,10 @@ atomic_ullong sl__rl_redis_errors;
  * group its number of limits, how many requests it stands for (consecutive
  * requests asking the same of the same buckets travel as one group), and
  * per limit: key index, interval (us), burst, max delay (us), cost (1 take,
- * -1 refund), and for a refund the TAT its reservation stored (the refund
- * only happens if nobody reserved since).
+ * -1 refund), and for a refund the TAT its reservation stored. A refund
+ * applies when nobody reserved since; otherwise it waits in "KEY:left" (a
+ * sorted set, at most 64) until the reservations above it are refunded
+ * too, as sl__gcra_refund_chain() does for the local store.
  *
  * A group is settled in closed form, not request by request: with base =
  * max(TAT, now), the k-th request of the group (from 0) would have to wait
@@ -69,11 +71,21 @@ static const char script[] =
     "    if tat == nil then tat = tonumber(redis.call('GET', KEYS[k]) or '0'); tats[k] = tat end\n"
     "    out[#out + 1] = tat\n"
     "    if cost < 0 then\n"
+    "      local lk = KEYS[k] .. ':left'\n"
     "      adm = 0\n"
     "      if tat == expect then\n"
     "        local nt = tat - T\n"
+    "        while redis.call('ZREM', lk, string.format('%d', nt)) == 1 do nt = nt - T end\n"
     "        if nt < now then nt = now end\n"
+    "        redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)\n"
+    "        redis.call('ZREMRANGEBYSCORE', lk, nt, '+inf')\n"
     "        tats[k] = nt; dirty[k] = true\n"
+    "      elseif expect > now and expect < tat then\n"
+    "        redis.call('ZREMRANGEBYSCORE', lk, '-inf', now)\n"
+    "        if redis.call('ZCARD', lk) < 64 then\n"
+    "          redis.call('ZADD', lk, expect, string.format('%d', expect))\n"
+    "          redis.call('PEXPIRE', lk, math.ceil((tat - now) / 1000))\n"
+    "        end\n"
     "      end\n"
     "    else\n"
     "      local base = tat\n"

@@ -468,6 +468,44 @@ def test_a_held_client_that_disconnects_releases_its_slot_to_the_next_client(
     assert logged and logged[0].get("ratelimit") == "delayed", logged
 
 
+OLDEST_FIRST_LIMIT = {"key": "route", "rate": "5/s", "burst": 1, "max_delay": "5s"}
+
+
+def check_held_clients_leaving_oldest_first_give_back_every_slot(sluice):
+    """5/s, burst 1, max_delay 5s. A goes through; B, C, D, E are held for
+    A + 200, 400, 600, 800 ms, then leave in that order (the way clients
+    time out). Only E's refund can apply at once, but it rolls the schedule
+    back through D, C and B: F, coming next, gets the slot after A, not
+    the one after E's (A + 1 s)."""
+    port = sluice.listen_ports()[0]
+    t_a = time.monotonic()
+    a = raw_get(port)
+    assert read_status(a, 5) == 200
+    held = [raw_get(port) for _ in range(4)]
+    assert read_status(held[0], 0.05) is None, "B was not held"
+    for i, h in enumerate(held):
+        h.close()
+        wait_for(lambda: sum(e.get("status") == 499 for e in sluice.access_log()) == i + 1,
+                 timeout=2, interval=0.01, what=f"held client {i + 1} leaving")
+    t_f_sent = time.monotonic() - t_a
+    f = raw_get(port)
+    st = read_status(f, 5)
+    t_f = time.monotonic() - t_a
+    a.close()
+    f.close()
+    print(f"\nfour held clients left oldest first by {t_f_sent:.3f} s; F answered {st} at "
+          f"{t_f:.3f} s after A")
+    assert st == 200
+    assert t_f < max(t_f_sent, 0.2) + 0.25, (
+        f"F got its token {t_f:.3f} s after A (sent at {t_f_sent:.3f} s): the slots of the "
+        f"clients that left were not given back (E's alone would put F at 1 s)")
+
+
+def test_held_clients_leaving_oldest_first_give_back_every_slot(sluice_factory, origin):
+    s = start_gateway(sluice_factory, origin, dict(OLDEST_FIRST_LIMIT, store="local"))
+    check_held_clients_leaving_oldest_first_give_back_every_slot(s)
+
+
 SLOTS_LIMIT = {"key": "route", "rate": "5/s", "burst": 1, "max_delay": "5s"}
 
 

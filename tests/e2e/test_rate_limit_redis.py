@@ -268,6 +268,14 @@ def test_a_held_client_that_disconnects_gives_its_redis_token_back_to_the_next_c
     rl.check_held_client_leaving_frees_its_slot(s, s.listen_ports()[0])
 
 
+def test_held_clients_leaving_oldest_first_give_back_every_redis_slot(
+        sluice_factory, origin, redis):
+    (s,) = gateways(sluice_factory, origin, redis, dict(rl.OLDEST_FIRST_LIMIT, store="redis"), 1,
+                    timeout_ms=COUNT_TIMEOUT_MS)
+    rl.check_held_clients_leaving_oldest_first_give_back_every_slot(s)
+    assert keys(redis, "sl:rl:*:left") == []  # nothing left waiting once all came back
+
+
 def test_a_held_client_leaving_ahead_of_another_never_lets_two_requests_share_a_redis_slot(
         sluice_factory, origin_factory, redis, tmp_path):
     origin = origin_factory("slots", debug=True, log_path=tmp_path / "origin.log")

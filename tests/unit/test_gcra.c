@@ -136,17 +136,63 @@ static void test_a_refund_gives_back_the_last_reservation_only(void)
 {
     const struct sl_gcra_limit l = {.t_us = 50 * MS, .burst = 1, .max_delay_us = SEC};
     struct sl_gcra_result r;
-    int64_t now = 1000 * SEC, tat = 0, a, b;
+    int64_t now = 1000 * SEC, tat = 0, a, b, left[1];
+    uint32_t n = 0;
 
     sl__gcra_check(&l, tat, now, &a, &r); /* through now */
     sl__gcra_check(&l, a, now, &b, &r);   /* held 50 ms */
     /* b is the last reservation: refunding it moves the schedule back. */
-    CHECK_EQ_INT(sl__gcra_refund(&l, b, b, now), a);
+    CHECK_EQ_INT(sl__gcra_refund_chain(&l, b, b, now, left, &n, 0), a);
     /* If someone reserved after b, refunding b would let the next arrival
      * share that later slot: nothing changes. */
-    CHECK_EQ_INT(sl__gcra_refund(&l, b + 50 * MS, b, now), b + 50 * MS);
+    CHECK_EQ_INT(sl__gcra_refund_chain(&l, b + 50 * MS, b, now, left, &n, 0), b + 50 * MS);
     /* Never back past a full bucket. */
-    CHECK_EQ_INT(sl__gcra_refund(&l, now + 10 * MS, now + 10 * MS, now), now);
+    CHECK_EQ_INT(sl__gcra_refund_chain(&l, now + 10 * MS, now + 10 * MS, now, left, &n, 0), now);
+}
+
+static void test_clients_leaving_oldest_first_give_back_every_slot_once_the_newest_goes(void)
+{
+    const struct sl_gcra_limit l = {.t_us = 50 * MS, .burst = 1, .max_delay_us = SEC};
+    struct sl_gcra_result r;
+    int64_t now = 1000 * SEC, a, b, c, d, left[4], tat;
+    uint32_t n = 0;
+
+    sl__gcra_check(&l, 0, now, &a, &r); /* through now */
+    sl__gcra_check(&l, a, now, &b, &r); /* held 50, 100, 150 ms */
+    sl__gcra_check(&l, b, now, &c, &r);
+    sl__gcra_check(&l, c, now, &d, &r);
+    /* b and c leave while d stands: nothing moves yet, both are kept. */
+    tat = sl__gcra_refund_chain(&l, d, b, now, left, &n, 4);
+    CHECK_EQ_INT(tat, d);
+    tat = sl__gcra_refund_chain(&l, tat, c, now, left, &n, 4);
+    CHECK_EQ_INT(tat, d);
+    CHECK_EQ_UINT(n, 2);
+    /* d leaves: the schedule rolls back through c and b to a. */
+    tat = sl__gcra_refund_chain(&l, tat, d, now, left, &n, 4);
+    CHECK_EQ_INT(tat, a);
+    CHECK_EQ_UINT(n, 0);
+
+    /* With a client still held above, a slot given back stays reserved
+     * for nobody rather than shared: e stays the end. */
+    {
+        int64_t e, f;
+
+        n = 0;
+        sl__gcra_check(&l, a, now, &e, &r);
+        sl__gcra_check(&l, e, now, &f, &r);
+        tat = sl__gcra_refund_chain(&l, f, e, now, left, &n, 4);
+        CHECK_EQ_INT(tat, f);
+        /* Time passes beyond e: its entry goes, f's refund goes to now. */
+        tat = sl__gcra_refund_chain(&l, tat, f, e + MS, left, &n, 4);
+        CHECK_EQ_INT(tat, e + MS);
+        CHECK_EQ_UINT(n, 0);
+    }
+    /* Full: a refund that cannot be kept is lost, never misapplied. */
+    n = 0;
+    for (int i = 0; i < 6; i++)
+        tat = sl__gcra_refund_chain(&l, d, b + i, now, left, &n, 4);
+    CHECK_EQ_UINT(n, 4);
+    CHECK_EQ_INT(tat, d);
 }
 
 static void test_several_limits_take_from_all_or_from_none(void)
@@ -220,6 +266,7 @@ int main(void)
     RUN(test_max_delay_reserves_future_tokens_spaced_by_the_interval);
     RUN(test_a_wait_longer_than_max_delay_is_a_rejection);
     RUN(test_a_refund_gives_back_the_last_reservation_only);
+    RUN(test_clients_leaving_oldest_first_give_back_every_slot_once_the_newest_goes);
     RUN(test_several_limits_take_from_all_or_from_none);
     RUN(test_the_strictest_limit_sets_the_delay);
     RUN(test_a_clock_that_stands_still_or_jumps_is_handled);
