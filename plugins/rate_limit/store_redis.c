@@ -376,6 +376,35 @@ static void drop(struct rl_redis *rr, const char *why)
 
 /* -- batches -------------------------------------------------------------------- */
 
+static void kick(struct rl_redis *rr);
+
+/* Queue a decision (cost 1) or a refund (cost -1) for the next batch. */
+static void enqueue(struct rl_redis *rr, const struct sl_gcra_limit *limits,
+                    const char *const *keys, const int64_t *tats, size_t n, int cost,
+                    rl_done_fn *done, void *arg)
+{
+    struct item *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        abort();
+    it->done = done;
+    it->arg = arg;
+    it->cost = cost;
+    it->n = n > MAX_LIMITS ? MAX_LIMITS : n;
+    for (size_t i = 0; i < it->n; i++) {
+        it->limits[i] = limits[i];
+        it->tats[i] = tats != NULL ? tats[i] : 0;
+        it->keys[i] = strdup(keys[i]);
+        if (it->keys[i] == NULL)
+            abort();
+    }
+    it->at = uv_now(rr->loop);
+    *rr->tail = it;
+    rr->tail = &it->next;
+    rr->queued++;
+    kick(rr);
+}
+
 /*
  * Answer a batch's requests. From a reply, each group is replayed request by
  * request from its buckets' TATs before it, with the arithmetic the local
@@ -407,6 +436,11 @@ static void deliver(struct batch *b, bool ok, const redisReply *reply)
                 memcpy(tats, cur, sizeof(tats));
             }
             memcpy(cur, tats, sizeof(cur));
+            /* Its client left while Redis decided, and Redis gave it a
+             * token: give it back, as a held client that leaves does. */
+            if (it->done == NULL && it->cost > 0 && r.decision != SL_GCRA_REJECT && b->rr != NULL)
+                enqueue(b->rr, it->limits, (const char *const *)it->keys, tats, it->n, -1, NULL,
+                        NULL);
         } else if (it->done != NULL) {
             atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
         }
@@ -414,8 +448,6 @@ static void deliver(struct batch *b, bool ok, const redisReply *reply)
             it->done(it->arg, ok, &r, tats);
     }
 }
-
-static void kick(struct rl_redis *rr);
 
 static void batch_freed(uv_handle_t *h)
 {
@@ -839,8 +871,6 @@ int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
                         const struct sl_gcra_limit *limits, const char *const *keys,
                         const int64_t *tats, size_t n, int cost, rl_done_fn *done, void *arg)
 {
-    struct item *it;
-
     follow_conf(rr, conf);
     if (rr->state == RS_DOWN) {
         if (uv_now(rr->loop) < rr->retry_at) {
@@ -853,25 +883,7 @@ int sl__rl_redis_decide(struct rl_redis *rr, const struct sl_redis_conf *conf,
             return -1;
         }
     }
-    it = calloc(1, sizeof(*it));
-    if (it == NULL)
-        abort();
-    it->done = done;
-    it->arg = arg;
-    it->cost = cost;
-    it->n = n > MAX_LIMITS ? MAX_LIMITS : n;
-    for (size_t i = 0; i < it->n; i++) {
-        it->limits[i] = limits[i];
-        it->tats[i] = tats != NULL ? tats[i] : 0;
-        it->keys[i] = strdup(keys[i]);
-        if (it->keys[i] == NULL)
-            abort();
-    }
-    it->at = uv_now(rr->loop);
-    *rr->tail = it;
-    rr->tail = &it->next;
-    rr->queued++;
-    kick(rr);
+    enqueue(rr, limits, keys, tats, n, cost, done, arg);
     return 0;
 }
 

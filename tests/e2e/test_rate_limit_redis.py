@@ -268,6 +268,28 @@ def test_a_held_client_that_disconnects_gives_its_redis_token_back_to_the_next_c
     rl.check_held_client_leaving_frees_its_slot(s, s.listen_ports()[0])
 
 
+def test_a_client_that_leaves_while_redis_decides_gets_its_token_given_back(
+        sluice_factory, origin, redis):
+    """One token (1/m, burst 1). Redis is paused while A asks for it, A
+    leaves before the answer, then Redis hands A the token: with nobody to
+    use it, it must come back, so B gets it."""
+    (s,) = gateways(sluice_factory, origin, redis,
+                    {"key": "header:X-K", "rate": "1/m", "burst": 1, "store": "redis"}, 1,
+                    timeout_ms=1500)
+    port = s.listen_ports()[0]
+    # Connection and script warm, on another bucket.
+    assert rl.raw_status(port, headers=[("X-K", "warm")]) == 200
+    redis.cli("CLIENT", "PAUSE", "500")
+    a = rl.raw_get(port, headers=[("X-K", "k")])
+    time.sleep(0.15)
+    a.close()
+    wait_for(lambda: any(e.get("status") == 499 for e in s.access_log()), timeout=2,
+             what="A leaving")
+    time.sleep(0.6)  # the pause is over: Redis answered A, and the refund went
+    assert rl.raw_status(port, headers=[("X-K", "k")]) == 200
+    assert rl.raw_status(port, headers=[("X-K", "k")]) == 429  # and only one token
+
+
 def test_held_clients_leaving_oldest_first_give_back_every_redis_slot(
         sluice_factory, origin, redis):
     (s,) = gateways(sluice_factory, origin, redis, dict(rl.OLDEST_FIRST_LIMIT, store="redis"), 1,
