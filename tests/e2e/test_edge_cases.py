@@ -129,48 +129,45 @@ BAD_RESPONSES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD_RESPONSES))
-def test_a_malformed_or_ambiguous_upstream_response_becomes_a_502_and_is_logged(
-        sluice_factory, name):
+def through_gateway(sluice_factory, response):
+    """One GET through a gateway whose only upstream answers `response`
+    (raw bytes) and holds the connection a moment: (gateway, what the
+    client got)."""
     def answer(up, c):
         read_head(c)
-        c.sendall(BAD_RESPONSES[name])
+        c.sendall(response)
         time.sleep(0.3)
 
     up = RawUpstream(answer)
     try:
         s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
-        raw = raw_request(s.listen_ports()[0],
-                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert raw.startswith(b"HTTP/1.1 502 "), raw
-        # The gateway's own JSON, and nothing of the upstream's bytes.
-        assert json.loads(raw.split(b"\r\n\r\n", 1)[1])["error"] == "bad_gateway", raw
-        wait_for(lambda: "upstream sent an invalid response" in s.error_log(),
-                 what="the error log line")
+        return s, raw_request(s.listen_ports()[0],
+                              b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     finally:
         up.close()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_RESPONSES))
+def test_a_malformed_or_ambiguous_upstream_response_becomes_a_502_and_is_logged(
+        sluice_factory, name):
+    s, raw = through_gateway(sluice_factory, BAD_RESPONSES[name])
+    assert raw.startswith(b"HTTP/1.1 502 "), raw
+    # The gateway's own JSON, and nothing of the upstream's bytes.
+    assert json.loads(raw.split(b"\r\n\r\n", 1)[1])["error"] == "bad_gateway", raw
+    wait_for(lambda: "upstream sent an invalid response" in s.error_log(),
+             what="the error log line")
 
 
 def test_a_folded_upstream_header_line_reaches_the_client_unfolded(sluice_factory):
     """RFC 9112 5.2: a proxy replaces a response's obs-fold with spaces (or
     refuses it with 502); it never passes the fold on."""
-    def answer(up, c):
-        read_head(c)
-        c.sendall(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi")
-        time.sleep(0.3)
-
-    up = RawUpstream(answer)
-    try:
-        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
-        raw = raw_request(s.listen_ports()[0],
-                          b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        head, _, body = raw.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200 ") and body == b"hi", raw
-        fields = head.split(b"\r\n")[1:]
-        assert all(not f[:1].isspace() for f in fields), fields
-        assert [f for f in fields if f.startswith(b"X-A:")] in ([b"X-A: a b"], [b"X-A: a  b"]), fields
-    finally:
-        up.close()
+    _, raw = through_gateway(
+        sluice_factory, b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"hi", raw
+    fields = head.split(b"\r\n")[1:]
+    assert all(not f[:1].isspace() for f in fields), fields
+    assert [f for f in fields if f.startswith(b"X-A:")] in ([b"X-A: a b"], [b"X-A: a  b"]), fields
 
 
 def test_a_declined_upgrade_closes_the_connection_instead_of_leaving_it_dead(sluice_factory,
