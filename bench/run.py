@@ -227,20 +227,29 @@ def make_cert(d):
 # -- scenarios ---------------------------------------------------------------
 
 
-def run_peers(name, d, origin_port, rounds, seconds, conns, tls=None):
+def start_peers(d, origin_port, tls=None):
+    """sluice, nginx and (if installed) HAProxy, one worker each."""
     peers = {"sluice": sluice_conf, "nginx": nginx_conf}
     if shutil.which("haproxy"):
         peers["haproxy"] = haproxy_conf
-    procs = {p: make(d, free_port(), origin_port, tls=tls) for p, make in peers.items()}
-    scheme = "https" if tls else "http"
+    return {p: make(d, free_port(), origin_port, tls=tls) for p, make in peers.items()}
+
+
+def alternate(procs, scheme, rounds, seconds, conns):
+    """A 1 s warm-up each, then rounds of wrk taking turns: {name: [runs]}."""
     results = {p: [] for p in procs}
+    for proc in procs.values():
+        wrk(f"{scheme}://127.0.0.1:{proc.port}/", conns, 1)
+    for _ in range(rounds):
+        for p, proc in procs.items():
+            results[p].append(measure(proc, f"{scheme}://127.0.0.1:{proc.port}/", conns, seconds))
+    return results
+
+
+def run_peers(name, d, origin_port, rounds, seconds, conns, tls=None):
+    procs = start_peers(d, origin_port, tls)
     try:
-        for p, proc in procs.items():  # warm up
-            wrk(f"{scheme}://127.0.0.1:{proc.port}/", conns, 1)
-        for _ in range(rounds):
-            for p, proc in procs.items():
-                results[p].append(measure(proc, f"{scheme}://127.0.0.1:{proc.port}/", conns,
-                                          seconds))
+        results = alternate(procs, "https" if tls else "http", rounds, seconds, conns)
     finally:
         for proc in procs.values():
             proc.stop()
@@ -259,10 +268,7 @@ def s_time(port, version, reuse, seconds):
 
 
 def run_handshake(d, origin_port, rounds, seconds, tls):
-    peers = {"sluice": sluice_conf, "nginx": nginx_conf}
-    if shutil.which("haproxy"):
-        peers["haproxy"] = haproxy_conf
-    procs = {p: make(d, free_port(), origin_port, tls=tls) for p, make in peers.items()}
+    procs = start_peers(d, origin_port, tls)
     kinds = [(v, reuse) for v in ("tls1_3", "tls1_2") for reuse in (False, True)]
     results = {}
     try:
@@ -311,14 +317,8 @@ def run_ratelimit(d, origin_port, rounds, seconds, conns):
         "redis": sluice_conf(d, free_port(), origin_port, redis=redis_port,
                              plugins=[f"rate_limit: {limit}, store: redis}}"]),
     }
-    results = {v: [] for v in variants}
     try:
-        for v, proc in variants.items():
-            wrk(f"http://127.0.0.1:{proc.port}/", conns, 1)
-        for _ in range(rounds):
-            for v, proc in variants.items():
-                results[v].append(measure(proc, f"http://127.0.0.1:{proc.port}/", conns,
-                                          seconds))
+        results = alternate(variants, "http", rounds, seconds, conns)
     finally:
         for proc in variants.values():
             proc.stop()

@@ -322,6 +322,19 @@ def basic_config(port, upstreams, routes=None, **extra):
     return conf
 
 
+def upstream_config(port, targets, workers=1, **upstream):
+    """A config with one upstream "app" (every path routed to it).
+
+    targets: addresses, or dicts {address, weight, backup}."""
+    conf = basic_config(port, {"app": ["127.0.0.1:1"]})
+    conf["workers"] = workers
+    conf["log"] = {"level": "info", "access": "off"}
+    conf["upstreams"]["app"] = dict(
+        targets=[t if isinstance(t, dict) else {"address": t} for t in targets], **upstream
+    )
+    return conf
+
+
 def raw_request(port, data, timeout=5.0, read_all=True, shutdown=False):
     """Send raw bytes; return everything received until the server closes
     (or until timeout when the connection stays open)."""

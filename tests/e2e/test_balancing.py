@@ -18,24 +18,12 @@ import pytest
 import requests
 import yaml
 
-from conftest import ORIGIN, SLUICE, Sluice, basic_config, check_config, free_port, stop_process, \
+from conftest import ORIGIN, SLUICE, Sluice, check_config, free_port, stop_process, \
+    upstream_config, \
     wait_for, wait_port
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def upstream_config(port, targets, workers=1, **upstream):
-    """A config with one upstream "app" (every path routed to it).
-
-    targets: addresses, or dicts {address, weight, backup}."""
-    conf = basic_config(port, {"app": ["127.0.0.1:1"]})
-    conf["workers"] = workers
-    conf["log"] = {"level": "info", "access": "off"}
-    conf["upstreams"]["app"] = dict(
-        targets=[t if isinstance(t, dict) else {"address": t} for t in targets], **upstream
-    )
-    return conf
 
 
 def spread(url, total, threads=4, path="/", headers_for=None, timeout=10):

@@ -18,26 +18,13 @@ import uuid
 
 import requests
 
-from conftest import basic_config, free_port, wait_for
+from conftest import free_port, upstream_config, wait_for
 
 
 # -- helpers ------------------------------------------------------------------
 
 FAST_HEALTH = {"path": "/healthz", "interval": "200ms", "timeout": "200ms", "healthy": 1,
                "unhealthy": 2}
-
-
-def upstream_config(port, targets, workers=1, **upstream):
-    """A config with one upstream "app" (every path routed to it).
-
-    targets: addresses, or dicts {address, weight, backup}."""
-    conf = basic_config(port, {"app": ["127.0.0.1:1"]})
-    conf["workers"] = workers
-    conf["log"] = {"level": "info", "access": "off"}
-    conf["upstreams"]["app"] = dict(
-        targets=[t if isinstance(t, dict) else {"address": t} for t in targets], **upstream
-    )
-    return conf
 
 
 def debug_origin(origin_factory, tmp_path, name, **kw):

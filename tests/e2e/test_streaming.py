@@ -5,7 +5,6 @@ upstream that dies mid-body."""
 import json
 import random
 import re
-import socket
 import threading
 import time
 
