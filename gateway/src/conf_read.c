@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "header_policy.h"
 #include "units.h"
 #include "util.h"
 
@@ -54,6 +55,12 @@ void sl__cleanups_run(struct sl_cleanup *c)
 const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx)
 {
     return ctx->redis;
+}
+
+void sl_conf_header_owned(struct sl_conf_ctx *ctx, const char *name)
+{
+    if (ctx->headers != NULL)
+        sl__header_policy_own(ctx->headers, ctx->arena, name);
 }
 
 struct sl_arena *sl_conf_arena(struct sl_conf_ctx *ctx)

@@ -10,6 +10,8 @@
 
 #include "sluice/conf.h"
 
+struct sl_header_policy;
+
 struct sl_conf_ctx {
     const char *file; /* the name errors are reported under */
     const char *text; /* the file's content, for quoting lines */
@@ -22,6 +24,7 @@ struct sl_conf_ctx {
     const struct sl_node *root;
     struct sl_cleanup *cleanups;       /* handed to the generation */
     const struct sl_redis_conf *redis; /* set before plugins are read */
+    struct sl_header_policy *headers;  /* the config's; plugins declare owned names */
 };
 
 /* Something to release when the generation built by a ctx is freed. */

@@ -838,12 +838,26 @@ static void read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root, str
 
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
 {
-    static const char *const keys[] = {
-        "workers", "shutdown_timeout", "listen",    "limits",  "timeouts", "log", "admin",
-        "redis",   "trusted_proxies",  "upstreams", "plugins", "routes",   NULL};
+    static const char *const keys[] = {"workers",
+                                       "shutdown_timeout",
+                                       "listen",
+                                       "limits",
+                                       "timeouts",
+                                       "log",
+                                       "admin",
+                                       "redis",
+                                       "trusted_proxies",
+                                       "upstreams",
+                                       "plugins",
+                                       "routes",
+                                       "headers_with_underscores",
+                                       "request_trailers",
+                                       "via",
+                                       NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;
+    ctx->headers = &c->headers; /* before any plugin is read */
     c->shutdown_timeout_ms = 30000;
     if (root->type != SL_NODE_MAP) {
         sl_conf_error(ctx, root, "the file must be a map of settings such as listen: and routes:");
@@ -859,6 +873,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     read_admin(ctx, root, c);
     read_redis(ctx, root, c);
     read_trusted(ctx, root, c);
+    sl__header_policy_read(ctx, root, &c->headers);
     read_upstreams(ctx, root, c);
     read_routes(ctx, root, c);
     return c;

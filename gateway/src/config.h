@@ -12,6 +12,8 @@
 
 #include "sluice/conf.h"
 
+#include "header_policy.h"
+
 struct sl_plugin;
 struct sl_tls_server;
 struct sl_tls_client;
@@ -150,6 +152,10 @@ struct sl_config {
     struct sl_redis_conf *redis; /* NULL when the config has no redis: */
     struct sl_cidr *trusted;     /* trusted_proxies */
     size_t n_trusted;
+
+    /* headers_with_underscores, request_trailers, via, and the names the
+     * plugins declared owned (sl_conf_header_owned()). */
+    struct sl_header_policy headers;
 
     /* Plugin configs from the top-level "plugins:" defaults. */
     struct sl_plugin_use *default_plugins;

@@ -117,13 +117,14 @@ static bool trailer_allowed(struct sl_str name)
            !sl_str_caseeq_lit(name, "Cookie") && !sl_str_caseeq_lit(name, "Set-Cookie");
 }
 
-void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h)
+void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h, sl_head_keep_fn *keep,
+                          const void *arg)
 {
     sl__out_copy(o, "0\r\n", 3);
     for (uint32_t i = h->in_trailers ? h->trailers_from : h->n; i < h->n; i++) {
         const struct sl_header *f = &h->fields[i];
 
-        if (!trailer_allowed(f->name))
+        if (!trailer_allowed(f->name) || (keep != NULL && !keep(f->name, arg)))
             continue;
         sl__out_copy(o, f->name.p, f->name.len);
         sl__out_copy(o, ": ", 2);

@@ -59,9 +59,12 @@ void sl__head_trim(struct sl_head *h);
  * End a chunked body on o: the last chunk, then those of h's trailer fields
  * that may cross the gateway, then the blank line. Fields that decide
  * framing, routing or authentication (RFC 9110 6.5.1) are not forwarded as
- * trailers, in either direction.
+ * trailers, in either direction; when keep is not NULL, a field must also
+ * pass keep(name, arg) (the request side's header policy).
  */
-void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h);
+typedef bool sl_head_keep_fn(struct sl_str name, const void *arg);
+void sl__head_end_chunked(struct sl_out *o, const struct sl_head *h, sl_head_keep_fn *keep,
+                          const void *arg);
 
 /* First header called name among fields[0..n), or NULL. */
 struct sl_header *sl__head_find(struct sl_head *h, const char *name, uint32_t from, uint32_t to);

@@ -354,6 +354,23 @@ bool sl__proxy_may_retry(struct sl_req *req, enum sl_fail kind)
     return true;
 }
 
+/* What the client's 502 or 504 says about the last attempt. */
+static const char *failure_message(enum sl_fail kind)
+{
+    switch (kind) {
+    case SL_FAIL_CONNECT:
+        return "the upstream server could not be reached";
+    case SL_FAIL_RESET:
+        return "the upstream server closed the connection without a response";
+    case SL_FAIL_TIMEOUT:
+        return "the upstream server did not answer in time";
+    case SL_FAIL_PROTOCOL:
+        return "the upstream server sent an invalid response";
+    default:
+        return "the upstream server failed";
+    }
+}
+
 /*
  * The attempt on req->up failed before any response byte reached the client.
  * Count it against the target (passive checks), then retry elsewhere when
@@ -422,37 +439,44 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
         sl__proxy_start(req);
         return;
     }
-    if (kind == SL_FAIL_TIMEOUT)
-        sl__respond_error(req, 504, "upstream_timeout",
-                          "the upstream server did not answer in time");
-    else
-        sl__respond_error(req, 502, "bad_gateway", "the upstream server could not be reached");
+    sl__respond_error(req, kind == SL_FAIL_TIMEOUT ? 504 : 502,
+                      kind == SL_FAIL_TIMEOUT ? "upstream_timeout" : "bad_gateway",
+                      failure_message(kind));
 }
 
 /* -- sending the request ----------------------------------------------------------- */
 
-static bool xff_append(struct sl_out *o, struct sl_req *req)
+/*
+ * Write one "NAME: " line holding the values of every header called name in
+ * the client's head, then ", " (or nothing when there was none), so that
+ * the caller appends the gateway's own element: X-Forwarded-For and Via.
+ */
+static void list_append(struct sl_out *o, struct sl_req *req, struct sl_str name)
 {
+    uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
     bool any = false;
 
-    for (uint32_t i = 0; i < req->head.n; i++) {
+    sl__out_copy(o, name.p, name.len);
+    sl__out_copy(o, ": ", 2);
+    for (uint32_t i = 0; i < end; i++) {
         struct sl_header *f = &req->head.fields[i];
 
-        if (i >= req->head.trailers_from && req->head.in_trailers)
-            break;
-        if (!sl_str_caseeq_lit(f->name, "X-Forwarded-For"))
+        if (!sl_str_caseeq(f->name, name) || f->value.len == 0)
             continue;
-        sl__out_copy(o, any ? ", " : "X-Forwarded-For: ", any ? 2 : 17);
+        if (any)
+            sl__out_copy(o, ", ", 2);
         sl__out_copy(o, f->value.p, f->value.len);
         any = true;
     }
-    return any;
+    if (any)
+        sl__out_copy(o, ", ", 2);
 }
 
 static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
 {
     struct sl_out *o = &uc->out;
     const struct sl_route_conf *r = req->route;
+    const struct sl_header_policy *hp = &req->gen->conf->headers;
     struct sl_str path = req->path;
     uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
 
@@ -492,12 +516,15 @@ static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
         sl__out_copy(o, f->value.p, f->value.len);
         sl__out_copy(o, "\r\n", 2);
     }
-    if (xff_append(o, req))
-        sl__out_copy(o, ", ", 2);
-    else
-        sl__out_copy(o, "X-Forwarded-For: ", 17);
+    list_append(o, req, SL_STR("X-Forwarded-For"));
     sl__out_copy(o, req->conn->ip, strlen(req->conn->ip));
     sl__out_copy(o, "\r\n", 2);
+    if (hp->via != NULL) { /* RFC 9110 7.6.3: the protocol we received, and who we are */
+        list_append(o, req, SL_STR("Via"));
+        sl__out_copy(o, req->http_minor == 0 ? "1.0 " : "1.1 ", 4);
+        sl__out_copy(o, hp->via, hp->via_len);
+        sl__out_copy(o, "\r\n", 2);
+    }
     if (req->conn->ssl != NULL && req->conn->ssl->subject != NULL) {
         sl__out_copy(o, "X-Client-Cert-Subject: ", 23);
         sl__out_copy(o, req->conn->ssl->subject, strlen(req->conn->ssl->subject));

@@ -108,6 +108,21 @@ struct sl_str sl_req_header(const struct sl_req *req, const char *name)
     return SL_STR_NULL;
 }
 
+unsigned sl_req_header_count(const struct sl_req *req, const char *name)
+{
+    uint32_t to = req->head.in_trailers ? req->head.trailers_from : req->head.n;
+    size_t len = strlen(name);
+    unsigned n = 0;
+
+    for (uint32_t i = 0; i < to; i++) {
+        const struct sl_header *h = &req->head.fields[i];
+
+        if (h->name.len == len && strncasecmp(h->name.p, name, len) == 0)
+            n++;
+    }
+    return n;
+}
+
 int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
 {
     struct sl_head *h = &req->head;
@@ -116,7 +131,9 @@ int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
 
     for (uint32_t i = 0; i < h->n; i++) {
         f = &h->fields[i];
-        if (f->name.len == len && strncasecmp(f->name.p, name, len) == 0) {
+        /* Its underscore twins too (X_User_Id for X-User-Id): a backend that
+         * folds '_' and '-' alike must see only the plugin's value. */
+        if (sl__header_fold_eq(f->name, (struct sl_str){name, len})) {
             /* Hide it from sl_req_header() too: empty its name. */
             f->drop = true;
             f->name.len = 0;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "conn.h"
 #include "gen.h"
+#include "header_policy.h"
 #include "log.h"
 #include "proxy.h"
 #include "respond.h"
@@ -188,7 +189,8 @@ static int on_message_complete(llhttp_t *p)
     }
     req->body_done = true;
     if (req->chunked && req->up != NULL)
-        sl__head_end_chunked(&req->up->out, &req->head);
+        sl__head_end_chunked(&req->up->out, &req->head, sl__header_trailer_ok,
+                             &req->gen->conf->headers);
     c->pause = SL_PAUSE_MESSAGE;
     return HPE_PAUSED;
 }
@@ -286,6 +288,37 @@ static const char *parse_target(struct sl_req *req, struct sl_str *abs_host)
     if (n < 0)
         return "the path climbs above the root";
     req->path = (struct sl_str){norm, (size_t)n};
+    return NULL;
+}
+
+/*
+ * Header safety (header_policy.h) over the whole head: names with an
+ * underscore and twins of the names the gateway owns, the options named by
+ * every Connection line (RFC 9110 7.6.1: all of them, not the first line's),
+ * the client's Via (re-sent with ours appended), and Trailer when request
+ * trailers are not forwarded. Returns NULL, or why the request is refused.
+ */
+static const char *check_names(struct sl_req *req)
+{
+    const struct sl_header_policy *hp = &req->gen->conf->headers;
+
+    for (uint32_t i = 0; i < req->head.n; i++) {
+        struct sl_header *h = &req->head.fields[i];
+
+        if (memchr(h->name.p, '_', h->name.len) != NULL) {
+            if (hp->underscores == SL_UNDERSCORES_REJECT)
+                return "header names with underscores are refused here "
+                       "(headers_with_underscores: reject)";
+            if (hp->underscores == SL_UNDERSCORES_DROP || sl__header_owned(hp, h->name))
+                h->drop = true;
+        } else if (sl_str_caseeq_lit(h->name, "Connection")) {
+            sl__http_tokens(h->value, drop_named, req);
+        } else if (hp->via != NULL && sl_str_caseeq_lit(h->name, "Via")) {
+            h->drop = true; /* re-sent with our entry appended */
+        } else if (!hp->forward_trailers && sl_str_caseeq_lit(h->name, "Trailer")) {
+            h->drop = true; /* the trailers it announces will not come */
+        }
+    }
     return NULL;
 }
 
@@ -399,12 +432,8 @@ static int check_head(struct sl_conn *c, const char **why)
         *why = "bad Transfer-Encoding";
         return 400;
     }
-    {
-        struct sl_header *conn_hdr = sl__head_find(&req->head, "Connection", 0, req->head.n);
-
-        if (conn_hdr != NULL)
-            sl__http_tokens(conn_hdr->value, drop_named, req);
-    }
+    if ((*why = check_names(req)) != NULL)
+        return 400;
     if (host == NULL && p->http_minor == 1 && abs_host.p == NULL) {
         *why = "missing Host header";
         return 400;

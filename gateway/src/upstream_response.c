@@ -252,7 +252,7 @@ static int on_resp_complete(llhttp_t *p)
     if (req->status == 101)
         return 0; /* llhttp now returns HPE_PAUSED_UPGRADE: the tunnel starts */
     if (req->resp_chunked)
-        sl__head_end_chunked(&req->conn->out, &req->resp);
+        sl__head_end_chunked(&req->conn->out, &req->resp, NULL, NULL);
     uc->resp_keepalive = llhttp_should_keep_alive(p);
     uc->resp_done = true;
     return HPE_PAUSED;

@@ -104,9 +104,12 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     struct request_id_conf *c = conf;
     struct sl_str incoming = sl_req_header(req, c->header);
 
-    if (c->trust_incoming && sane(incoming) && sl_req_set_id(req, incoming) == 0)
+    /* Exactly one id goes upstream: the client's first, if it is sane, or a
+     * fresh one. A second line (whatever it holds) is replaced with it. */
+    if (!(c->trust_incoming && sane(incoming) && sl_req_set_id(req, incoming) == 0))
+        fresh_id(req);
+    else if (sl_req_header_count(req, c->header) == 1)
         return SL_NEXT; /* forwarded as it came */
-    fresh_id(req);
     return sl_req_header_set(req, c->header, sl_req_id(req)) == 0 ? SL_NEXT : SL_ERROR;
 }
 

@@ -18,5 +18,6 @@ void *sl__request_id_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *n
     sl_conf_keys(ctx, node, keys);
     sl_conf_str(ctx, node, "header", &c->header, false);
     sl_conf_bool(ctx, node, "trust_incoming", &c->trust_incoming, false);
+    sl_conf_header_owned(ctx, c->header); /* X_Request_Id never goes upstream */
     return sl_conf_errors(ctx) == errors ? c : NULL;
 }

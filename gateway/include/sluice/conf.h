@@ -121,6 +121,17 @@ struct sl_redis_conf {
  * the generation (like everything from sl_conf_arena()). */
 const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx);
 
+/*
+ * Declare that the plugin sets or strips the request header name on its way
+ * upstream (a forwarded claim, a consumer name, a request id). Call it from
+ * conf_parse. Then a client header whose name folds to it ('_' read as '-',
+ * any case: X_User_Id for X-User-Id) is removed from every request, whatever
+ * headers_with_underscores says, and so is a request trailer of that name:
+ * backends that fold '_' and '-' alike would take it for the plugin's. The
+ * client's exact copy is left for the plugin to replace or remove.
+ */
+void sl_conf_header_owned(struct sl_conf_ctx *ctx, const char *name);
+
 /* The same checks on a node already in hand (a sequence item, say). */
 int sl_conf_node_str(struct sl_conf_ctx *ctx, const struct sl_node *n, const char **out);
 int sl_conf_node_duration(struct sl_conf_ctx *ctx, const struct sl_node *n, uint64_t *out_ms);

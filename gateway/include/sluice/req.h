@@ -37,6 +37,9 @@ bool sl_req_is_tls(const struct sl_req *req);
 /* The first value of a request header; {NULL, 0} if absent. */
 struct sl_str sl_req_header(const struct sl_req *req, const char *name);
 
+/* How many lines of the request head are called name (any case). */
+unsigned sl_req_header_count(const struct sl_req *req, const char *name);
+
 /*
  * Replace every header called name with one holding value (or remove them
  * all when value is NULL) in what goes upstream. Returns 0, or -1 when the
