@@ -7,6 +7,7 @@ a server: we wait for its port to accept connections or for a line it prints.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -242,6 +243,60 @@ class RecordingUpstream:
                     r[2].shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class AnsweringUpstream(RecordingUpstream):
+    """A raw upstream that records each request's exact bytes (head, body and
+    trailers, as framed) and answers each with a small 200, so a test sees
+    exactly what the gateway forwarded and the client still gets a response."""
+
+    def __init__(self):
+        self.requests = []
+        super().__init__()
+
+    @staticmethod
+    def _message_end(buf):
+        """Where the first complete request in buf ends, or -1."""
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return -1
+        head = buf[:head_end].decode("latin-1").lower()
+        start = head_end + 4
+        if "\r\ntransfer-encoding: chunked" in head:
+            pos = start
+            while True:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    return -1
+                if int(buf[pos:eol].split(b";")[0], 16) == 0:
+                    end = buf.find(b"\r\n\r\n", pos)  # the trailers, then a blank line
+                    return -1 if end < 0 else end + 4
+                pos = eol + 2 + int(buf[pos:eol].split(b";")[0], 16) + 2
+                if pos > len(buf):
+                    return -1
+        m = re.search(r"\r\ncontent-length: *(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        return start + n if len(buf) >= start + n else -1
+
+    def _read(self, rec):
+        buf, closed, c = rec
+        try:
+            while True:
+                end = self._message_end(buf)
+                if end < 0:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    buf.extend(b)
+                    continue
+                with self.lock:
+                    self.requests.append(bytes(buf[:end]))
+                del buf[:end]
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            pass
+        closed.set()
+        c.close()
 
 
 class RawClient:

@@ -11,12 +11,9 @@ recording upstream read.
 
 import json
 import re
-import socket
-import threading
-
 import pytest
 
-from conftest import RawClient, basic_config, check_config, free_port, wait_for
+from conftest import AnsweringUpstream, RawClient, basic_config, check_config, free_port
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -34,78 +31,6 @@ OWNED_TWINS = [
     "Keep_Alive",
     "Proxy_Connection",
 ]
-
-
-class AnsweringUpstream:
-    """A raw upstream that records each request's exact bytes (head, body
-    and trailers) and answers it with a small 200, so a test sees exactly
-    what the gateway forwarded, framing included."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.requests = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def _message_end(buf):
-        """Where the first complete request in buf ends, or -1."""
-        head_end = buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            return -1
-        head = buf[:head_end].decode("latin-1").lower()
-        start = head_end + 4
-        if "\r\ntransfer-encoding: chunked" in head:
-            pos = start
-            while True:
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    return -1
-                size = int(buf[pos:eol].split(b";")[0], 16)
-                if size == 0:
-                    # The last chunk line, trailers, then a blank line.
-                    end = buf.find(b"\r\n\r\n", pos)
-                    return -1 if end < 0 else end + 4
-                pos = eol + 2 + size + 2
-                if pos > len(buf):
-                    return -1
-        m = re.search(r"\r\ncontent-length: *(\d+)", head)
-        n = int(m.group(1)) if m else 0
-        return start + n if len(buf) >= start + n else -1
-
-    def _serve(self, c):
-        buf = bytearray()
-        try:
-            while True:
-                end = self._message_end(buf)
-                if end < 0:
-                    b = c.recv(65536)
-                    if not b:
-                        return
-                    buf += b
-                    continue
-                with self.lock:
-                    self.requests.append(bytes(buf[:end]))
-                del buf[:end]
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
