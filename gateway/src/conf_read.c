@@ -10,6 +10,7 @@
 #include "conf_read.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -503,4 +504,50 @@ int sl_conf_strlist(struct sl_conf_ctx *ctx, const struct sl_node *map, const ch
     *out = v;
     *count = n->n;
     return 0;
+}
+
+int sl_conf_rate(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                 uint64_t *count, uint64_t *period_ms, bool required)
+{
+    const char *text;
+    int r = sl_conf_str(ctx, map, key, &text, required);
+
+    if (r != 0)
+        return r;
+    if (sl__parse_rate(text, strlen(text), count, period_ms) != 0) {
+        sl_conf_error(ctx, sl_node_get(map, key),
+                      "expected a rate such as 100/s, 10/m or 1000/h, found \"%s\"", text);
+        return -1;
+    }
+    return 0;
+}
+
+int sl_conf_key(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                unsigned allowed, struct sl_key *out, bool required)
+{
+    static const char *const names[] = {"ip", "route", "header:NAME", "cookie:NAME", "jwt:CLAIM"};
+    char list[128];
+    size_t len = 0, n = 0, total = 0;
+    const char *text;
+    int r = sl_conf_str(ctx, map, key, &text, required);
+
+    if (r != 0)
+        return r;
+    if (sl__parse_key(text, allowed, out) == 0)
+        return 0;
+    for (size_t i = 0; i < SL_ARRAY_LEN(names); i++)
+        total += (allowed >> i) & 1;
+    list[0] = '\0';
+    for (size_t i = 0; i < SL_ARRAY_LEN(names); i++) {
+        if (!((allowed >> i) & 1))
+            continue;
+        n++;
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                n == 1       ? ""
+                                : n == total ? " or "
+                                             : ", ",
+                                names[i]);
+    }
+    sl_conf_error(ctx, sl_node_get(map, key), "expected %s, found \"%s\"", list, text);
+    return -1;
 }

@@ -53,38 +53,6 @@ void sl__addr_str(const struct sockaddr *sa, bool port, char *buf, size_t size)
     }
 }
 
-int sl__parse_key_spec(const char *s, bool allow_route, struct sl_key_spec *out, const char **why)
-{
-    static const struct {
-        const char *prefix;
-        enum sl_key_source source;
-    } kinds[] = {{"header:", SL_KEY_HEADER}, {"cookie:", SL_KEY_COOKIE}, {"jwt:", SL_KEY_JWT}};
-
-    if (strcmp(s, "ip") == 0) {
-        *out = (struct sl_key_spec){SL_KEY_IP, NULL};
-        return 0;
-    }
-    if (allow_route && strcmp(s, "route") == 0) {
-        *out = (struct sl_key_spec){SL_KEY_ROUTE, NULL};
-        return 0;
-    }
-    for (size_t i = 0; i < SL_ARRAY_LEN(kinds); i++) {
-        size_t n = strlen(kinds[i].prefix);
-
-        if (strncmp(s, kinds[i].prefix, n) == 0) {
-            if (s[n] == '\0') {
-                *why = "a name is needed after the colon";
-                return -1;
-            }
-            *out = (struct sl_key_spec){kinds[i].source, s + n};
-            return 0;
-        }
-    }
-    *why = allow_route ? "expected ip, route, header:NAME, cookie:NAME or jwt:CLAIM"
-                       : "expected ip, header:NAME, cookie:NAME or jwt:CLAIM";
-    return -1;
-}
-
 /* One address for a listener; "*:port" listens on every IPv4 address. */
 static int listen_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **why)
 {
@@ -338,7 +306,6 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
     static const char *const pkeys[] = {"failures", "eject", NULL};
     static const char *const balances[] = {"round_robin", "least_conn", "hash", "p2c", NULL};
     const struct sl_node *targets, *t, *p;
-    const char *hk, *why;
     uint64_t v;
     int b;
 
@@ -348,19 +315,17 @@ static void read_upstream(struct sl_conf_ctx *ctx, const struct sl_node *n,
     u->read_ms = 30000;
     u->send_ms = 30000;
     u->retries = 1;
-    u->hash_key.source = SL_KEY_IP;
+    u->hash_key = (struct sl_key){SL_KEY_IP, NULL, "ip"};
     u->passive_eject_ms = 30000;
     u->resolve_interval_ms = 30000;
     if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
         return;
     if (sl_conf_enum(ctx, n, "balance", balances, &b, false) == 0)
         u->balance = (enum sl_balance)b;
-    if (sl_conf_str(ctx, n, "hash_key", &hk, false) == 0) {
-        if (sl__parse_key_spec(hk, false, &u->hash_key, &why) != 0)
-            sl_conf_error(ctx, sl_node_get(n, "hash_key"), "%s, found \"%s\"", why, hk);
-        else if (u->balance != SL_BALANCE_HASH)
-            sl_conf_warn(ctx, sl_node_get(n, "hash_key"), "only used with balance: hash");
-    }
+    if (sl_conf_key(ctx, n, "hash_key", SL_KEYS_ALL & ~(1u << SL_KEY_ROUTE), &u->hash_key, false) ==
+            0 &&
+        u->balance != SL_BALANCE_HASH)
+        sl_conf_warn(ctx, sl_node_get(n, "hash_key"), "only used with balance: hash");
     if (sl_conf_uint(ctx, n, "keepalive", 0, 100000, &v, false) == 0)
         u->keepalive = (uint32_t)v;
     if (sl_conf_uint(ctx, n, "retries", 0, 100, &v, false) == 0)

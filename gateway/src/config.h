@@ -43,20 +43,6 @@ enum sl_balance {
     SL_BALANCE_P2C,
 };
 
-/* Where a request's key comes from (hash_key; rate_limit keys too). */
-enum sl_key_source {
-    SL_KEY_IP,
-    SL_KEY_HEADER,
-    SL_KEY_COOKIE,
-    SL_KEY_JWT,
-    SL_KEY_ROUTE,
-};
-
-struct sl_key_spec {
-    enum sl_key_source source;
-    const char *name; /* header, cookie or claim name */
-};
-
 struct sl_health_conf {
     bool enabled;
     const char *path;
@@ -69,7 +55,7 @@ struct sl_health_conf {
 struct sl_upstream_conf {
     const char *name;
     enum sl_balance balance;
-    struct sl_key_spec hash_key;
+    struct sl_key hash_key; /* for balance: hash */
     struct sl_target_conf *targets;
     size_t n_targets;
     uint32_t keepalive; /* idle pooled connections per worker per target */
@@ -168,12 +154,6 @@ struct sl_config {
  * them are found in one run; the caller checks sl_conf_errors().
  */
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root);
-
-/*
- * Parse a key source: "ip", "header:NAME", "cookie:NAME", "jwt:CLAIM", and
- * "route" when allow_route. Returns 0, or -1 with *why set.
- */
-int sl__parse_key_spec(const char *s, bool allow_route, struct sl_key_spec *out, const char **why);
 
 /* Whether sa lies in one of the blocks. */
 bool sl__cidr_match(const struct sl_cidr *c, size_t n, const struct sockaddr *sa);

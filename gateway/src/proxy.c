@@ -155,52 +155,12 @@ static void mark_tried(struct sl_req *req, size_t i, bool on)
         req->tried[i / 64] &= ~(1ull << (i % 64));
 }
 
-/* The value of a cookie in a Cookie header ("a=1; b=2"), or {NULL, 0}. */
-static struct sl_str cookie_value(struct sl_str hdr, const char *name)
-{
-    size_t nlen = strlen(name), i = 0;
-
-    while (i < hdr.len) {
-        size_t start, eq, end;
-
-        while (i < hdr.len && (hdr.p[i] == ' ' || hdr.p[i] == ';'))
-            i++;
-        start = i;
-        while (i < hdr.len && hdr.p[i] != ';')
-            i++;
-        end = i;
-        for (eq = start; eq < end && hdr.p[eq] != '='; eq++)
-            ;
-        if (eq < end && eq - start == nlen && memcmp(hdr.p + start, name, nlen) == 0)
-            return (struct sl_str){hdr.p + eq + 1, end - eq - 1};
-    }
-    return SL_STR_NULL;
-}
-
 /* The request's hash key for balance: hash; the client address when the
  * header, cookie or claim is missing. */
-static uint64_t hash_key(struct sl_req *req, const struct sl_key_spec *k)
+static uint64_t hash_key(struct sl_req *req, const struct sl_key *k)
 {
-    struct sl_str v = SL_STR_NULL;
+    struct sl_str v = sl_req_key(req, k);
 
-    switch (k->source) {
-    case SL_KEY_HEADER:
-        v = sl_req_header(req, k->name);
-        break;
-    case SL_KEY_COOKIE:
-        v = sl_req_header(req, "Cookie");
-        v = v.p ? cookie_value(v, k->name) : v;
-        break;
-    case SL_KEY_JWT: {
-        char var[128];
-
-        snprintf(var, sizeof(var), "jwt:%s", k->name);
-        v = sl_req_var(req, var);
-        break;
-    }
-    default:
-        break;
-    }
     if (v.p == NULL)
         v = sl_str_from(req->conn->ip);
     return sl__lb_hash_bytes(v.p, v.len);

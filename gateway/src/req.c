@@ -123,6 +123,48 @@ unsigned sl_req_header_count(const struct sl_req *req, const char *name)
     return n;
 }
 
+/* The value of a cookie in a Cookie header ("a=1; b=2"), or {NULL, 0}. */
+static struct sl_str cookie_value(struct sl_str hdr, const char *name)
+{
+    size_t nlen = strlen(name), i = 0;
+
+    while (i < hdr.len) {
+        size_t start, eq, end;
+
+        while (i < hdr.len && (hdr.p[i] == ' ' || hdr.p[i] == ';'))
+            i++;
+        start = i;
+        while (i < hdr.len && hdr.p[i] != ';')
+            i++;
+        end = i;
+        for (eq = start; eq < end && hdr.p[eq] != '='; eq++)
+            ;
+        if (eq < end && eq - start == nlen && memcmp(hdr.p + start, name, nlen) == 0)
+            return (struct sl_str){hdr.p + eq + 1, end - eq - 1};
+    }
+    return SL_STR_NULL;
+}
+
+struct sl_str sl_req_key(struct sl_req *req, const struct sl_key *k)
+{
+    struct sl_str v;
+
+    switch (k->source) {
+    case SL_KEY_IP:
+        return sl_str_from(sl_req_real_ip(req));
+    case SL_KEY_ROUTE:
+        return req->route != NULL ? sl_str_from(req->route->name) : SL_STR_NULL;
+    case SL_KEY_HEADER:
+        return sl_req_header(req, k->name);
+    case SL_KEY_COOKIE:
+        v = sl_req_header(req, "Cookie");
+        return v.p != NULL ? cookie_value(v, k->name) : v;
+    case SL_KEY_JWT:
+        return sl_req_var(req, k->text); /* "jwt:sub" */
+    }
+    return SL_STR_NULL;
+}
+
 int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
 {
     struct sl_head *h = &req->head;

@@ -124,7 +124,7 @@ int sl__parse_rate(const char *s, size_t len, uint64_t *count, uint64_t *period_
     uint64_t n;
     size_t i = 0, p;
 
-    if (number(s, len, &i, &n) != 0 || n == 0)
+    if (number(s, len, &i, &n) != 0 || n == 0 || n > SL_RATE_MAX)
         return -1;
     while (i < len && s[i] == ' ')
         i++;
@@ -139,6 +139,32 @@ int sl__parse_rate(const char *s, size_t len, uint64_t *count, uint64_t *period_
             *period_ms = periods[p].ms;
             return 0;
         }
+    }
+    return -1;
+}
+
+int sl__parse_key(const char *s, unsigned allowed, struct sl_key *out)
+{
+    static const struct {
+        const char *text;
+        enum sl_key_source source;
+        bool named;
+    } kinds[] = {
+        {"ip", SL_KEY_IP, false},         {"route", SL_KEY_ROUTE, false},
+        {"header:", SL_KEY_HEADER, true}, {"cookie:", SL_KEY_COOKIE, true},
+        {"jwt:", SL_KEY_JWT, true},
+    };
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t n = strlen(kinds[i].text);
+
+        if (!(allowed & (1u << kinds[i].source)))
+            continue;
+        if (kinds[i].named ? strncmp(s, kinds[i].text, n) != 0 || s[n] == '\0'
+                           : strcmp(s, kinds[i].text) != 0)
+            continue;
+        *out = (struct sl_key){kinds[i].source, kinds[i].named ? s + n : NULL, s};
+        return 0;
     }
     return -1;
 }

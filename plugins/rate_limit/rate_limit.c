@@ -20,7 +20,7 @@
 
 #include "sluice/log.h"
 
-#define MAX_LIMITS 8
+_Static_assert(RL_MAX_LIMITS <= 10, "a limit's index is one digit of its bucket key");
 
 struct rl_worker {
     struct rl_redis *redis;
@@ -30,14 +30,14 @@ struct rl_worker {
 struct rl_state {
     struct sl_req *req;
     const struct rl_conf *conf;
-    const char *keys[MAX_LIMITS];
-    struct sl_gcra_limit limits[MAX_LIMITS];
+    const char *keys[RL_MAX_LIMITS];
+    struct sl_gcra_limit limits[RL_MAX_LIMITS];
     struct sl_gcra_result result;
-    int64_t tats[MAX_LIMITS]; /* what our reservation stored, for a refund */
-    bool decided;             /* result holds a store's answer */
-    bool waiting;             /* a Redis decision is on its way */
-    bool redis;               /* the token was taken in Redis (for a refund) */
-    uv_timer_t *hold;         /* the pacing timer while held, or NULL */
+    int64_t tats[RL_MAX_LIMITS]; /* what our reservation stored, for a refund */
+    bool decided;                /* result holds a store's answer */
+    bool waiting;                /* a Redis decision is on its way */
+    bool redis;                  /* the token was taken in Redis (for a refund) */
+    uv_timer_t *hold;            /* the pacing timer while held, or NULL */
 };
 
 static void *worker_init(uv_loop_t *loop)
@@ -78,7 +78,7 @@ static const char *join_key(struct sl_req *req, size_t i, const char *source, st
     memcpy(p, route, rl);
     p += rl;
     *p++ = ':';
-    *p++ = (char)('0' + i); /* at most 8 limits */
+    *p++ = (char)('0' + i); /* i < RL_MAX_LIMITS */
     *p++ = ':';
     memcpy(p, source, sl);
     p += sl;
@@ -88,32 +88,17 @@ static const char *join_key(struct sl_req *req, size_t i, const char *source, st
     return k;
 }
 
-/* The bucket of limit i for this request. A request without the header or
- * claim its key names is counted by its address. */
+/* The bucket of limit i for this request. A request without the header,
+ * cookie or claim its key names is counted by its address. */
 static const char *bucket_key(struct sl_req *req, const struct rl_limit *l, size_t i)
 {
-    struct sl_str v = SL_STR_NULL;
-    char var[128];
+    struct sl_str v = l->key.source == SL_KEY_ROUTE ? SL_STR("-") : sl_req_key(req, &l->key);
 
-    switch (l->key) {
-    case RL_KEY_HEADER:
-        v = sl_req_header(req, l->key_name);
-        break;
-    case RL_KEY_JWT:
-        snprintf(var, sizeof(var), "jwt:%s", l->key_name);
-        v = sl_req_var(req, var);
-        break;
-    case RL_KEY_ROUTE:
-        v = SL_STR("-");
-        break;
-    default:
-        break;
-    }
-    if (v.p == NULL || v.len == 0)
+    if (v.p == NULL || v.len == 0 || l->key.source == SL_KEY_IP)
         return join_key(req, i, "ip", sl_str_from(sl_req_real_ip(req)));
     if (v.len > 512)
         v.len = 512;
-    return join_key(req, i, l->key_text, v);
+    return join_key(req, i, l->key.text, v);
 }
 
 /* -- holding (pacing) ------------------------------------------------------------ */

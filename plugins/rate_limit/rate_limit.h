@@ -13,14 +13,14 @@
 
 #include "gcra.h"
 
-enum rl_key { RL_KEY_IP, RL_KEY_HEADER, RL_KEY_JWT, RL_KEY_ROUTE };
+/* Limits on one route, all of which must pass (one digit in bucket keys). */
+#define RL_MAX_LIMITS 8
+
 enum rl_store { RL_STORE_LOCAL, RL_STORE_REDIS };
 enum rl_failure { RL_FAIL_LOCAL, RL_FAIL_ALLOW, RL_FAIL_DENY };
 
 struct rl_limit {
-    enum rl_key key;
-    const char *key_name; /* header or claim */
-    const char *key_text; /* as written, for logs */
+    struct sl_key key;
     struct sl_gcra_limit gcra;
     uint64_t count, period_ms; /* the rate as written */
 };

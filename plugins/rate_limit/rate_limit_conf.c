@@ -15,34 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_LIMITS  8
 #define MAX_SPAN_US (100LL * 365 * 24 * 3600 * 1000000) /* 100 years */
-
-/* Parse "N/s" etc.: count and period in ms. Returns 0 or -1. */
-static int parse_rate(const char *s, uint64_t *count, uint64_t *period_ms)
-{
-    static const struct {
-        const char *name;
-        uint64_t ms;
-    } units[] = {{"s", 1000},     {"sec", 1000},     {"second", 1000}, {"m", 60000},
-                 {"min", 60000},  {"minute", 60000}, {"h", 3600000},   {"hour", 3600000},
-                 {"d", 86400000}, {"day", 86400000}};
-    unsigned long long n;
-    char unit[16];
-    int used = 0;
-
-    if (sscanf(s, "%llu / %15[a-z]%n", &n, unit, &used) != 2 || s[used] != '\0' || n == 0 ||
-        n > 1000000000ull)
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].name) == 0) {
-            *count = n;
-            *period_ms = units[i].ms;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct rl_limit *l,
                       int *store, int *failure)
@@ -52,31 +25,16 @@ static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct r
     static const char *const stores[] = {"local", "redis", NULL};
     static const char *const failures[] = {"local", "allow", "deny", NULL};
     int errors = sl_conf_errors(ctx);
-    const char *key = "ip", *rate;
     uint64_t burst = 0, delay_ms = 0;
 
     if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
         return -1;
-    sl_conf_str(ctx, n, "key", &key, false);
-    l->key_text = key;
-    if (strcmp(key, "ip") == 0) {
-        l->key = RL_KEY_IP;
-    } else if (strcmp(key, "route") == 0) {
-        l->key = RL_KEY_ROUTE;
-    } else if (strncmp(key, "header:", 7) == 0 && key[7] != '\0') {
-        l->key = RL_KEY_HEADER;
-        l->key_name = key + 7;
-    } else if (strncmp(key, "jwt:", 4) == 0 && key[4] != '\0') {
-        l->key = RL_KEY_JWT;
-        l->key_name = key + 4;
-    } else {
-        sl_conf_error(ctx, sl_node_get(n, "key"),
-                      "expected ip, route, header:NAME or jwt:CLAIM, found \"%s\"", key);
-    }
-    if (sl_conf_str(ctx, n, "rate", &rate, true) == 0 &&
-        parse_rate(rate, &l->count, &l->period_ms) != 0)
-        sl_conf_error(ctx, sl_node_get(n, "rate"),
-                      "expected a rate such as 100/s, 10/m or 1000/h, found \"%s\"", rate);
+    l->key = (struct sl_key){SL_KEY_IP, NULL, "ip"};
+    sl_conf_key(ctx, n, "key",
+                (1u << SL_KEY_IP) | (1u << SL_KEY_ROUTE) | (1u << SL_KEY_HEADER) |
+                    (1u << SL_KEY_JWT),
+                &l->key, false);
+    sl_conf_rate(ctx, n, "rate", &l->count, &l->period_ms, true);
     sl_conf_uint(ctx, n, "burst", 1, 1000000000, &burst, false);
     sl_conf_duration(ctx, n, "max_delay", &delay_ms, false);
     sl_conf_enum(ctx, n, "store", stores, store, false);
@@ -96,7 +54,7 @@ static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct r
     if (l->gcra.burst > MAX_SPAN_US / l->gcra.t_us) {
         sl_conf_error(ctx, burst ? sl_node_get(n, "burst") : sl_node_get(n, "rate"),
                       "a bucket of %lld at %s takes over 100 years to refill",
-                      (long long)l->gcra.burst, rate);
+                      (long long)l->gcra.burst, sl_node_get(n, "rate")->text);
         return -1;
     }
     if (delay_ms > MAX_SPAN_US / 1000) {
@@ -113,8 +71,8 @@ void *sl__rate_limit_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *n
     int store = -1, failure = -1;
     bool ok = true;
 
-    if (node->type == SL_NODE_SEQ && (node->n == 0 || node->n > MAX_LIMITS)) {
-        sl_conf_error(ctx, node, "expected 1 to %d limits, found %zu", MAX_LIMITS, node->n);
+    if (node->type == SL_NODE_SEQ && (node->n == 0 || node->n > RL_MAX_LIMITS)) {
+        sl_conf_error(ctx, node, "expected 1 to %d limits, found %zu", RL_MAX_LIMITS, node->n);
         return NULL;
     }
     c->limits = sl_arena_calloc(sl_conf_arena(ctx), n * sizeof(*c->limits));

@@ -173,6 +173,10 @@ static void test_a_bad_rate_is_refused(void)
         "10/S",
         "10/s ",
         "ten/s",
+        " 100/s",
+        "+100/s",
+        "5000000000/s",
+        "1000000001/s",
         "18446744073709551616/s",
     };
 
@@ -185,6 +189,47 @@ static void test_a_bad_rate_is_refused(void)
         CHECK_EQ_UINT(count, 77);
         CHECK_EQ_UINT(period, 77);
     }
+}
+
+static void test_a_rate_may_count_up_to_a_billion(void)
+{
+    uint64_t count = 0, period = 0;
+
+    CHECK_EQ_INT(sl__parse_rate("1000000000/s", 12, &count, &period), 0);
+    CHECK_EQ_UINT(count, SL_RATE_MAX);
+}
+
+static void test_keys_of_every_source_are_read_as_written(void)
+{
+    struct sl_key k;
+
+    CHECK_EQ_INT(sl__parse_key("ip", SL_KEYS_ALL, &k), 0);
+    CHECK_EQ_INT(k.source, SL_KEY_IP);
+    CHECK(k.name == NULL);
+    CHECK_EQ_INT(sl__parse_key("route", SL_KEYS_ALL, &k), 0);
+    CHECK_EQ_INT(k.source, SL_KEY_ROUTE);
+    CHECK_EQ_INT(sl__parse_key("header:X-User", SL_KEYS_ALL, &k), 0);
+    CHECK_EQ_INT(k.source, SL_KEY_HEADER);
+    CHECK_STREQ(k.name, "X-User");
+    CHECK_EQ_INT(sl__parse_key("cookie:sid", SL_KEYS_ALL, &k), 0);
+    CHECK_EQ_INT(k.source, SL_KEY_COOKIE);
+    CHECK_STREQ(k.name, "sid");
+    CHECK_EQ_INT(sl__parse_key("jwt:org.id", SL_KEYS_ALL, &k), 0);
+    CHECK_EQ_INT(k.source, SL_KEY_JWT);
+    CHECK_STREQ(k.name, "org.id");
+    CHECK_STREQ(k.text, "jwt:org.id"); /* the claim's request variable */
+}
+
+static void test_a_key_of_a_source_not_allowed_or_without_a_name_is_refused(void)
+{
+    static const char *const bad[] = {"header:", "jwt:", "cookie:", "IP", "ip ", "", "query:q"};
+    struct sl_key k = {SL_KEY_ROUTE, "untouched", "untouched"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ_INT(sl__parse_key(bad[i], SL_KEYS_ALL, &k), -1);
+    CHECK_EQ_INT(sl__parse_key("route", SL_KEYS_ALL & ~(1u << SL_KEY_ROUTE), &k), -1);
+    CHECK_EQ_INT(sl__parse_key("cookie:sid", 1u << SL_KEY_IP, &k), -1);
+    CHECK_STREQ(k.name, "untouched");
 }
 
 int main(void)
@@ -202,5 +247,8 @@ int main(void)
     RUN(test_a_size_that_overflows_is_refused);
     RUN(test_rates_take_a_count_per_period);
     RUN(test_a_bad_rate_is_refused);
+    RUN(test_a_rate_may_count_up_to_a_billion);
+    RUN(test_keys_of_every_source_are_read_as_written);
+    RUN(test_a_key_of_a_source_not_allowed_or_without_a_name_is_refused);
     return check_done();
 }

@@ -106,6 +106,38 @@ int sl_conf_enum(struct sl_conf_ctx *ctx, const struct sl_node *map, const char 
 int sl_conf_strlist(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                     const char ***out, size_t *n, bool required);
 
+/*
+ * A rate "N/s", "N/m", "N/h" or "N/d" (also sec, second, min, minute, hour,
+ * day; 0 < N <= 1e9): *count events per *period_ms.
+ */
+int sl_conf_rate(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                 uint64_t *count, uint64_t *period_ms, bool required);
+
+/*
+ * Where a per-request key comes from: the client's address, the route, a
+ * request header, a cookie or a claim another plugin verified. One grammar
+ * for every key in the file (rate_limit's key, an upstream's hash_key...);
+ * sl_req_key() (sluice/req.h) gives a request's value.
+ */
+enum sl_key_source { SL_KEY_IP, SL_KEY_ROUTE, SL_KEY_HEADER, SL_KEY_COOKIE, SL_KEY_JWT };
+#define SL_KEYS_ALL                                                                                \
+    ((1u << SL_KEY_IP) | (1u << SL_KEY_ROUTE) | (1u << SL_KEY_HEADER) | (1u << SL_KEY_COOKIE) |    \
+     (1u << SL_KEY_JWT))
+
+struct sl_key {
+    enum sl_key_source source;
+    const char *name; /* header, cookie or claim; NULL for ip and route */
+    const char *text; /* as written ("jwt:sub" is also the claim's request variable) */
+};
+
+/*
+ * A key as written ("ip", "route", "header:NAME", "cookie:NAME",
+ * "jwt:CLAIM"), of the sources whose bit (1u << SL_KEY_*) is in allowed;
+ * any other is reported with the list of what is allowed.
+ */
+int sl_conf_key(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                unsigned allowed, struct sl_key *out, bool required);
+
 /* The top-level "redis:" settings (the core reads them). */
 struct sl_redis_conf {
     const char *address; /* as written: host:port or unix:/path */

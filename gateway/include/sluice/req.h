@@ -62,6 +62,16 @@ const char *sl_req_real_ip(struct sl_req *req);
 const char *sl_req_id(const struct sl_req *req);
 int sl_req_set_id(struct sl_req *req, struct sl_str id);
 
+/*
+ * The request's value of a key read with sl_conf_key() (sluice/conf.h): the
+ * client's address as sl_req_real_ip() gives it, the route's name, the
+ * first value of a header, a cookie's value, or the claim a token plugin
+ * left in the request variable "jwt:CLAIM". {NULL, 0} when the header,
+ * cookie or claim is missing (the caller decides what stands in).
+ */
+struct sl_key;
+struct sl_str sl_req_key(struct sl_req *req, const struct sl_key *k);
+
 /* Name of the matched route. */
 const char *sl_req_route(const struct sl_req *req);
 
