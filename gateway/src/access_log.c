@@ -33,10 +33,44 @@ int sl__access_log_reopen(void)
     return sl__sink_reopen(&sink);
 }
 
+/* The core's own fields, in the order written; a plugin field with one of
+ * these names is not written (it would make a duplicate JSON key). */
+static const char *const core_fields[] = {"ts",          "request_id", "client",   "method",
+                                          "path",        "status",     "bytes_in", "bytes_out",
+                                          "duration_ms", "route",      "upstream", "target",
+                                          "upstream_ms", "error",      NULL};
+
+/* Fields the contract lists that a plugin fills: always present, null when
+ * no plugin set them (a route without rate limits has "ratelimit": null). */
+static const char *const contract_fields[] = {"ratelimit", NULL};
+
+static bool listed(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+static struct sl_str field(const struct sl_req *req, const char *name)
+{
+    for (const struct sl_kv *kv = req->log_fields; kv; kv = kv->next)
+        if (strcmp(kv->name, name) == 0)
+            return kv->value;
+    return SL_STR_NULL;
+}
+
 static void add_str(struct sl_sbuf *b, const char *key, struct sl_str v)
 {
     sl__sbuf_printf(b, ", \"%s\": ", key);
     sl__sbuf_json(b, v);
+}
+
+static void add_plugin_fields(struct sl_sbuf *b, const struct sl_kv *kv)
+{
+    for (; kv != NULL; kv = kv->next)
+        if (!listed(core_fields, kv->name) && !listed(contract_fields, kv->name))
+            add_str(b, kv->name, kv->value);
 }
 
 void sl__access_log(struct sl_req *req)
@@ -47,16 +81,12 @@ void sl__access_log(struct sl_req *req)
     struct timespec ts;
     struct tm tm;
     char when[40];
-    struct sl_str ratelimit = SL_STR_NULL;
 
     if (atomic_load_explicit(&sink.fd, memory_order_relaxed) < 0)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    for (const struct sl_kv *kv = req->log_fields; kv; kv = kv->next)
-        if (strcmp(kv->name, "ratelimit") == 0)
-            ratelimit = kv->value;
 
     sl__sbuf_printf(&b, "{\"ts\": \"%s.%03ldZ\"", when, ts.tv_nsec / 1000000);
     add_str(&b, "request_id", req->id[0] ? sl_str_from(req->id) : SL_STR_NULL);
@@ -74,9 +104,12 @@ void sl__access_log(struct sl_req *req)
         sl__sbuf_printf(&b, ", \"upstream_ms\": %.3f", (double)req->up_ms / 1e3);
     else
         sl__sbuf_lit(&b, ", \"upstream_ms\": null");
-    add_str(&b, "ratelimit", ratelimit);
+    for (size_t i = 0; contract_fields[i] != NULL; i++)
+        add_str(&b, contract_fields[i], field(req, contract_fields[i]));
     if (req->error_code != NULL)
         add_str(&b, "error", sl_str_from(req->error_code));
+    /* Every other field a plugin set, in the order set. */
+    add_plugin_fields(&b, req->log_fields);
     sl__sbuf_lit(&b, "}\n");
     w->alog = b.p;
     w->alog_len = b.len;

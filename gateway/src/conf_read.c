@@ -55,6 +55,10 @@ void sl__cleanups_run(struct sl_cleanup *c)
 
 const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx)
 {
+    if (!ctx->redis_read && ctx->read_redis != NULL) {
+        ctx->redis_read = true;
+        ctx->redis = ctx->read_redis(ctx);
+    }
     return ctx->redis;
 }
 

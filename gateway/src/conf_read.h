@@ -22,9 +22,13 @@ struct sl_conf_ctx {
     int errors;
     int warnings;
     const struct sl_node *root;
-    struct sl_cleanup *cleanups;       /* handed to the generation */
-    const struct sl_redis_conf *redis; /* set before plugins are read */
-    struct sl_header_policy *headers;  /* the config's; plugins declare owned names */
+    struct sl_cleanup *cleanups; /* handed to the generation */
+    /* The redis: section: read by read_redis() (installed by the config
+     * reader) the first time anyone asks, kept in redis. */
+    const struct sl_redis_conf *(*read_redis)(struct sl_conf_ctx *ctx);
+    const struct sl_redis_conf *redis;
+    bool redis_read;
+    struct sl_header_policy *headers; /* the config's; plugins declare owned names */
 };
 
 /* Something to release when the generation built by a ctx is freed. */

@@ -453,6 +453,8 @@ static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
         uses[id].conf = pl->conf_parse(ctx, p);
         if (uses[id].conf == NULL)
             uses[id].plugin = NULL; /* its errors were reported */
+        else if (pl->conf_free != NULL)
+            sl__conf_on_free(ctx, pl->conf_free, uses[id].conf);
     }
 }
 
@@ -499,18 +501,23 @@ static void read_admin(struct sl_conf_ctx *ctx, const struct sl_node *root, stru
                           "the admin API needs an address of its own, not listen[%zu]'s", i);
 }
 
-static void read_redis(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+/*
+ * The top-level redis: section, read once, on first demand: by a plugin
+ * through sl_conf_redis() (whatever the order of the file's sections or of
+ * the reading code), or by sl__config_parse() itself.
+ */
+static const struct sl_redis_conf *read_redis(struct sl_conf_ctx *ctx)
 {
     static const char *const keys[] = {"address", "password", "db", "timeout", NULL};
-    const struct sl_node *n = sl_node_get(root, "redis");
+    const struct sl_node *n = sl_node_get(ctx->root, "redis");
     struct sl_redis_conf *r;
     uint64_t db = 0;
     const char *why;
 
     if (n == NULL || n->type == SL_NODE_NULL)
-        return;
+        return NULL;
     if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
-        return;
+        return NULL;
     r = sl_arena_calloc(ctx->arena, sizeof(*r));
     r->timeout_ms = 50;
     if (sl_conf_str(ctx, n, "address", &r->address, true) == 0) {
@@ -536,8 +543,7 @@ static void read_redis(struct sl_conf_ctx *ctx, const struct sl_node *root, stru
         r->db = (uint32_t)db;
     if (sl_conf_duration(ctx, n, "timeout", &r->timeout_ms, false) == 0 && r->timeout_ms == 0)
         sl_conf_error(ctx, sl_node_get(n, "timeout"), "must be more than 0");
-    c->redis = r;
-    ctx->redis = r;
+    return r;
 }
 
 static int parse_cidr(const char *s, struct sl_cidr *out)
@@ -823,6 +829,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
 
     ctx->root = root;
     ctx->headers = &c->headers; /* before any plugin is read */
+    ctx->read_redis = read_redis;
     c->shutdown_timeout_ms = 30000;
     if (root->type != SL_NODE_MAP) {
         sl_conf_error(ctx, root, "the file must be a map of settings such as listen: and routes:");
@@ -836,7 +843,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     read_timeouts(ctx, root, c);
     read_log(ctx, root, c);
     read_admin(ctx, root, c);
-    read_redis(ctx, root, c);
+    c->redis = sl_conf_redis(ctx);
     read_trusted(ctx, root, c);
     sl__header_policy_read(ctx, root, &c->headers);
     read_upstreams(ctx, root, c);

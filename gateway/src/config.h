@@ -135,8 +135,8 @@ struct sl_config {
     socklen_t admin_addrlen;
     const char *admin_token; /* NULL or "": no authentication */
 
-    struct sl_redis_conf *redis; /* NULL when the config has no redis: */
-    struct sl_cidr *trusted;     /* trusted_proxies */
+    const struct sl_redis_conf *redis; /* NULL when the config has no redis: */
+    struct sl_cidr *trusted;           /* trusted_proxies */
     size_t n_trusted;
 
     /* headers_with_underscores, request_trailers, via, and the names the

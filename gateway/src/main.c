@@ -9,8 +9,6 @@
  * serve. SIGHUP reloads, SIGTERM/SIGINT stop gracefully, SIGUSR1 reopens logs.
  */
 #include <getopt.h>
-#include <hiredis/hiredis.h>
-#include <jansson.h>
 #include <llhttp.h>
 #include <openssl/crypto.h>
 #include <signal.h>
@@ -19,7 +17,6 @@
 #include <string.h>
 #include <uv.h>
 #include <yaml.h>
-#include <zlib.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -32,6 +29,7 @@
 #include "tls.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugins.h"
 #include "util.h"
 #include "worker.h"
 
@@ -62,14 +60,12 @@ static void print_versions(void)
     printf("  libuv %s\n", uv_version_string());
     printf("  llhttp %d.%d.%d\n", LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
     printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
-    printf("  hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
     printf("  libyaml %s\n", yaml_get_version_string());
     printf("  pcre2 %s\n", pcre);
-#ifdef SL_LIBJWT_VERSION
-    printf("  libjwt %s\n", SL_LIBJWT_VERSION);
-#endif
-    printf("  jansson %s\n", JANSSON_VERSION);
-    printf("  zlib %s\n", zlibVersion());
+    /* What the plugins link, by their own account. */
+    for (size_t i = 0; i < sl__n_plugins; i++)
+        if (sl__plugins[i]->versions != NULL)
+            printf("  %s (%s)\n", sl__plugins[i]->versions(), sl__plugins[i]->name);
 }
 
 /* Print a config report (errors and warnings) to f. */
@@ -324,6 +320,7 @@ int main(int argc, char **argv)
     bool test = false;
     int opt;
 
+    sl__plugins_init();
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
         switch (opt) {
         case 'c':

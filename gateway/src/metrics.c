@@ -27,8 +27,12 @@ static const uint64_t bounds_us[] = {1000,   5000,   10000,   25000,   50000,   
                                      250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define N_BOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
-enum { RL_ALLOWED, RL_DELAYED, RL_REJECTED, N_RL };
-static const char *const rl_names[N_RL] = {"allowed", "delayed", "rejected"};
+/* A plugin's counter series (sl_req_count()) on one route of one worker. */
+struct plugin_count {
+    _Atomic(struct plugin_count *) next;
+    const struct sl_counter *c;
+    _Atomic uint64_t n[SL_COUNTER_MAX_VALUES]; /* by index in c->values */
+};
 
 /* One route's counters on one worker. Written by that worker only. */
 struct route_stats {
@@ -36,7 +40,7 @@ struct route_stats {
     _Atomic uint64_t codes[N_CODES];
     _Atomic uint64_t le[N_BOUNDS]; /* requests at most bounds_us[i] (not cumulative) */
     _Atomic uint64_t count, sum_us;
-    _Atomic uint64_t rl[N_RL];
+    _Atomic(struct plugin_count *) plugin_counts;
     char name[];
 };
 
@@ -115,17 +119,33 @@ void sl__metrics_request(struct sl_wmetrics *m, struct sl_req *req, uint64_t dur
             break;
         }
     }
-    /* Rate limit decisions, from what the plugin wrote in the log. */
-    for (const struct sl_kv *kv = req->log_fields; kv != NULL; kv = kv->next) {
-        if (strcmp(kv->name, "ratelimit") != 0)
-            continue;
-        if (sl_str_has_prefix(kv->value, SL_STR("allowed")))
-            bump(&r->rl[RL_ALLOWED], 1);
-        else if (sl_str_eq(kv->value, SL_STR("delayed")))
-            bump(&r->rl[RL_DELAYED], 1);
-        else
-            bump(&r->rl[RL_REJECTED], 1);
+}
+
+void sl__metrics_count(struct sl_wmetrics *m, const char *route, const struct sl_counter *c,
+                       const char *value)
+{
+    struct route_stats *r = route_stats(m, route);
+    struct plugin_count *pc;
+    size_t i;
+
+    for (i = 0; i < SL_COUNTER_MAX_VALUES && c->values[i] != NULL; i++)
+        if (c->values[i] == value || strcmp(c->values[i], value) == 0)
+            break;
+    if (i == SL_COUNTER_MAX_VALUES || c->values[i] == NULL)
+        return;
+    for (pc = atomic_load_explicit(&r->plugin_counts, memory_order_acquire); pc != NULL;
+         pc = atomic_load_explicit(&pc->next, memory_order_acquire))
+        if (pc->c == c)
+            break;
+    if (pc == NULL) {
+        pc = sl__xcalloc(1, sizeof(*pc));
+        pc->c = c;
+        atomic_store_explicit(&pc->next,
+                              atomic_load_explicit(&r->plugin_counts, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&r->plugin_counts, pc, memory_order_release);
     }
+    bump(&pc->n[i], 1);
 }
 
 void sl__metrics_active(struct sl_wmetrics *m, int delta)
@@ -158,7 +178,9 @@ static void label(struct sl_sbuf *b, const char *v)
 /* Sum one route's counters over every worker; the names seen are the union. */
 struct route_sum {
     const char *name;
-    uint64_t codes[N_CODES], le[N_BOUNDS], count, sum_us, rl[N_RL];
+    uint64_t codes[N_CODES], le[N_BOUNDS], count, sum_us;
+    struct route_stats **stats; /* this route's counters on each worker that has some */
+    size_t n_stats;
 };
 
 static struct route_sum *sum_routes(size_t *n_out)
@@ -192,8 +214,8 @@ static struct route_sum *sum_routes(size_t *n_out)
                     s->le[i] += get(&r->le[i]);
                 s->count += get(&r->count);
                 s->sum_us += get(&r->sum_us);
-                for (size_t i = 0; i < N_RL; i++)
-                    s->rl[i] += get(&r->rl[i]);
+                s->stats = sl__xrealloc(s->stats, (s->n_stats + 1) * sizeof(*s->stats));
+                s->stats[s->n_stats++] = r;
             }
         }
     }
@@ -237,17 +259,38 @@ static void render_requests(struct sl_sbuf *b, struct route_sum *sums, size_t n)
         label(b, sums[i].name);
         sl__sbuf_printf(b, "\"} %llu\n", (unsigned long long)sums[i].count);
     }
-    sl__sbuf_lit(b, "# HELP sluice_ratelimit_decisions_total Rate limit decisions, by route.\n"
-                    "# TYPE sluice_ratelimit_decisions_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < N_RL; k++) {
-            if (sums[i].rl[RL_ALLOWED] + sums[i].rl[RL_DELAYED] + sums[i].rl[RL_REJECTED] == 0)
-                break; /* not a limited route */
-            sl__sbuf_lit(b, "sluice_ratelimit_decisions_total{route=\"");
+}
+
+/* One plugin counter series: its help, then every value for each route
+ * that counted any. */
+static void render_counter(struct sl_sbuf *b, const struct sl_counter *c, struct route_sum *sums,
+                           size_t n)
+{
+    sl__sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", c->name, c->help, c->name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v[SL_COUNTER_MAX_VALUES] = {0}, any = 0;
+
+        for (size_t w = 0; w < sums[i].n_stats; w++)
+            for (struct plugin_count *pc =
+                     atomic_load_explicit(&sums[i].stats[w]->plugin_counts, memory_order_acquire);
+                 pc != NULL; pc = atomic_load_explicit(&pc->next, memory_order_acquire))
+                if (pc->c == c)
+                    for (size_t k = 0; k < SL_COUNTER_MAX_VALUES; k++)
+                        v[k] += get(&pc->n[k]), any += get(&pc->n[k]);
+        for (size_t k = 0; any != 0 && k < SL_COUNTER_MAX_VALUES && c->values[k] != NULL; k++) {
+            sl__sbuf_printf(b, "%s{route=\"", c->name);
             label(b, sums[i].name);
-            sl__sbuf_printf(b, "\",decision=\"%s\"} %llu\n", rl_names[k],
-                            (unsigned long long)sums[i].rl[k]);
+            sl__sbuf_printf(b, "\",%s=\"%s\"} %llu\n", c->label, c->values[k],
+                            (unsigned long long)v[k]);
         }
+    }
+}
+
+static void render_plugin_counters(struct sl_sbuf *b, struct route_sum *sums, size_t n)
+{
+    for (size_t i = 0; i < sl__n_plugins; i++)
+        for (size_t k = 0; sl__plugins[i]->counters && sl__plugins[i]->counters[k]; k++)
+            render_counter(b, sl__plugins[i]->counters[k], sums, n);
 }
 
 struct target_ctx {
@@ -307,6 +350,9 @@ void sl__metrics_render(struct sl_sbuf *b)
     unsigned open = atomic_load(&sl__conn_count);
 
     render_requests(b, sums, n);
+    render_plugin_counters(b, sums, n);
+    for (size_t i = 0; i < n; i++)
+        free(sums[i].stats);
     free(sums);
 
     sl__sbuf_lit(b, "# HELP sluice_upstream_requests_total Attempts sent to upstream targets, "

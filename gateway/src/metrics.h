@@ -23,6 +23,11 @@ struct sl_wmetrics *sl__metrics_worker_new(void);
 /* Count a finished request (LOG phase) on the worker that served it. */
 void sl__metrics_request(struct sl_wmetrics *m, struct sl_req *req, uint64_t duration_us);
 
+/* Count one event of a plugin's series for a route (sl_req_count()). */
+struct sl_counter;
+void sl__metrics_count(struct sl_wmetrics *m, const char *route, const struct sl_counter *c,
+                       const char *value);
+
 /* Requests in progress on the worker (for sluice_connections). */
 void sl__metrics_active(struct sl_wmetrics *m, int delta);
 

@@ -10,6 +10,8 @@
  */
 #include "plugins.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef SL_PLUGIN_REQUEST_ID
@@ -47,4 +49,19 @@ const struct sl_plugin *sl__plugin_find(const char *name, size_t *id)
         }
     }
     return NULL;
+}
+
+void sl__plugins_init(void)
+{
+    for (size_t i = 0; i < sl__n_plugins; i++) {
+        const struct sl_plugin *p = sl__plugins[i];
+
+        if (p->abi != SL_PLUGIN_ABI || p->id == NULL) {
+            fprintf(stderr,
+                    "sluice: plugin %s was built for plugin ABI %d, this gateway has %d%s\n",
+                    p->name, p->abi, SL_PLUGIN_ABI, p->id == NULL ? " (and it has no id)" : "");
+            exit(1);
+        }
+        *p->id = (unsigned)i;
+    }
 }

@@ -15,6 +15,12 @@
 extern const struct sl_plugin *const sl__plugins[];
 extern const size_t sl__n_plugins;
 
+/*
+ * Check every plugin's ABI version (exit 1 with a message on a mismatch)
+ * and give each its id. Main thread, once, before any config is read.
+ */
+void sl__plugins_init(void);
+
 /* The plugin called name, or NULL. */
 const struct sl_plugin *sl__plugin_find(const char *name, size_t *id);
 

@@ -283,25 +283,17 @@ const char *sl_req_real_ip(struct sl_req *req)
 
 void *sl_req_ctx(const struct sl_req *req, const struct sl_plugin *p)
 {
-    size_t id;
-
-    if (req->plugin_ctx == NULL || sl__plugin_find(p->name, &id) == NULL)
-        return NULL;
-    return req->plugin_ctx[id];
+    return req->plugin_ctx != NULL ? req->plugin_ctx[*p->id] : NULL;
 }
 
 int sl_req_set_ctx(struct sl_req *req, const struct sl_plugin *p, void *ctx)
 {
-    size_t id;
-
-    if (sl__plugin_find(p->name, &id) == NULL)
-        return -1;
     if (req->plugin_ctx == NULL) {
         req->plugin_ctx = sl_arena_calloc(&req->arena, (sl__n_plugins + 1) * sizeof(void *));
         if (req->plugin_ctx == NULL)
             return -1;
     }
-    req->plugin_ctx[id] = ctx;
+    req->plugin_ctx[*p->id] = ctx;
     return 0;
 }
 
@@ -387,11 +379,12 @@ uv_loop_t *sl_req_loop(struct sl_req *req)
 
 void *sl_req_worker_data(struct sl_req *req, const struct sl_plugin *p)
 {
-    size_t id;
+    return req->conn->w->plugin_data[*p->id];
+}
 
-    if (sl__plugin_find(p->name, &id) == NULL)
-        return NULL;
-    return req->conn->w->plugin_data[id];
+void sl_req_count(struct sl_req *req, const struct sl_counter *c, const char *value)
+{
+    sl__metrics_count(req->conn->w->metrics, req->route ? req->route->name : "-", c, value);
 }
 
 int sl_resp_header_add(struct sl_req *req, const char *name, const char *value)
@@ -486,8 +479,12 @@ void sl_req_resume(struct sl_req *req, enum sl_status status)
 {
     const struct sl_plugin *p = req->suspended_by;
 
-    req->cancel = NULL;
-    req->cancel_arg = NULL;
+    /* Still waiting (SL_AGAIN): the cancel callback the plugin set stays,
+     * or a client leaving now would leave the plugin a dangling request. */
+    if (status != SL_AGAIN) {
+        req->cancel = NULL;
+        req->cancel_arg = NULL;
+    }
     if (req->in_handler) {
         req->resumed_inline = true;
         req->resume_status = status;

@@ -4,6 +4,8 @@
  */
 #include "util.h"
 
+#include "sluice/alloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,36 @@ void sl__bug(const char *file, int line, const char *what)
     abort();
 }
 
+static void *oom_what(size_t n, const char *what)
+{
+    fprintf(stderr, "sluice: out of memory allocating %zu bytes for %s\n", n, what);
+    abort();
+}
+
 static void *oom(size_t n)
 {
-    fprintf(stderr, "sluice: out of memory allocating %zu bytes\n", n);
-    abort();
+    return oom_what(n, "the gateway");
+}
+
+void *sl_malloc(size_t n, const char *what)
+{
+    void *p = malloc(n ? n : 1);
+
+    return p ? p : oom_what(n, what);
+}
+
+void *sl_calloc(size_t n, size_t size, const char *what)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    return p ? p : oom_what(n * size, what);
+}
+
+char *sl_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+
+    return memcpy(sl_malloc(n, what), s, n);
 }
 
 void *sl__xmalloc(size_t n)

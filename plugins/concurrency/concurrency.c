@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/alloc.h"
 #include "sluice/log.h"
 
 struct waiter;
@@ -79,9 +80,7 @@ static struct route_slots *slots_for(const char *name)
     for (r = routes; r != NULL && strcmp(r->name, name) != 0; r = r->next)
         ;
     if (r == NULL) {
-        r = calloc(1, sizeof(*r) + len + 1);
-        if (r == NULL)
-            abort();
+        r = sl_calloc(1, sizeof(*r) + len + 1, "the concurrency plugin");
         memcpy(r->name, name, len + 1);
         uv_mutex_init(&r->lock);
         r->next = routes;
@@ -148,6 +147,7 @@ static void on_wake(uv_async_t *a)
 
             cr->holding = true;
             cr->waiter = NULL;
+            sl_req_log_field(wt->req, "concurrency", "queued");
             sl_req_resume(wt->req, SL_NEXT);
         }
         waiter_done(wt);
@@ -191,6 +191,7 @@ static void on_queue_timeout(uv_timer_t *t)
         cr->waiter = NULL;
     }
     waiter_done(wt);
+    sl_req_log_field(req, "concurrency", "queue_timeout");
     sl_resp_header_add(req, "Retry-After", "1");
     sl_req_respond(req, 503, "concurrency_limited",
                    "too many requests in flight for this route; try again");
@@ -238,14 +239,13 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     }
     if (rs->queued >= c->queue || c->queue_timeout_ms == 0) {
         uv_mutex_unlock(&rs->lock);
+        sl_req_log_field(req, "concurrency", "rejected");
         sl_resp_header_add(req, "Retry-After", "1");
         sl_req_respond(req, 503, "concurrency_limited",
                        "too many requests in flight for this route; try again");
         return SL_DONE;
     }
-    wt = calloc(1, sizeof(*wt));
-    if (wt == NULL)
-        abort();
+    wt = sl_calloc(1, sizeof(*wt), "the concurrency plugin");
     wt->req = req;
     wt->rs = rs;
     wt->w = sl_req_worker_data(req, &sl_plugin_concurrency);
@@ -280,10 +280,7 @@ static void on_log(struct sl_req *req, void *conf)
 
 static void *worker_init(uv_loop_t *loop)
 {
-    struct cc_worker *w = calloc(1, sizeof(*w));
-
-    if (w == NULL)
-        abort();
+    struct cc_worker *w = sl_calloc(1, sizeof(*w), "the concurrency plugin");
     uv_mutex_init(&w->lock);
     uv_async_init(loop, &w->wake, on_wake);
     w->wake.data = w;
@@ -309,9 +306,12 @@ static void worker_fini(void *wdata)
     uv_close((uv_handle_t *)&w->wake, worker_closed);
 }
 
+static unsigned id;
+
 const struct sl_plugin sl_plugin_concurrency = {
     .abi = SL_PLUGIN_ABI,
     .name = "concurrency",
+    .id = &id,
     .conf_parse = sl__concurrency_conf_parse,
     .worker_init = worker_init,
     .worker_fini = worker_fini,

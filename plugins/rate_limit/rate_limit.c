@@ -14,10 +14,12 @@
  */
 #include "rate_limit.h"
 
+#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/alloc.h"
 #include "sluice/log.h"
 
 _Static_assert(RL_MAX_LIMITS <= 10, "a limit's index is one digit of its bucket key");
@@ -42,10 +44,7 @@ struct rl_state {
 
 static void *worker_init(uv_loop_t *loop)
 {
-    struct rl_worker *w = calloc(1, sizeof(*w));
-
-    if (w == NULL)
-        abort();
+    struct rl_worker *w = sl_calloc(1, sizeof(*w), "the rate_limit plugin");
     w->redis = sl__rl_redis_new(loop);
     return w;
 }
@@ -168,6 +167,21 @@ static int64_t ceil_div(int64_t a, int64_t b)
     return a <= 0 ? 0 : (a + b - 1) / b;
 }
 
+static const char *const decisions_values[] = {"allowed", "delayed", "rejected", NULL};
+static const struct sl_counter decisions = {
+    .name = "sluice_ratelimit_decisions_total",
+    .help = "Rate limit decisions, by route.",
+    .label = "decision",
+    .values = decisions_values,
+};
+
+/* A decision goes to the access log and to the decisions counter. */
+static void decided(struct sl_req *req, const char *what)
+{
+    sl_req_log_field(req, "ratelimit", what);
+    sl_req_count(req, &decisions, what);
+}
+
 /* Act on rs->result: through, held, or 429. */
 static enum sl_status apply(struct rl_state *rs)
 {
@@ -177,15 +191,13 @@ static enum sl_status apply(struct rl_state *rs)
     rs->decided = true;
     switch (rs->result.decision) {
     case SL_GCRA_ALLOW:
-        sl_req_log_field(req, "ratelimit", "allowed");
+        decided(req, "allowed");
         return SL_NEXT;
     case SL_GCRA_DELAY: {
         uint64_t ms = (uint64_t)ceil_div(rs->result.wait_us, 1000);
 
-        sl_req_log_field(req, "ratelimit", "delayed");
-        rs->hold = malloc(sizeof(*rs->hold));
-        if (rs->hold == NULL)
-            abort();
+        decided(req, "delayed");
+        rs->hold = sl_malloc(sizeof(*rs->hold), "the rate_limit plugin");
         uv_timer_init(sl_req_loop(req), rs->hold);
         rs->hold->data = rs;
         uv_timer_start(rs->hold, on_hold_done, ms, 0);
@@ -193,7 +205,7 @@ static enum sl_status apply(struct rl_state *rs)
         return SL_AGAIN;
     }
     default:
-        sl_req_log_field(req, "ratelimit", "rejected");
+        decided(req, "rejected");
         snprintf(v, sizeof(v), "%lld", (long long)(ceil_div(rs->result.wait_us, 1000000) ?: 1));
         sl_resp_header_add(req, "Retry-After", v);
         sl_req_respond(req, 429, "rate_limited", "too many requests: rate limit exceeded");
@@ -213,9 +225,11 @@ static enum sl_status store_failed(struct rl_state *rs)
     switch (rs->conf->on_failure) {
     case RL_FAIL_ALLOW:
         sl_req_log_field(rs->req, "ratelimit", "allowed_store_down");
+        sl_req_count(rs->req, &decisions, "allowed");
         return SL_NEXT;
     case RL_FAIL_DENY:
         sl_req_log_field(rs->req, "ratelimit", "denied_store_down");
+        sl_req_count(rs->req, &decisions, "rejected");
         sl_resp_header_add(rs->req, "Retry-After", "1");
         sl_req_respond(rs->req, 503, "rate_limit_unavailable",
                        "the rate limit store is unavailable");
@@ -240,8 +254,8 @@ static void on_redis(void *arg, bool ok, const struct sl_gcra_result *r, const i
     } else {
         st = store_failed(rs);
     }
-    if (st != SL_AGAIN)
-        sl_req_resume(rs->req, st);
+    /* SL_AGAIN: Redis said wait, and the hold timer runs (still cancellable). */
+    sl_req_resume(rs->req, st);
 }
 
 static enum sl_status on_access(struct sl_req *req, void *conf)
@@ -273,7 +287,7 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     return apply(rs);
 }
 
-static enum sl_status on_response(struct sl_req *req, void *conf)
+static void on_response(struct sl_req *req, void *conf)
 {
     const struct rl_conf *c = conf;
     struct rl_state *rs = sl_req_ctx(req, &sl_plugin_rate_limit);
@@ -281,7 +295,7 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
     char v[32];
 
     if (rs == NULL || !rs->decided)
-        return SL_NEXT;
+        return;
     for (size_t i = 1; i < c->n; i++)
         if (c->limits[i].gcra.burst < burst)
             burst = c->limits[i].gcra.burst;
@@ -289,7 +303,6 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
     sl_resp_header_add(req, "RateLimit-Remaining",
                        itoa(v, rs->result.remaining < 0 ? 0 : rs->result.remaining));
     sl_resp_header_add(req, "RateLimit-Reset", itoa(v, ceil_div(rs->result.reset_us, 1000000)));
-    return SL_NEXT;
 }
 
 static void metrics(void (*emit)(void *ctx, const char *text), void *ctx)
@@ -304,13 +317,28 @@ static void metrics(void (*emit)(void *ctx, const char *text), void *ctx)
     emit(ctx, line);
 }
 
+static const struct sl_counter *const counters[] = {&decisions, NULL};
+
+static const char *versions(void)
+{
+    static char v[32];
+
+    snprintf(v, sizeof(v), "hiredis %d.%d.%d", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    return v;
+}
+
+static unsigned id;
+
 const struct sl_plugin sl_plugin_rate_limit = {
     .abi = SL_PLUGIN_ABI,
     .name = "rate_limit",
+    .id = &id,
     .conf_parse = sl__rate_limit_conf_parse,
     .worker_init = worker_init,
     .worker_fini = worker_fini,
     .access = on_access,
     .response = on_response,
     .metrics = metrics,
+    .counters = counters,
+    .versions = versions,
 };

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <uv.h>
 
+#include "sluice/alloc.h"
+
 #define SHARDS      256
 #define MAX_ENTRIES (1 << 20)
 #define SHARD_MAX   (MAX_ENTRIES / SHARDS)
@@ -48,9 +50,7 @@ static uv_once_t init_once = UV_ONCE_INIT;
 
 static void init(void)
 {
-    shards = calloc(SHARDS, sizeof(*shards));
-    if (shards == NULL)
-        abort();
+    shards = sl_calloc(SHARDS, sizeof(*shards), "the rate_limit plugin");
     for (int i = 0; i < SHARDS; i++)
         uv_mutex_init(&shards[i].lock);
 }
@@ -158,8 +158,8 @@ void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, s
             news[i] = tats[i];
             if (e == NULL)
                 continue; /* the bucket is full again: nothing to give back */
-            if (e->left == NULL && (e->left = malloc(LEFT_MAX * sizeof(*e->left))) == NULL)
-                abort();
+            if (e->left == NULL)
+                e->left = sl_malloc(LEFT_MAX * sizeof(*e->left), "the rate_limit plugin");
             news[i] = sl__gcra_refund_chain(&limits[i], e->tat, reserved[i], now, e->left,
                                             &e->n_left, LEFT_MAX);
         }
@@ -187,9 +187,7 @@ void sl__rl_local(const struct sl_gcra_limit *limits, const char *const *keys, s
             trim(sh, now);
             pp = find(sh, h[i], keys[i], len);
         }
-        e = malloc(sizeof(*e) + len + 1);
-        if (e == NULL)
-            abort();
+        e = sl_malloc(sizeof(*e) + len + 1, "the rate_limit plugin");
         e->hash = h[i];
         e->tat = news[i];
         e->left = NULL;

@@ -24,9 +24,9 @@
 #include <string.h>
 
 #include "redis_uv.h"
+#include "sluice/alloc.h"
 #include "sluice/log.h"
 
-#define MAX_LIMITS     8
 #define BATCH_MAX      64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -114,9 +114,9 @@ struct item {
     void *arg;
     size_t n;
     int cost;
-    struct sl_gcra_limit limits[MAX_LIMITS];
-    int64_t tats[MAX_LIMITS]; /* a refund: what its reservation stored */
-    char *keys[MAX_LIMITS];
+    struct sl_gcra_limit limits[RL_MAX_LIMITS];
+    int64_t tats[RL_MAX_LIMITS]; /* a refund: what its reservation stored */
+    char *keys[RL_MAX_LIMITS];
     uint64_t at; /* loop time it was asked for: its answer is due by at + timeout */
     bool lead;   /* the first of its group in the batch */
 };
@@ -221,7 +221,7 @@ static void fail_queue(struct rl_redis *rr)
         rr->queued--;
         if (it->done != NULL) {
             struct sl_gcra_result r = {0};
-            int64_t tats[MAX_LIMITS] = {0};
+            int64_t tats[RL_MAX_LIMITS] = {0};
 
             atomic_fetch_add_explicit(&sl__rl_redis_errors, 1, memory_order_relaxed);
             it->done(it->arg, false, &r, tats);
@@ -255,20 +255,15 @@ static void enqueue(struct rl_redis *rr, const struct sl_gcra_limit *limits,
                     const char *const *keys, const int64_t *tats, size_t n, int cost,
                     rl_done_fn *done, void *arg)
 {
-    struct item *it = calloc(1, sizeof(*it));
-
-    if (it == NULL)
-        abort();
+    struct item *it = sl_calloc(1, sizeof(*it), "the rate_limit plugin");
     it->done = done;
     it->arg = arg;
     it->cost = cost;
-    it->n = n > MAX_LIMITS ? MAX_LIMITS : n;
+    it->n = n > RL_MAX_LIMITS ? RL_MAX_LIMITS : n;
     for (size_t i = 0; i < it->n; i++) {
         it->limits[i] = limits[i];
         it->tats[i] = tats != NULL ? tats[i] : 0;
-        it->keys[i] = strdup(keys[i]);
-        if (it->keys[i] == NULL)
-            abort();
+        it->keys[i] = sl_strdup(keys[i], "the rate_limit plugin");
     }
     it->at = uv_now(rr->loop);
     *rr->tail = it;
@@ -286,13 +281,13 @@ static void enqueue(struct rl_redis *rr, const struct sl_gcra_limit *limits,
  */
 static void deliver(struct batch *b, bool ok, const redisReply *reply)
 {
-    int64_t now = ok ? reply->element[0]->integer : 0, cur[MAX_LIMITS] = {0};
+    int64_t now = ok ? reply->element[0]->integer : 0, cur[RL_MAX_LIMITS] = {0};
     long long admitted = 0, k = 0;
     size_t at = 1;
 
     for (struct item *it = b->items; it != NULL; it = it->next) {
         struct sl_gcra_result r = {0};
-        int64_t tats[MAX_LIMITS] = {0};
+        int64_t tats[RL_MAX_LIMITS] = {0};
 
         if (ok) {
             if (it->lead) {
@@ -479,15 +474,13 @@ static bool same_ask(const struct item *a, const size_t *ka, const struct item *
 /* Build one EVALSHA from up to BATCH_MAX queued items. */
 static struct batch *build(struct rl_redis *rr)
 {
-    struct batch *b = calloc(1, sizeof(*b));
-    const char *keys[BATCH_MAX * MAX_LIMITS];
+    struct batch *b = sl_calloc(1, sizeof(*b), "the rate_limit plugin");
+    const char *keys[BATCH_MAX * RL_MAX_LIMITS];
     size_t n_keys = 0, n_args = 0, n_groups = 0, slots, off = 0;
-    size_t kidx[BATCH_MAX][MAX_LIMITS];
+    size_t kidx[BATCH_MAX][RL_MAX_LIMITS];
     struct item **last = &b->items, *prev = NULL;
     char *p;
 
-    if (b == NULL)
-        abort();
     b->rr = rr;
     while (rr->queue != NULL && b->n_items < BATCH_MAX) {
         struct item *it = rr->queue;
@@ -518,12 +511,10 @@ static struct batch *build(struct rl_redis *rr)
     if (rr->queue == NULL)
         rr->tail = &rr->queue;
     b->argc = (int)(3 + n_keys + 1 + n_args);
-    b->argv = calloc((size_t)b->argc, sizeof(*b->argv));
-    b->argvlen = calloc((size_t)b->argc, sizeof(*b->argvlen));
+    b->argv = sl_calloc((size_t)b->argc, sizeof(*b->argv), "the rate_limit plugin");
+    b->argvlen = sl_calloc((size_t)b->argc, sizeof(*b->argvlen), "the rate_limit plugin");
     slots = 1 + n_args + 1;
-    b->nums = p = malloc(slots * 24);
-    if (b->argv == NULL || b->argvlen == NULL || p == NULL)
-        abort();
+    b->nums = p = sl_malloc(slots * 24, "the rate_limit plugin");
     b->argv[off] = "EVALSHA";
     b->argvlen[off++] = 7;
     b->argv[off] = sha;
@@ -698,10 +689,7 @@ static void follow_conf(struct rl_redis *rr, const struct sl_redis_conf *c)
 
 struct rl_redis *sl__rl_redis_new(uv_loop_t *loop)
 {
-    struct rl_redis *rr = calloc(1, sizeof(*rr));
-
-    if (rr == NULL)
-        abort();
+    struct rl_redis *rr = sl_calloc(1, sizeof(*rr), "the rate_limit plugin");
     uv_once(&sha_once, make_sha);
     rr->loop = loop;
     rr->tail = &rr->queue;

@@ -12,6 +12,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "sluice/alloc.h"
+
 #define MAX_ID 64
 
 /* xoshiro256** per worker: fast, and ids need to be unique, not secret. */
@@ -39,11 +41,9 @@ static uint64_t next(struct rng *r)
 
 static void *worker_init(uv_loop_t *loop)
 {
-    struct rng *r = calloc(1, sizeof(*r));
+    struct rng *r = sl_calloc(1, sizeof(*r), "the request_id plugin's worker state");
 
     (void)loop;
-    if (r == NULL)
-        abort();
     if (getrandom(r->s, sizeof(r->s), 0) != (ssize_t)sizeof(r->s)) {
         /* No entropy source: time and address still make ids unique. */
         r->s[0] = (uint64_t)time(NULL) ^ (uintptr_t)r;
@@ -113,7 +113,7 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     return sl_req_header_set(req, c->header, sl_req_id(req)) == 0 ? SL_NEXT : SL_ERROR;
 }
 
-static enum sl_status on_response(struct sl_req *req, void *conf)
+static void on_response(struct sl_req *req, void *conf)
 {
     struct request_id_conf *c = conf;
 
@@ -126,12 +126,14 @@ static enum sl_status on_response(struct sl_req *req, void *conf)
             fresh_id(req);
     }
     sl_resp_header_add(req, c->header, sl_req_id(req));
-    return SL_NEXT;
 }
+
+static unsigned id;
 
 const struct sl_plugin sl_plugin_request_id = {
     .abi = SL_PLUGIN_ABI,
     .name = "request_id",
+    .id = &id,
     .conf_parse = sl__request_id_conf_parse,
     .worker_init = worker_init,
     .worker_fini = worker_fini,

@@ -99,3 +99,17 @@ def test_a_queued_client_that_leaves_frees_its_place(sluice_factory, origin):
     # And the slot the leaver would have had was passed on, not lost.
     r = requests.get(s.url + "/?delay=10", timeout=5)
     assert r.status_code == 200
+
+
+def test_the_plugins_log_fields_reach_the_access_log(sluice_factory, origin):
+    # The access log writes every field a plugin sets, not only the
+    # contract's "ratelimit": here the concurrency plugin's outcome.
+    port = free_port()
+    s = sluice_factory(limited(port, origin, max_=1, queue=1, timeout="5s", workers=1))
+    results = []
+    for t in fire(s.url, 3, results, 400):
+        t.join()
+    assert sorted(r[0] for r in results) == [200, 200, 503]
+    outcomes = sorted(e.get("concurrency") or "-" for e in s.access_log())
+    assert outcomes == ["-", "queued", "rejected"], s.access_log()
+    assert all(e["ratelimit"] is None for e in s.access_log())  # the contract's field stays

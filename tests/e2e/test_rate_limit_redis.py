@@ -268,6 +268,38 @@ def test_a_held_client_that_disconnects_gives_its_redis_token_back_to_the_next_c
     rl.check_held_client_leaving_frees_its_slot(s, s.listen_ports()[0])
 
 
+def test_requests_resumed_to_wait_keep_their_cancel_so_leaving_clients_give_tokens_back(
+        sluice_factory, origin, redis):
+    """Redis answers "wait" asynchronously, so the plugin resumes each held
+    request with SL_AGAIN; that must keep the cancel callback it set, or a
+    client that then leaves is never refunded (and its timer fires on a
+    request that is gone). A takes the token (1/s, burst 1); B, C and D are
+    held for 1, 2 and 3 s and leave; E must get B's slot, ~1 s after A."""
+    (s,) = gateways(sluice_factory, origin, redis,
+                    {"key": "route", "rate": "1/s", "burst": 1, "max_delay": "5s",
+                     "store": "redis"}, 1)
+    port = s.listen_ports()[0]
+    t_a = time.monotonic()
+    a = rl.raw_get(port)
+    assert rl.read_status(a, 5) == 200
+    held = [rl.raw_get(port) for _ in range(3)]
+    assert [rl.read_status(h, 0.1) for h in held] == [None] * 3, "not all were held"
+    for h in held:
+        h.close()
+    wait_for(lambda: sum(e.get("status") == 499 for e in s.access_log()) == 3, timeout=2,
+             what="the three held clients leaving")
+    e = rl.raw_get(port)
+    st = rl.read_status(e, 5)
+    t_e = time.monotonic() - t_a
+    a.close()
+    e.close()
+    print(f"E answered {st} {t_e:.3f} s after A")
+    assert st == 200 and t_e < 1.5, f"E waited {t_e:.3f} s: the held clients kept their slots"
+    time.sleep(3.2)  # past every hold timer that a lost cancel would have left running
+    assert rl.raw_status(port) in (200, 429)
+    stop_cleanly(s)
+
+
 def test_a_client_that_leaves_while_redis_decides_gets_its_token_given_back(
         sluice_factory, origin, redis):
     """One token (1/m, burst 1). Redis is paused while A asks for it, A
@@ -529,6 +561,20 @@ def test_decisions_survive_redis_forgetting_its_scripts(sluice_factory, origin, 
     assert redis.cli("SCRIPT", "FLUSH") == "OK"
     assert [rl.get(s.url, headers=h).status_code for _ in range(3)] == [200, 200, 429]
     assert "unreachable" not in s.error_log()
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_plugin_reads_redis_wherever_the_file_declares_it(sluice_factory, origin, redis,
+                                                            where):
+    conf = rl.rl_config(free_port(), origin.address, {"key": "route", "rate": "100/s",
+                                                      "store": "redis"})
+    redis_section = {"redis": redis_conf(redis)}
+    # YAML keeps the order written: redis: before everything, or after routes:.
+    conf = {**redis_section, **conf} if where == "first" else {**conf, **redis_section}
+    s = sluice_factory(conf)
+    assert list(conf)[-1 if where == "last" else 0] == "redis"
+    assert rl.raw_status(s.listen_ports()[0]) == 200
+    assert keys(redis) == ["sl:rl:r:0:route:-"]
 
 
 def test_redis_with_a_password_and_a_db_holds_the_buckets_in_that_db(

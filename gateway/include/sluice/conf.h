@@ -149,8 +149,9 @@ struct sl_redis_conf {
     uint64_t timeout_ms; /* a decision never waits longer (default 50ms) */
 };
 
-/* The config's redis settings, or NULL when it has none. Valid as long as
- * the generation (like everything from sl_conf_arena()). */
+/* The config's redis settings, or NULL when it has none, whatever the
+ * order of the file's sections (the section is read on first demand, once).
+ * Valid as long as the generation (like everything from sl_conf_arena()). */
 const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx);
 
 /*

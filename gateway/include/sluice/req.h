@@ -124,7 +124,21 @@ typedef void sl_req_cancel_fn(void *arg);
 void sl_req_suspend(struct sl_req *req, sl_req_cancel_fn *cancel, void *arg);
 void sl_req_resume(struct sl_req *req, enum sl_status status);
 
-/* A field for the access log line ("ratelimit"); value is copied. */
+/*
+ * A field for the access log line ("ratelimit", "auth"); value is copied.
+ * Every field set is written, after the core's own (a field named like one
+ * of those is not). Never a token, secret or cookie.
+ */
 int sl_req_log_field(struct sl_req *req, const char *name, const char *value);
+
+/*
+ * Count one event of a plugin's counter series (struct sl_counter in
+ * sluice/plugin.h) for the request's route, with value (one of the
+ * series' values; any other is not counted) for its own label:
+ * sl_req_count(req, &decisions, "allowed"). Lock-free: the worker's own
+ * counter.
+ */
+struct sl_counter;
+void sl_req_count(struct sl_req *req, const struct sl_counter *c, const char *value);
 
 #endif
