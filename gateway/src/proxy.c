@@ -359,6 +359,8 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
     }
     sl__proxy_abort(req);
     if (req->resp_started) {
+        if (req->status == 0)
+            req->status = 502; /* only interim responses went out: the upstream failed */
         sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg, req->upstream->conf->name,
                t ? t->conf->ip : "?");
         sl__conn_abort(req->conn);

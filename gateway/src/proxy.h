@@ -46,7 +46,7 @@ struct sl_upconn {
     bool got_bytes; /* some response byte arrived for this request */
     bool resp_done;
     bool resp_keepalive;
-    bool skip_message; /* inside a 1xx response we drop */
+    bool skip_message; /* inside a 1xx response (forwarded or dropped): the final one follows */
     int retry_status;  /* a 502/503/504 swallowed for a retry */
     const char *bad;   /* what a callback found wrong in the response, or NULL */
     bool reading;

@@ -68,6 +68,17 @@ static int on_resp_value(llhttp_t *p, const char *at, size_t len)
     return sl__head_value(&uc->req->resp, &uc->w->bufs, at, len) == 0 ? 0 : -1;
 }
 
+/*
+ * Whether the final response head went to the client. resp_started alone
+ * also covers forwarded interim (1xx) responses: bytes the client has, which
+ * rule out a retry or a gateway-made answer from then on. req->status is set
+ * with the final head only.
+ */
+static bool final_head_sent(const struct sl_req *req)
+{
+    return req->resp_started && req->status != 0;
+}
+
 static bool drop_listed(struct sl_str tok, void *arg)
 {
     struct sl_head *h = arg;
@@ -83,25 +94,99 @@ static bool drop_listed(struct sl_str tok, void *arg)
     return false;
 }
 
-/* Send the response head to the client: the upstream's headers without the
- * hop-by-hop ones, the plugins' headers, and our own framing. */
-static void write_response_head(struct sl_req *req, llhttp_t *p)
+/* The fields the upstream's Connection header names are hop-by-hop too. */
+static void drop_connection_listed(struct sl_head *h)
 {
-    struct sl_conn *c = req->conn;
-    struct sl_out *o = &c->out;
-    struct sl_head *h = &req->resp;
-    struct sl_str reason = sl__head_start_line(h);
-    int status = req->status;
-    bool upgrade = status == 101;
-    bool close;
-
-    req->resp_no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || upgrade;
     for (uint32_t i = 0; i < h->n; i++) {
         struct sl_header *f = &h->fields[i];
 
         if (sl_str_caseeq_lit(f->name, "Connection"))
             sl__http_tokens(f->value, drop_listed, h);
     }
+}
+
+static void write_status_line(struct sl_out *o, int status, struct sl_str reason)
+{
+    sl__out_printf(o, "HTTP/1.1 %d ", status);
+    /* llhttp lets control characters (NUL among them) through in the reason
+     * phrase: such a reason is replaced, never passed on. */
+    if (reason.len > 0 && sl__http_valid_value(reason))
+        sl__out_copy(o, reason.p, reason.len);
+    else
+        sl__out_printf(o, "%s", sl__http_reason(status));
+    sl__out_copy(o, "\r\n", 2);
+}
+
+/*
+ * Copy the upstream's end-to-end fields from h: not the hop-by-hop ones
+ * (except Upgrade when keep_upgrade, for a 101), not Content-Length when
+ * no_length (we chunk the body, or the response is a 1xx, which has none),
+ * and not Via when the gateway writes its own Via line (write_via()).
+ */
+static void write_fields(struct sl_out *o, const struct sl_req *req, const struct sl_head *h,
+                         bool keep_upgrade, bool no_length)
+{
+    bool own_via = req->gen->conf->headers.via != NULL;
+
+    for (uint32_t i = 0; i < h->n; i++) {
+        const struct sl_header *f = &h->fields[i];
+
+        if (f->drop || f->name.len == 0)
+            continue;
+        if (sl__http_is_hop_by_hop(f->name) &&
+            !(keep_upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
+            continue;
+        if (no_length && sl_str_caseeq_lit(f->name, "Content-Length"))
+            continue;
+        if (own_via && sl_str_caseeq_lit(f->name, "Via"))
+            continue;
+        sl__out_copy(o, f->name.p, f->name.len);
+        sl__out_copy(o, ": ", 2);
+        sl__out_copy(o, f->value.p, f->value.len);
+        sl__out_copy(o, "\r\n", 2);
+    }
+}
+
+/*
+ * A proxy adds itself to Via on responses too (RFC 9110 7.6.3): one line
+ * with the upstream's own Via values, all its lines in order, then ours,
+ * naming the protocol version the upstream answered with. Nothing with
+ * via: off, when the upstream's Via lines pass through as they are.
+ */
+static void write_via(struct sl_out *o, const struct sl_req *req, const struct sl_head *h,
+                      uint8_t minor)
+{
+    const struct sl_header_policy *hp = &req->gen->conf->headers;
+
+    if (hp->via == NULL)
+        return;
+    sl__out_copy(o, "Via: ", 5);
+    for (uint32_t i = 0; i < h->n; i++) {
+        const struct sl_header *f = &h->fields[i];
+
+        if (f->drop || f->value.len == 0 || !sl_str_caseeq_lit(f->name, "Via"))
+            continue;
+        sl__out_copy(o, f->value.p, f->value.len);
+        sl__out_copy(o, ", ", 2);
+    }
+    sl__out_printf(o, "1.%u ", (unsigned)minor);
+    sl__out_copy(o, hp->via, hp->via_len);
+    sl__out_copy(o, "\r\n", 2);
+}
+
+/* Send the response head to the client: the upstream's headers without the
+ * hop-by-hop ones, Via, the plugins' headers, and our own framing. */
+static void write_response_head(struct sl_req *req, llhttp_t *p)
+{
+    struct sl_conn *c = req->conn;
+    struct sl_out *o = &c->out;
+    struct sl_head *h = &req->resp;
+    int status = req->status;
+    bool upgrade = status == 101;
+    bool close;
+
+    req->resp_no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || upgrade;
+    drop_connection_listed(h);
     if (!req->resp_no_body && !(p->flags & F_CONTENT_LENGTH)) {
         /* Chunked or delimited by close upstream: chunk it for an HTTP/1.1
          * client, delimit it by close for an HTTP/1.0 one. */
@@ -119,28 +204,9 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
 
     sl__req_response_phase(req);
 
-    sl__out_printf(o, "HTTP/1.1 %d ", status);
-    /* llhttp lets control characters (NUL among them) through in the reason
-     * phrase: such a reason is replaced, never passed on. */
-    if (reason.len > 0 && sl__http_valid_value(reason))
-        sl__out_copy(o, reason.p, reason.len);
-    else
-        sl__out_printf(o, "%s", sl__http_reason(status));
-    sl__out_copy(o, "\r\n", 2);
-    for (uint32_t i = 0; i < h->n; i++) {
-        struct sl_header *f = &h->fields[i];
-
-        if (f->drop || f->name.len == 0)
-            continue;
-        if (sl__http_is_hop_by_hop(f->name) && !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
-            continue;
-        if (req->resp_chunked && sl_str_caseeq_lit(f->name, "Content-Length"))
-            continue;
-        sl__out_copy(o, f->name.p, f->name.len);
-        sl__out_copy(o, ": ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
+    write_status_line(o, status, sl__head_start_line(h));
+    write_fields(o, req, h, upgrade, req->resp_chunked);
+    write_via(o, req, h, p->http_minor);
     sl__respond_extra_headers(o, req);
     if (upgrade)
         sl__out_copy(o, "Connection: upgrade\r\n", 21);
@@ -154,6 +220,66 @@ static void write_response_head(struct sl_req *req, llhttp_t *p)
     }
     sl__out_copy(o, "\r\n", 2);
     req->resp_started = true;
+}
+
+/*
+ * An interim (1xx) response other than 101. A proxy forwards them to an
+ * HTTP/1.1 client (RFC 9110 15.2), 103 Early Hints among them, with their
+ * end-to-end fields and our Via; an HTTP/1.0 client knows none, and a
+ * 100 Continue answers the Expect the gateway already answered itself
+ * (sl__conn_start_body()), so those are dropped. An interim response has no
+ * body and says nothing about the final response's framing. The plugins'
+ * RESPONSE phase, the access log and the target's health see only the final
+ * response, which follows on the same connection. Returns 1: no body.
+ */
+static int on_interim_headers(struct sl_upconn *uc, llhttp_t *p)
+{
+    struct sl_req *req = uc->req;
+    struct sl_out *o = &req->conn->out;
+    struct sl_head *h = &req->resp;
+
+    uc->skip_message = true; /* on_resp_complete() waits for the final response */
+    if (req->http_minor == 0 || (p->status_code == 100 && req->expect_continue))
+        return 1;
+    sl__head_trim(h);
+    drop_connection_listed(h);
+    write_status_line(o, p->status_code, sl__head_start_line(h));
+    write_fields(o, req, h, false, true);
+    write_via(o, req, h, p->http_minor);
+    sl__out_copy(o, "\r\n", 2);
+    /* The client has bytes now: a failure from here on cuts its connection
+     * (sl__proxy_attempt_failed()) instead of retrying or answering 502. */
+    req->resp_started = true;
+    return 1;
+}
+
+/*
+ * Chunked is the only transfer coding the gateway takes apart and puts back
+ * together. Any other (gzip, chunked; gzip; identity; chunked twice; two
+ * Transfer-Encoding lines) would reach the client as plain chunked or as a
+ * close-delimited body with no label: a corrupted body. Such a response is
+ * refused with 502, as sluice(8) says. Returns what is wrong, for the log (a
+ * static string or a string in req's arena), or NULL when all is well.
+ */
+static const char *bad_transfer_encoding(struct sl_req *req)
+{
+    const struct sl_head *h = &req->resp;
+    const struct sl_header *te = NULL;
+    const char *why;
+
+    for (uint32_t i = 0; i < h->n; i++) {
+        if (!sl_str_caseeq_lit(h->fields[i].name, "Transfer-Encoding"))
+            continue;
+        if (te != NULL)
+            return "more than one Transfer-Encoding header; only one, saying chunked, is accepted";
+        te = &h->fields[i];
+    }
+    /* llhttp took the leading whitespace off, sl__head_trim() the trailing. */
+    if (te == NULL || sl_str_caseeq_lit(te->value, "chunked"))
+        return NULL;
+    why = sl_arena_printf(&req->arena, "Transfer-Encoding: %.*s; only chunked is accepted",
+                          te->value.len > 100 ? 100 : (int)te->value.len, te->value.p);
+    return why ? why : "a Transfer-Encoding other than chunked";
 }
 
 static int on_resp_headers(llhttp_t *p)
@@ -171,20 +297,20 @@ static int on_resp_headers(llhttp_t *p)
         uc->bad = "not an HTTP/1.0 or HTTP/1.1 response";
         return -1;
     }
-    if (status < 200 && status != 101) {
-        /* 100 Continue (we answered the client's Expect ourselves) and other
-         * interim responses are dropped; the final response follows. */
-        uc->skip_message = true;
-        return 1;
-    }
+    if (status < 200 && status != 101)
+        return on_interim_headers(uc, p);
     if (status == 101 && !req->upgrade) {
         uc->bad = "101 Switching Protocols to a request without Upgrade";
         return -1;
     }
+    sl__head_trim(&req->resp);
+    if (status != 101 && (uc->bad = bad_transfer_encoding(req)) != NULL)
+        return -1;
     req->up_ms = (sl__mono_ns() - req->up_start_ns) / 1000;
     sl__tstate_count_status(req->target->st, status);
     if (status >= 500) {
-        if ((status == 502 || status == 503 || status == 504) &&
+        /* No retry once an interim response went to the client. */
+        if ((status == 502 || status == 503 || status == 504) && !req->resp_started &&
             sl__proxy_may_retry(req, SL_FAIL_RESET)) {
             /* Swallow it and try another target (sl__proxy_attempt_failed() counts it). */
             uc->retry_status = status;
@@ -201,7 +327,6 @@ static int on_resp_headers(llhttp_t *p)
         req->trial = false;
     }
     req->status = status;
-    sl__head_trim(&req->resp);
     write_response_head(req, p);
     req->action = "reading the upstream response body";
     if (status == 101)
@@ -344,7 +469,7 @@ static void parse_response(struct sl_upconn *uc)
             sl__proxy_attempt_failed(req, SL_FAIL_STATUS, "upstream answered %d", st);
             return;
         }
-        if (!req->resp_started) {
+        if (!final_head_sent(req)) {
             const char *why = uc->bad ? uc->bad : llhttp_get_error_reason(&uc->parser);
 
             uc->got_bytes = true; /* an answer, if a broken one: no retry */
@@ -382,7 +507,7 @@ static void up_eof(struct sl_upconn *uc, int err)
         sl__tunnel_maybe_end(req);
         return;
     }
-    if (err == 0 && req->resp_started && llhttp_message_needs_eof(&uc->parser)) {
+    if (err == 0 && final_head_sent(req) && llhttp_message_needs_eof(&uc->parser)) {
         /* A response delimited by the close: this is its end. */
         llhttp_errno_t fin = llhttp_finish(&uc->parser);
 
@@ -402,11 +527,13 @@ static void up_eof(struct sl_upconn *uc, int err)
                                  err ? ": " : "", err ? uv_strerror(err) : "");
         return;
     }
-    if (!req->resp_started) {
+    if (!final_head_sent(req)) {
         req->action = "reading the upstream response head";
-        sl__proxy_attempt_failed(
-            req, SL_FAIL_PROTOCOL,
-            "upstream closed the connection in the middle of the response head");
+        sl__proxy_attempt_failed(req, SL_FAIL_PROTOCOL, "upstream closed the connection %s%s%s",
+                                 req->resp_started
+                                     ? "after an interim response, before the final one"
+                                     : "in the middle of the response head",
+                                 err ? ": " : "", err ? uv_strerror(err) : "");
         return;
     }
     req->action = "reading the upstream response body";
