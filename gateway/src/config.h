@@ -12,6 +12,7 @@
 
 #include "sluice/conf.h"
 
+#include "addr.h"
 #include "header_policy.h"
 
 struct sl_plugin;
@@ -100,13 +101,6 @@ struct sl_route_conf {
 
 enum sl_access_log { SL_ACCESS_STDOUT, SL_ACCESS_FILE, SL_ACCESS_OFF };
 
-/* A trusted_proxies entry: an address block. */
-struct sl_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    uint8_t prefix;
-};
-
 struct sl_config {
     uint32_t workers; /* resolved: "auto" becomes the CPU count */
     uint64_t shutdown_timeout_ms;
@@ -155,10 +149,10 @@ struct sl_config {
  */
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root);
 
-/* Whether sa lies in one of the blocks. */
-bool sl__cidr_match(const struct sl_cidr *c, size_t n, const struct sockaddr *sa);
-
-/* Format an address as "ip" or "ip:port" (v6 in brackets). */
-void sl__addr_str(const struct sockaddr *sa, bool port, char *buf, size_t size);
+/* The sections read in their own files, called by sl__config_parse(). */
+void sl__config_read_upstreams(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                               struct sl_config *c);
+void sl__config_read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                            struct sl_config *c);
 
 #endif
