@@ -414,12 +414,17 @@ int sl__out_flush(struct sl_out *o)
     return sl__out_flush_raw(o);
 }
 
-void sl__out_discard(struct sl_out *o)
+void sl__out_discard_plain(struct sl_out *o)
 {
     if (o->cur != NULL) {
         release(o->cur);
         o->cur = NULL;
     }
+}
+
+void sl__out_discard(struct sl_out *o)
+{
+    sl__out_discard_plain(o);
     if (o->raw != NULL) {
         release(o->raw);
         o->raw = NULL;

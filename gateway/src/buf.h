@@ -68,7 +68,7 @@ uv_buf_t sl__buf_room(struct sl_bufpool *pool, struct sl_buf **bp, uint32_t *pos
 struct sl_out {
     uv_stream_t *stream;
     struct sl_bufpool *pool;
-    struct sl_wreq *cur;          /* batch being gathered, or NULL */
+    struct sl_wreq *cur; /* batch being gathered, or NULL */
     /* After each write that had to wait in libuv's queue completes (may be
      * NULL). A write the socket takes at once is done when sl__out_flush()
      * returns, with `pending` unchanged and no callback. */
@@ -109,6 +109,11 @@ int sl__out_flush_raw(struct sl_out *o);
 
 /* Drop what was gathered and not yet flushed. */
 void sl__out_discard(struct sl_out *o);
+
+/* Drop the plaintext gathered and not yet encrypted, and keep the ciphertext:
+ * after a fatal TLS error nothing can be encrypted any more, and the alert
+ * OpenSSL left in the ciphertext is all that may still be sent. */
+void sl__out_discard_plain(struct sl_out *o);
 
 /* Bytes queued in the kernel-facing write queue of the stream. */
 static inline size_t sl__out_queued(const struct sl_out *o)

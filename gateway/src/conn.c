@@ -36,6 +36,7 @@
 #define LINGER_MS 2000
 
 static void close_now(struct sl_conn *c);
+static void drop_request(struct sl_conn *c);
 static void on_timer(uv_timer_t *t);
 
 const struct sl_config *sl__conn_conf(const struct sl_conn *c)
@@ -174,6 +175,36 @@ static bool want_read(const struct sl_conn *c)
     return !c->eof && !c->upstream_bp && unparsed + MIN_READ <= SL_BUF_SIZE;
 }
 
+/*
+ * A fatal TLS error from the client: a failed handshake, a bad record MAC, an
+ * oversized record, a bad KeyUpdate. OpenSSL has left its alert in the
+ * ciphertext output, and RFC 8446 section 5 says it must be sent; closing at
+ * once would drop it (uv_close() cancels writes still in libuv's queue), and
+ * so would a reset if the client's unread bytes were still in our socket.
+ * So the request ends now, plaintext that can no longer be encrypted goes,
+ * and the close is graceful: the alert is flushed, the FIN follows it once
+ * it is out (on_written), and the lingering close reads and drops what the
+ * client still sends. Its deadlines bound all of this.
+ */
+static void tls_failed(struct sl_conn *c, const char *what)
+{
+    if (c->req.gen != NULL)
+        sl_log(SL_LOG_INFO, &c->req, "%s: %s", what, c->ssl->error);
+    else
+        sl_log(SL_LOG_INFO, NULL, "%s: %s, client: %s", what, c->ssl->error, c->ip);
+    if (c->state == SL_CS_CLOSING) {
+        close_now(c); /* lingering: our FIN is out, nothing more can be sent */
+        return;
+    }
+    drop_request(c);
+    if (c->tls_wg != NULL) { /* no handshake to finish: the config may go */
+        sl__worker_gen_release(c->w, c->tls_wg);
+        c->tls_wg = NULL;
+    }
+    sl__out_discard_plain(&c->out);
+    sl__conn_close_graceful(c);
+}
+
 /* Run the handshake, then decrypt as much as the read buffer takes. */
 static void tls_pump(struct sl_conn *c)
 {
@@ -181,14 +212,17 @@ static void tls_pump(struct sl_conn *c)
 
     if (c->pumping)
         return;
+    if (t->failed) {
+        sl__tls_discard_input(t); /* a lingering close after an alert */
+        return;
+    }
     c->pumping = true;
     if (!t->done) {
         int r = sl__tls_handshake(t);
 
         sl__out_flush_raw(&c->out);
         if (r < 0) {
-            sl_log(SL_LOG_INFO, NULL, "TLS handshake failed: %s, client: %s", t->error, c->ip);
-            close_now(c);
+            tls_failed(c, "TLS handshake failed");
             goto out;
         }
         if (r == 0)
@@ -206,10 +240,11 @@ static void tls_pump(struct sl_conn *c)
             got_plain(c, (size_t)n);
             continue;
         }
-        if (n == SL_TLS_EOF)
+        if (n == SL_TLS_EOF) {
             on_eof(c);
-        else if (n < 0)
-            read_failed(c, t->error);
+        } else if (n < 0) {
+            tls_failed(c, "TLS error from the client");
+        }
         break;
     }
     if (!c->closed)
@@ -288,7 +323,9 @@ static void start_shutdown(struct sl_conn *c)
 {
     if (c->shut || c->closed || c->shutdown_req.data != NULL)
         return;
-    if (c->ssl != NULL && c->ssl->done) {
+    /* After a fatal error OpenSSL must not be asked for a close_notify: its
+     * alert was the last record. */
+    if (c->ssl != NULL && c->ssl->done && !c->ssl->failed) {
         SSL_shutdown(c->ssl->ssl); /* close_notify, written before the FIN */
         sl__out_flush_raw(&c->out);
     }
@@ -397,13 +434,12 @@ static void on_closed(uv_handle_t *h)
     sl__worker_conn_gone(w);
 }
 
-static void close_now(struct sl_conn *c)
+/* End the connection's request, if it has one: the client goes away, or is
+ * sent away, before its response is complete. */
+static void drop_request(struct sl_conn *c)
 {
     struct sl_req *req = &c->req;
 
-    if (c->closed)
-        return;
-    c->closed = true;
     if (req->gen != NULL) {
         if (req->suspended)
             sl__req_cancel(req);
@@ -420,6 +456,14 @@ static void close_now(struct sl_conn *c)
         sl__req_release(req);
     }
     sl__head_free(&req->head);
+}
+
+static void close_now(struct sl_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    drop_request(c);
     if (c->tls_wg != NULL) {
         sl__worker_gen_release(c->w, c->tls_wg);
         c->tls_wg = NULL;

@@ -99,17 +99,29 @@ static void init_bios(void)
     BIO_meth_set_create(in_method, bio_create);
 }
 
-/* The first OpenSSL error as text, and the queue cleared. */
-static const char *ssl_error(char *buf, size_t size)
+/* OpenSSL error e as text, and the error queue cleared. */
+static const char *error_text(unsigned long e, char *buf, size_t size)
 {
-    unsigned long e = ERR_get_error();
-
     if (e == 0)
         snprintf(buf, size, "unknown TLS error");
     else
         ERR_error_string_n(e, buf, size);
     ERR_clear_error();
     return buf;
+}
+
+/* The first OpenSSL error as text, and the queue cleared. */
+static const char *ssl_error(char *buf, size_t size)
+{
+    return error_text(ERR_peek_error(), buf, size);
+}
+
+/* The last one: for a record that failed, what the TLS layer said when it
+ * chose its alert ("decryption failed or bad record mac") comes after what
+ * the cipher underneath said ("cipher operation failed"). */
+static const char *record_error(char *buf, size_t size)
+{
+    return error_text(ERR_peek_last_error(), buf, size);
 }
 
 /* -- session ticket keys -------------------------------------------------------- */
@@ -694,6 +706,7 @@ int sl__tls_handshake(struct sl_tls *t)
         } else {
             ssl_error(t->error, sizeof(t->error));
         }
+        t->failed = true;
         return -1;
     }
     }
@@ -713,9 +726,16 @@ int sl__tls_read(struct sl_tls *t, char *buf, size_t len)
         t->closed = true;
         return SL_TLS_EOF;
     default:
-        ssl_error(t->error, sizeof(t->error));
+        record_error(t->error, sizeof(t->error));
+        t->failed = true;
         return -1;
     }
+}
+
+void sl__tls_discard_input(struct sl_tls *t)
+{
+    if (t->raw != NULL)
+        t->raw_pos = t->raw->len;
 }
 
 bool sl__tls_has_input(struct sl_tls *t)

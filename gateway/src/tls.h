@@ -56,6 +56,7 @@ struct sl_tls {
     uint32_t raw_pos;
     bool done;       /* handshake complete */
     bool closed;     /* close_notify received */
+    bool failed;     /* a fatal error: OpenSSL may have left an alert to send, nothing more */
     char *subject;   /* verified client certificate subject (heap), or NULL */
     char error[160]; /* why the handshake or a read failed */
 };
@@ -80,17 +81,26 @@ void sl__tls_received(struct sl_tls *t, size_t n);
 
 /*
  * Advance the handshake. Returns 1 when complete, 0 when it needs more bytes
- * from the peer, -1 on failure (t->error says why). Ciphertext to send is
- * left in the connection's output: flush it with sl__out_flush_raw().
+ * from the peer, -1 on failure (t->error says why, t->failed is set).
+ * Ciphertext to send is left in the connection's output: flush it with
+ * sl__out_flush_raw(). After a failure it usually ends with a fatal alert,
+ * which RFC 8446 section 5 says must be sent before the close.
  */
 int sl__tls_handshake(struct sl_tls *t);
 
 /*
  * Decrypt into buf. Returns the bytes, 0 when more ciphertext is needed,
- * SL_TLS_EOF when the peer sent close_notify, or -1 on failure.
+ * SL_TLS_EOF when the peer sent close_notify, or -1 on failure (a bad
+ * record MAC, an oversized record, a bad KeyUpdate...: t->error says why and
+ * t->failed is set). As with the handshake, a failure leaves a fatal alert in
+ * the connection's output, to flush with sl__out_flush_raw() before closing.
  */
 #define SL_TLS_EOF (-2)
 int sl__tls_read(struct sl_tls *t, char *buf, size_t len);
+
+/* Drop the ciphertext received and not yet given to OpenSSL (a connection
+ * whose TLS failed reads only to discard, while its close lingers). */
+void sl__tls_discard_input(struct sl_tls *t);
 
 /* Whether input is waiting: ciphertext not yet given to OpenSSL, or
  * plaintext OpenSSL decrypted and we have not read yet. */

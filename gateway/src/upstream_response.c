@@ -626,6 +626,7 @@ void sl__upconn_tls_pump(struct sl_upconn *uc)
         } else if (n < 0) {
             if (uc->req != NULL)
                 sl_log(SL_LOG_ERROR, uc->req, "TLS error from the upstream: %s", t->error);
+            sl__out_flush_raw(&uc->out); /* the alert (RFC 8446 section 5) */
             up_eof(uc, UV_EPROTO);
         }
         break;
