@@ -63,6 +63,17 @@ void sl__conn_set_deadline(struct sl_conn *c, uint64_t ms)
     }
 }
 
+void sl__conn_hold_output(struct sl_conn *c, uint64_t ms)
+{
+    uint64_t at = uv_now(&c->w->loop) + ms;
+
+    c->out_held = true;
+    if (c->timer_at == 0 || c->timer_at > at) {
+        c->timer_at = at;
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+    }
+}
+
 /* -- reading ---------------------------------------------------------------- */
 
 /* Room at the end of the read buffer for plaintext, which may mean moving
@@ -364,6 +375,13 @@ static void on_timer(uv_timer_t *t)
     struct sl_req *req = &c->req;
 
     c->timer_at = 0;
+    if (c->out_held && !c->closed) {
+        c->out_held = false; /* what a body did not join goes out alone */
+        if (sl__out_flush(&c->out) != 0) {
+            sl__conn_abort(c);
+            return;
+        }
+    }
     if (c->closed || c->deadline == 0)
         return;
     if (now < c->deadline) {

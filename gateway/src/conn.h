@@ -67,6 +67,7 @@ struct sl_conn {
     bool closed;      /* uv_close() called */
     bool shut;        /* uv_shutdown() sent */
     bool upstream_bp; /* reading stopped: the upstream write queue is full */
+    bool out_held;    /* a response head waits (briefly) for its first body bytes */
     bool in_process;
     bool again;
     bool tls;
@@ -112,6 +113,15 @@ void sl__conn_shutdown_write(struct sl_conn *c);
 
 /* Close now, dropping whatever is queued. */
 void sl__conn_abort(struct sl_conn *c);
+
+/*
+ * Hold what is queued for the client for at most ms (a response head whose
+ * body has not come yet) instead of flushing it now, so that the head and
+ * the first body bytes go out together: one write and, over TLS, one
+ * record (nginx's postpone_output does this by size). Any flush of c->out
+ * ends the hold; the timer flushes what is still held.
+ */
+void sl__conn_hold_output(struct sl_conn *c, uint64_t ms);
 
 /* Time c out ms_from_now ms from now (0: no deadline): a head or body that
  * is late gets 408, anything else is closed. */

@@ -22,6 +22,9 @@
 #include "worker.h"
 
 #define MIN_READ 4096
+/* How long a response head that came alone waits for its first body bytes,
+ * to leave with them in one write (one TLS record). */
+#define HOLD_HEAD_MS 1
 /* Upstream response heads may be this large. */
 #define MAX_RESPONSE_HEAD (32 * 1024)
 
@@ -438,12 +441,17 @@ static void parse_response(struct sl_upconn *uc)
     struct sl_conn *c = req->conn;
     const char *data = uc->rbuf->data + uc->rpos;
     size_t avail = uc->rbuf->len - uc->rpos, used;
+    bool head_before = final_head_sent(req);
     llhttp_errno_t err;
 
     err = llhttp_execute(&uc->parser, data, avail);
     used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
     uc->rpos += (uint32_t)used;
-    if (sl__out_flush(&c->out) != 0) {
+    if (err == HPE_OK && !head_before && final_head_sent(req) && req->resp_body_bytes == 0 &&
+        !req->resp_no_body) {
+        /* The head came alone; its body is usually a moment behind. */
+        sl__conn_hold_output(c, HOLD_HEAD_MS);
+    } else if (sl__out_flush(&c->out) != 0) {
         sl__conn_abort(c);
         return;
     }
