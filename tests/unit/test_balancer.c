@@ -2,7 +2,7 @@
  * Unit tests for gateway/src/balancer.c: smooth weighted round robin first,
  * then properties of least_conn, hash (Maglev) and p2c.
  */
-#include "balancer.h"
+#include "upstream/balancer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

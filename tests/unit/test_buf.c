@@ -4,7 +4,7 @@
  * stream sl_out writes to; the other end is read on the same loop, and what
  * arrives must be exactly the sequence that was gathered.
  */
-#include "buf.h"
+#include "base/buf.h"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -4,15 +4,15 @@
  * one is reported as "FILE:LINE:COL: error: KEY.PATH: message" with the
  * source line and a caret, all in one run.
  */
-#include "gen.h"
+#include "config/gen.h"
 
 #include <llhttp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "router.h"
-#include "yaml_tree.h"
+#include "config/router.h"
+#include "conf/yaml_tree.h"
 
 #include "check.h"
 

@@ -2,7 +2,7 @@
  * Unit tests for gateway/src/header_policy.c: which request header names
  * fold to a gateway-owned one, and which request trailers may go upstream.
  */
-#include "header_policy.h"
+#include "config/header_policy.h"
 
 #include "check.h"
 

@@ -2,7 +2,7 @@
  * Unit tests for gateway/src/http.c: header classification and validation,
  * comma lists, Host checks and keys, path normalisation.
  */
-#include "http.h"
+#include "base/http.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * Unit tests for gateway/src/router.c: which route a request gets. Routes are
  * built by hand, as config.c would build them from the YAML file.
  */
-#include "router.h"
+#include "config/router.h"
 
 #include <llhttp.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "config.h"
+#include "config/config.h"
 
 #include "check.h"
 

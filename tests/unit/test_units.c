@@ -2,7 +2,7 @@
  * Unit tests for gateway/src/units.c: durations, sizes and rates as written
  * in the YAML file.
  */
-#include "units.h"
+#include "base/units.h"
 
 #include <string.h>
 

@@ -1,0 +1,158 @@
+/*
+ * Region allocator: chunks from malloc, carved front to back, freed together.
+ */
+#include "sluice/arena.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+struct sl_arena_chunk {
+    struct sl_arena_chunk *next;
+    size_t size; /* usable bytes after the header */
+    max_align_t data[];
+};
+
+#define ALIGN (sizeof(max_align_t))
+
+void sl_arena_init(struct sl_arena *a, size_t chunk_size, size_t cap)
+{
+    memset(a, 0, sizeof(*a));
+    a->chunk_size = chunk_size ? chunk_size : 4096;
+    a->cap = cap;
+}
+
+void sl_arena_destroy(struct sl_arena *a)
+{
+    struct sl_arena_chunk *c = a->head, *next;
+
+    for (; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    a->head = NULL;
+    a->pos = a->end = NULL;
+    a->used = 0;
+}
+
+void sl_arena_reset(struct sl_arena *a)
+{
+    struct sl_arena_chunk *c, *next, *keep = NULL;
+
+    /* Keep one chunk of the regular size: it will serve the next request of
+     * a keep-alive connection without a malloc. Large pieces go. */
+    for (c = a->head; c != NULL; c = next) {
+        next = c->next;
+        if (keep == NULL && c->size == a->chunk_size)
+            keep = c;
+        else
+            free(c);
+    }
+    a->head = keep;
+    if (keep != NULL) {
+        keep->next = NULL;
+        a->pos = (char *)keep->data;
+        a->end = a->pos + keep->size;
+        a->used = keep->size;
+    } else {
+        a->pos = a->end = NULL;
+        a->used = 0;
+    }
+}
+
+static void *grow(struct sl_arena *a, size_t n)
+{
+    size_t size = n > a->chunk_size / 4 ? n : a->chunk_size;
+    struct sl_arena_chunk *c;
+
+    if (a->cap != 0 && a->used + size > a->cap)
+        return NULL;
+    c = sl__xmalloc(sizeof(*c) + size);
+    c->size = size;
+    a->used += size;
+    if (size == n && a->head != NULL) {
+        /* A large piece gets its own chunk behind the current one, so the
+         * free space left in the current chunk is not wasted. */
+        c->next = a->head->next;
+        a->head->next = c;
+        return c->data;
+    }
+    c->next = a->head;
+    a->head = c;
+    a->pos = (char *)c->data + n;
+    a->end = (char *)c->data + size;
+    return c->data;
+}
+
+void *sl_arena_alloc(struct sl_arena *a, size_t n)
+{
+    void *p;
+
+    if (n > SIZE_MAX / 2) {
+        /* No request needs this much: a size computed from bad input. */
+        if (a->cap != 0)
+            return NULL;
+        sl__bug(__FILE__, __LINE__, "arena allocation of an absurd size");
+    }
+    n = (n + ALIGN - 1) & ~(ALIGN - 1);
+    if (n == 0)
+        n = ALIGN;
+    if ((size_t)(a->end - a->pos) >= n) {
+        p = a->pos;
+        a->pos += n;
+        return p;
+    }
+    return grow(a, n);
+}
+
+void *sl_arena_calloc(struct sl_arena *a, size_t n)
+{
+    void *p = sl_arena_alloc(a, n);
+
+    if (p != NULL)
+        memset(p, 0, n);
+    return p;
+}
+
+char *sl_arena_strndup(struct sl_arena *a, const char *s, size_t len)
+{
+    char *p = sl_arena_alloc(a, len + 1);
+
+    if (p == NULL)
+        return NULL;
+    if (len != 0)
+        memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *sl_arena_vprintf(struct sl_arena *a, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    char *p, measure[1];
+    int n;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(measure, 1, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    p = sl_arena_alloc(a, (size_t)n + 1);
+    if (p != NULL)
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+char *sl_arena_printf(struct sl_arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+
+    va_start(ap, fmt);
+    p = sl_arena_vprintf(a, fmt, ap);
+    va_end(ap);
+    return p;
+}

@@ -1,0 +1,146 @@
+/*
+ * Header safety rules and their YAML:
+ *
+ *   headers_with_underscores: drop   # drop | reject (400) | allow
+ *   request_trailers: drop           # drop | forward
+ *   via: sluice                      # the Via pseudonym, or off
+ */
+#include "config/header_policy.h"
+
+#include <string.h>
+
+#include "base/http.h"
+
+/* Names the gateway itself sets or strips on every proxied request. */
+#define NAME(s)                                                                                    \
+    {                                                                                              \
+        (s), sizeof(s) - 1                                                                         \
+    }
+static const struct sl_str builtin[] = {
+    NAME("Host"),
+    NAME("Content-Length"),
+    NAME("Transfer-Encoding"),
+    NAME("Connection"),
+    NAME("Keep-Alive"),
+    NAME("Proxy-Connection"),
+    NAME("TE"),
+    NAME("Trailer"),
+    NAME("Upgrade"),
+    NAME("Expect"),
+    NAME("X-Forwarded-For"),
+    NAME("X-Forwarded-Proto"),
+    NAME("X-Forwarded-Host"),
+    NAME("X-Client-Cert-Subject"),
+};
+#undef NAME
+
+static int fold(int c)
+{
+    if (c == '_')
+        return '-';
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+bool sl__header_fold_eq(struct sl_str a, struct sl_str b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (fold((unsigned char)a.p[i]) != fold((unsigned char)b.p[i]))
+            return false;
+    return true;
+}
+
+bool sl__header_owned(const struct sl_header_policy *hp, struct sl_str name)
+{
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+        if (sl__header_fold_eq(name, builtin[i]))
+            return true;
+    for (size_t i = 0; i < hp->n_owned; i++)
+        if (sl__header_fold_eq(name, hp->owned[i]))
+            return true;
+    return false;
+}
+
+void sl__header_policy_own(struct sl_header_policy *hp, struct sl_arena *a, const char *name)
+{
+    struct sl_str n = sl_str_from(name);
+
+    for (size_t i = 0; i < hp->n_owned; i++)
+        if (sl__header_fold_eq(n, hp->owned[i]))
+            return;
+    if (hp->n_owned == hp->cap_owned) {
+        size_t cap = hp->cap_owned ? hp->cap_owned * 2 : 8;
+        struct sl_str *grown = sl_arena_alloc(a, cap * sizeof(*grown));
+
+        if (hp->n_owned)
+            memcpy(grown, hp->owned, hp->n_owned * sizeof(*grown));
+        hp->owned = grown;
+        hp->cap_owned = cap;
+    }
+    hp->owned[hp->n_owned++] = (struct sl_str){sl_arena_strndup(a, n.p, n.len), n.len};
+}
+
+bool sl__header_trailer_ok(struct sl_str name, const void *arg)
+{
+    const struct sl_header_policy *hp = arg;
+
+    if (!hp->forward_trailers || sl__header_owned(hp, name))
+        return false;
+    return hp->underscores == SL_UNDERSCORES_ALLOW || memchr(name.p, '_', name.len) == NULL;
+}
+
+/* A Via pseudonym is a token, or a host[:port] (RFC 9110 7.6.3). */
+static bool valid_pseudonym(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!sl__http_valid_name((struct sl_str){s + i, 1}) && s[i] != ':' && s[i] != '[' &&
+            s[i] != ']')
+            return false;
+    return true;
+}
+
+static void read_via(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                     struct sl_header_policy *hp)
+{
+    const struct sl_node *n = sl_node_get(root, "via");
+    const char *via = "sluice";
+
+    if (n != NULL && n->type == SL_NODE_SCALAR &&
+        (strcmp(n->text, "off") == 0 || (!n->quoted && strcmp(n->text, "false") == 0))) {
+        hp->via = NULL;
+        hp->via_len = 0;
+        return;
+    }
+    if (sl_conf_str(ctx, root, "via", &via, false) < 0)
+        return;
+    if (!valid_pseudonym(via)) {
+        sl_conf_error(ctx, n,
+                      "expected a pseudonym (a token such as sluice, or host:port) or off, "
+                      "found \"%s\"",
+                      via);
+        return;
+    }
+    hp->via = via;
+    hp->via_len = strlen(via);
+}
+
+void sl__header_policy_read(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                            struct sl_header_policy *hp)
+{
+    static const char *const underscores[] = {"drop", "reject", "allow", NULL};
+    static const char *const trailers[] = {"drop", "forward", NULL};
+    int u = SL_UNDERSCORES_DROP, t = 0;
+
+    sl_conf_enum(ctx, root, "headers_with_underscores", underscores, &u, false);
+    sl_conf_enum(ctx, root, "request_trailers", trailers, &t, false);
+    hp->underscores = (enum sl_underscores)u;
+    hp->forward_trailers = t == 1;
+    hp->via = "sluice";
+    hp->via_len = 6;
+    read_via(ctx, root, hp);
+}

@@ -1,0 +1,94 @@
+/*
+ * Workers: one thread and one libuv loop each. Every worker listens on every
+ * listener through its own SO_REUSEPORT socket, so the kernel spreads
+ * connections and nothing on the request path takes a lock.
+ */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+
+struct sl_gen;
+struct sl_conn;
+struct sl_pools;
+struct sl_wlistener;
+
+/*
+ * A worker's hold on a generation. Requests count themselves here instead of
+ * touching the generation's shared atomic refcount, so starting a request
+ * costs no atomic write; the worker holds one real reference per handle.
+ */
+struct sl_wgen {
+    struct sl_gen *gen;
+    uint32_t users;
+    struct sl_wgen *next;
+};
+
+struct sl_worker {
+    uint32_t id;
+    char name[16]; /* "w0": in error-log lines */
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wakeup; /* main -> worker: stop, reload */
+    uv_check_t flush;  /* once per loop turn: flush the access log */
+    uv_timer_t stop_timer;
+    uv_timer_t tick; /* refreshes the cached Date header */
+
+    struct sl_wgen *wgen; /* the newest generation this worker has seen */
+    struct sl_wgen *old;  /* older ones still used by requests */
+
+    struct sl_wlistener *listeners; /* one per listen address */
+
+    struct sl_bufpool bufs;
+    struct sl_pools *pools; /* upstream keep-alive pools */
+    struct sl_wmetrics *metrics;
+    void **plugin_data; /* per plugin id, from worker_init() */
+
+    struct sl_conn *conns; /* every client connection, for shutdown */
+    uint32_t n_conns;
+
+    char *alog; /* access-log lines not yet written */
+    size_t alog_len, alog_cap;
+
+    char date[40]; /* "Date: ...\r\n" text, refreshed every second */
+    atomic_bool stop_requested;
+    atomic_bool reload_requested;
+    int stopping; /* 0 running, 1 finishing requests, 2 closing its handles */
+    int ready;    /* 1 once listening, -errno if it failed to start */
+};
+
+/* Number of connections accepted and not yet closed, all workers together. */
+extern atomic_uint sl__conn_count;
+
+/*
+ * Create listener sockets for gen (SO_REUSEPORT, one per worker per address),
+ * reusing the sockets of addresses that were already open. Main thread.
+ * Returns 0, or a negative errno with *why naming the address.
+ */
+int sl__listeners_prepare(struct sl_gen *gen, uint32_t n_workers, char *why, size_t why_len);
+
+/* Start n workers on the current generation and wait until they listen. */
+int sl__workers_start(uint32_t n);
+
+/* Tell every worker to pick up the current generation's listeners. */
+void sl__workers_reload(void);
+
+/* Graceful stop: stop accepting, finish requests, join the threads. */
+void sl__workers_stop(void);
+
+/* The worker running on this thread (NULL on the main thread). */
+struct sl_worker *sl__worker_self(void);
+
+/* Acquire the current generation for a new request; release it when done. */
+struct sl_wgen *sl__worker_gen_acquire(struct sl_worker *w);
+void sl__worker_gen_release(struct sl_worker *w, struct sl_wgen *wg);
+
+/* A connection closed: the worker may finish stopping. */
+void sl__worker_conn_gone(struct sl_worker *w);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Client connections: accepting, reading requests (parsed and checked in
+ * request_parse.c), keep-alive and pipelining, timeouts, and writing
+ * responses back.
+ *
+ * A connection handles one request at a time; pipelined requests wait in its
+ * read buffer and are answered in order. Its parser is paused whenever the
+ * request must wait (plugins, upstream connect) and resumed to stream the
+ * body once the upstream is ready.
+ */
+#ifndef SL_CONN_H
+#define SL_CONN_H
+
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "http/req.h"
+
+struct sl_config;
+struct sl_worker;
+
+enum sl_conn_state {
+    SL_CS_IDLE,     /* keep-alive: waiting for a request */
+    SL_CS_HEAD,     /* reading a request head */
+    SL_CS_WAIT,     /* head read: plugins, balancer, upstream connect */
+    SL_CS_BODY,     /* streaming the request body upstream */
+    SL_CS_RESPONSE, /* request complete: response on its way */
+    SL_CS_TUNNEL,   /* after an Upgrade: bytes both ways */
+    SL_CS_CLOSING,  /* flushing, then lingering close */
+};
+
+/* Why the parser paused, read after llhttp_execute() returns. */
+enum sl_pause {
+    SL_PAUSE_NONE,
+    SL_PAUSE_HEAD,    /* head complete */
+    SL_PAUSE_MESSAGE, /* request message complete */
+};
+
+struct sl_conn {
+    uv_tcp_t tcp; /* first: the handle's data is the connection */
+    uv_timer_t timer;
+    struct sl_worker *w;
+    struct sl_conn *prev, *next; /* the worker's list */
+
+    llhttp_t parser;
+    enum sl_pause pause;
+    int perr_status; /* set by a callback that failed the request */
+    const char *perr_msg;
+
+    struct sl_buf *rbuf; /* bytes read; [rpos, rbuf->len) not parsed yet */
+    uint32_t rpos;
+    const char *exec_start; /* start of the bytes given to llhttp_execute() */
+    char hist[8];           /* the bytes fed to the parser just before exec_start */
+    bool in_version;        /* the request line's version has begun (it may come in pieces) */
+
+    struct sl_out out;
+
+    enum sl_conn_state state;
+    uint64_t deadline; /* loop time (ms) the timer acts at; 0 = none */
+    uint64_t timer_at; /* when the timer is armed for; 0 = not armed */
+    bool reading;
+    bool eof;
+    bool closed;      /* uv_close() called */
+    bool shut;        /* uv_shutdown() sent */
+    bool upstream_bp; /* reading stopped: the upstream write queue is full */
+    bool out_held;    /* a response head waits (briefly) for its first body bytes */
+    bool in_process;
+    bool again;
+    bool tls;
+    bool pumping;           /* inside tls_pump() */
+    struct sl_tls *ssl;     /* TLS state, or NULL on a plain listener */
+    struct sl_wgen *tls_wg; /* the config held until the handshake is done */
+    uint32_t requests;
+    uint64_t bytes_in;
+
+    struct sockaddr_storage peer;
+    char ip[48];
+
+    uv_shutdown_t shutdown_req;
+    struct sl_req req;
+};
+
+struct sl_tls_server;
+
+/* Accept a connection from server on worker w; tls: the listener's TLS
+ * config (the generation's), or NULL for plain HTTP. */
+void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_server *tls);
+
+/*
+ * The upstream is ready for the body: send "100 Continue" if the client
+ * asked, then stream the body (or notice its absence) through the parser.
+ */
+void sl__conn_start_body(struct sl_conn *c);
+
+/* Recompute whether to read from the client (backpressure, buffer space). */
+void sl__conn_update_reading(struct sl_conn *c);
+
+/*
+ * The request is over (response complete, or answered by the gateway): run
+ * the LOG phase, then go on with the next request or close.
+ */
+void sl__conn_request_done(struct sl_conn *c);
+
+/* Close after flushing what is queued, lingering to read what the client sends. */
+void sl__conn_close_graceful(struct sl_conn *c);
+
+/* Send FIN once queued writes are out (the other side of a tunnel ended). */
+void sl__conn_shutdown_write(struct sl_conn *c);
+
+/* Close now, dropping whatever is queued. */
+void sl__conn_abort(struct sl_conn *c);
+
+/*
+ * Hold what is queued for the client for at most ms (a response head whose
+ * body has not come yet) instead of flushing it now, so that the head and
+ * the first body bytes go out together: one write and, over TLS, one
+ * record (nginx's postpone_output does this by size). Any flush of c->out
+ * ends the hold; the timer flushes what is still held.
+ */
+void sl__conn_hold_output(struct sl_conn *c, uint64_t ms);
+
+/* Time c out ms_from_now ms from now (0: no deadline): a head or body that
+ * is late gets 408, anything else is closed. */
+void sl__conn_set_deadline(struct sl_conn *c, uint64_t ms_from_now);
+
+/* The config in force for c: its request's generation while it has one,
+ * else the worker's current one. Borrowed, for the current callback. */
+const struct sl_config *sl__conn_conf(const struct sl_conn *c);
+
+/* Close idle keep-alive connections and ask busy ones to close after their
+ * response: the worker is stopping. */
+void sl__conn_stop(struct sl_conn *c);
+
+#endif

@@ -1,0 +1,742 @@
+/*
+ * Parsing and checking client requests: the llhttp callbacks, the checks
+ * of a complete head, and the parse loop that feeds a connection's read
+ * buffer to llhttp and acts on where it pauses (conn.c says when it does).
+ *
+ * llhttp (in strict mode) rejects most malformed input by itself; what it
+ * lets through is checked here: bare LF line endings at the request line and
+ * the blank line, obs-fold, double spaces in the request line, protocols
+ * other than HTTP, empty header names, and every framing rule about
+ * Content-Length, Transfer-Encoding and Host.
+ */
+#include "http/request_parse.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "http/conn.h"
+#include "config/gen.h"
+#include "config/header_policy.h"
+#include "base/log.h"
+#include "http/proxy.h"
+#include "http/respond.h"
+#include "config/router.h"
+#include "core/worker.h"
+
+static llhttp_settings_t settings;
+static uv_once_t settings_once = UV_ONCE_INIT;
+
+static inline struct sl_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+/* -- parser callbacks ------------------------------------------------------ */
+
+/* The byte k places before at, which may lie in bytes parsed by an earlier
+ * llhttp_execute() call; -1 when that is further back than we remember. */
+static int back(const struct sl_conn *c, const char *at, size_t k)
+{
+    size_t in_buf = (size_t)(at - c->exec_start);
+
+    if (k <= in_buf)
+        return (unsigned char)at[-(ptrdiff_t)k];
+    k -= in_buf;
+    if (k > sizeof(c->hist))
+        return -1;
+    return (unsigned char)c->hist[sizeof(c->hist) - k];
+}
+
+static int fail(struct sl_conn *c, int status, const char *msg)
+{
+    if (c->perr_status == 0) {
+        c->perr_status = status;
+        c->perr_msg = msg;
+    }
+    return HPE_USER;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct sl_conn *c = conn_of(p);
+
+    if (c->req.gen == NULL)
+        sl__req_init(&c->req, c);
+    c->state = SL_CS_HEAD;
+    c->in_version = false;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+
+    /* One space between method and target: "GET  /" is refused. */
+    if (req->head.start_len == 0 && back(c, at, 2) == ' ')
+        return fail(c, 400, "malformed request line");
+    if (sl__head_start(&req->head, &c->w->bufs, at, len) != 0)
+        return fail(c, 414, "the request target is too long");
+    return 0;
+}
+
+static int on_version(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_conn *c = conn_of(p);
+    static const char proto[] = "HTTP/";
+
+    (void)len;
+    /* What comes before the version is checked once, at its first piece: a
+     * version split over two reads comes in two. */
+    if (c->in_version)
+        return 0;
+    c->in_version = true;
+    /* llhttp also takes RTSP/1.0 and ICE/1.0 and reports them as 1.0; and
+     * it takes two spaces before the version. */
+    for (size_t k = 1; k <= 5; k++)
+        if (back(c, at, k) != proto[5 - k])
+            return fail(c, 400, "malformed request line: not HTTP");
+    if (back(c, at, 6) != ' ' || back(c, at, 7) == ' ')
+        return fail(c, 400, "malformed request line");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+
+    if (req->head.last != 1 && !req->head.in_trailers) {
+        /* A new header line must follow CRLF; llhttp accepts a bare LF after
+         * the request line. */
+        if (back(c, at, 1) != '\n' || back(c, at, 2) != '\r')
+            return fail(c, 400, "malformed request: bare LF line ending");
+    }
+    if (sl__head_name(&req->head, &c->w->bufs, &req->arena, at, len) != 0)
+        return fail(c, 431, "the request head is too large");
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+
+    /* A value piece that starts a line is a folded continuation (obs-fold,
+     * RFC 9112 5.2), which a proxy must reject or rewrite. */
+    if (req->head.last == 2 && back(c, at, 1) == '\n')
+        return fail(c, 400, "malformed request: folded header line");
+    if (sl__head_value(&req->head, &c->w->bufs, at, len) != 0)
+        return fail(c, 431, "the request head is too large");
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct sl_conn *c = conn_of(p);
+
+    c->pause = SL_PAUSE_HEAD;
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+    uint64_t max = sl__conn_conf(c)->max_body_bytes;
+
+    req->body_bytes += len;
+    if (max != 0 && req->body_bytes > max)
+        return fail(c, 413, "the request body is larger than limits.max_body_bytes");
+    if (req->up == NULL)
+        return 0; /* a body nobody wants: discarded */
+    if (req->chunked) {
+        sl__out_printf(&req->up->out, "%zx\r\n", len);
+        sl__out_slice(&req->up->out, c->rbuf, at, len);
+        sl__out_copy(&req->up->out, "\r\n", 2);
+    } else {
+        sl__out_slice(&req->up->out, c->rbuf, at, len);
+    }
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+
+    if (p->content_length == 0) {
+        /* The last chunk: header callbacks from here on are trailers. */
+        req->head.in_trailers = true;
+        req->head.trailers_from = req->head.n;
+        req->head.last = 0;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct sl_conn *c = conn_of(p);
+    struct sl_req *req = &c->req;
+
+    if (req->finished) {
+        /* The gateway already answered this bodiless request before its
+         * message was complete: on with the next one. */
+        sl__req_release(req);
+        c->state = SL_CS_IDLE;
+        return 0;
+    }
+    req->body_done = true;
+    if (req->chunked && req->up != NULL)
+        sl__head_end_chunked(&req->up->out, &req->head, sl__header_trailer_ok,
+                             &req->gen->conf->headers);
+    c->pause = SL_PAUSE_MESSAGE;
+    return HPE_PAUSED;
+}
+
+static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_version = on_version;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_chunk_header = on_chunk_header;
+    settings.on_message_complete = on_message_complete;
+}
+
+void sl__request_parse_init(struct sl_conn *c)
+{
+    uv_once(&settings_once, init_settings);
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+}
+
+/* -- validating a complete head -------------------------------------------- */
+
+static struct sl_str find_header(void *arg, const char *name)
+{
+    struct sl_req *req = arg;
+    struct sl_header *h = sl__head_find(
+        &req->head, name, 0, req->head.trailers_from ? req->head.trailers_from : req->head.n);
+
+    return h ? h->value : SL_STR_NULL;
+}
+
+static bool drop_named(struct sl_str tok, void *arg)
+{
+    struct sl_req *req = arg;
+
+    if (sl_str_caseeq_lit(tok, "close") || sl_str_caseeq_lit(tok, "keep-alive") ||
+        sl_str_caseeq_lit(tok, "upgrade"))
+        return false;
+    for (uint32_t i = 0; i < req->head.n; i++)
+        if (sl_str_caseeq(req->head.fields[i].name, tok))
+            req->head.fields[i].drop = true;
+    return false;
+}
+
+/* Split the request-target into path and query, normalising the path.
+ * Returns NULL or what is wrong with it. */
+static const char *parse_target(struct sl_req *req, struct sl_str *abs_host)
+{
+    struct sl_str t = req->uri, path;
+    const char *q;
+    char *norm;
+    long n;
+
+    if (memchr(t.p, '#', t.len) != NULL)
+        return "a request target must not contain a fragment";
+    if (t.len > 0 && t.p[0] != '/') {
+        size_t skip;
+
+        /* absolute-form (RFC 9112 3.2.2): the authority replaces Host. */
+        if (t.len > 7 && strncasecmp(t.p, "http://", 7) == 0)
+            skip = 7;
+        else if (t.len > 8 && strncasecmp(t.p, "https://", 8) == 0)
+            skip = 8;
+        else
+            return "unsupported request target form";
+        t.p += skip;
+        t.len -= skip;
+        {
+            const char *slash = memchr(t.p, '/', t.len);
+            size_t alen = slash ? (size_t)(slash - t.p) : t.len;
+
+            if (memchr(t.p, '@', alen) != NULL || alen == 0)
+                return "bad authority in request target";
+            *abs_host = (struct sl_str){t.p, alen};
+            t.p += alen;
+            t.len -= alen;
+            if (t.len == 0)
+                t = SL_STR("/");
+        }
+    }
+    if (t.len == 0)
+        return "empty request target";
+    q = memchr(t.p, '?', t.len);
+    path = (struct sl_str){t.p, q ? (size_t)(q - t.p) : t.len};
+    req->query = q ? (struct sl_str){q + 1, t.len - path.len - 1} : (struct sl_str){"", 0};
+    norm = sl_arena_alloc(&req->arena, path.len + 2);
+    if (norm == NULL)
+        return "request too large";
+    n = sl__http_normalize_path(path.p, path.len, norm);
+    if (n < 0)
+        return "the path climbs above the root";
+    req->path = (struct sl_str){norm, (size_t)n};
+    return NULL;
+}
+
+/*
+ * Header safety (header_policy.h) over the whole head: names with an
+ * underscore and twins of the names the gateway owns, the options named by
+ * every Connection line (RFC 9110 7.6.1: all of them, not the first line's),
+ * the client's Via (re-sent with ours appended), and Trailer when request
+ * trailers are not forwarded. Returns NULL, or why the request is refused.
+ */
+static const char *check_names(struct sl_req *req)
+{
+    const struct sl_header_policy *hp = &req->gen->conf->headers;
+
+    for (uint32_t i = 0; i < req->head.n; i++) {
+        struct sl_header *h = &req->head.fields[i];
+
+        if (memchr(h->name.p, '_', h->name.len) != NULL) {
+            if (hp->underscores == SL_UNDERSCORES_REJECT)
+                return "header names with underscores are refused here "
+                       "(headers_with_underscores: reject)";
+            if (hp->underscores == SL_UNDERSCORES_DROP || sl__header_owned(hp, h->name))
+                h->drop = true;
+        } else if (sl_str_caseeq_lit(h->name, "Connection")) {
+            sl__http_tokens(h->value, drop_named, req);
+        } else if (hp->via != NULL && sl_str_caseeq_lit(h->name, "Via")) {
+            h->drop = true; /* re-sent with our entry appended */
+        } else if (!hp->forward_trailers && sl_str_caseeq_lit(h->name, "Trailer")) {
+            h->drop = true; /* the trailers it announces will not come */
+        }
+    }
+    return NULL;
+}
+
+/* Check the head's framing and connection headers; 0 or an HTTP status. */
+static int check_head(struct sl_conn *c, const char **why)
+{
+    struct sl_req *req = &c->req;
+    llhttp_t *p = &c->parser;
+    struct sl_str abs_host = SL_STR_NULL;
+    struct sl_header *host = NULL;
+    uint32_t n_te = 0;
+    char *hostkey;
+
+    req->method = p->method;
+    req->http_minor = p->http_minor;
+    req->method_s = sl_str_from(llhttp_method_name((llhttp_method_t)p->method));
+    req->uri = sl__head_start_line(&req->head);
+    req->head_done = true;
+    sl__head_trim(&req->head);
+
+    if (p->http_major != 1 || p->http_minor > 1) {
+        *why = "only HTTP/1.0 and HTTP/1.1 are supported";
+        return 505;
+    }
+    if (p->method == HTTP_CONNECT || p->method == HTTP_PRI || p->method > HTTP_SOURCE) {
+        *why = "this method is not supported by the gateway";
+        return 400;
+    }
+    if ((*why = parse_target(req, &abs_host)) != NULL)
+        return 400;
+
+    req->keepalive = p->http_minor == 1;
+    for (uint32_t i = 0; i < req->head.n; i++) {
+        struct sl_header *h = &req->head.fields[i];
+        struct sl_str n = h->name;
+
+        if (n.len == 0) {
+            *why = "empty header name";
+            return 400;
+        }
+        if (sl__http_is_hop_by_hop(n)) {
+            h->drop = true;
+            if (sl_str_caseeq_lit(n, "Transfer-Encoding")) {
+                n_te++;
+                if (!sl_str_caseeq_lit(h->value, "chunked")) {
+                    *why = "only Transfer-Encoding: chunked is accepted";
+                    return 400;
+                }
+            } else if (sl_str_caseeq_lit(n, "Connection")) {
+                if (sl__http_list_has(h->value, "close"))
+                    req->keepalive = false;
+                else if (p->http_minor == 0 && sl__http_list_has(h->value, "keep-alive"))
+                    req->keepalive = true;
+            }
+            continue;
+        }
+        switch (n.len) {
+        case 4:
+            if (sl_str_caseeq_lit(n, "Host")) {
+                if (host != NULL) {
+                    *why = "more than one Host header";
+                    return 400;
+                }
+                host = h;
+                h->drop = true;
+            }
+            break;
+        case 6:
+            if (sl_str_caseeq_lit(n, "Expect")) {
+                h->drop = true;
+                if (!sl_str_caseeq_lit(h->value, "100-continue")) {
+                    *why = "unsupported expectation";
+                    return 417;
+                }
+                req->expect_continue = p->http_minor == 1;
+            }
+            break;
+        case 14:
+            if (sl_str_caseeq_lit(n, "Content-Length"))
+                h->drop = true; /* re-sent from the parsed value */
+            break;
+        case 15:
+            if (sl_str_caseeq_lit(n, "X-Forwarded-For"))
+                h->drop = true; /* re-sent with the client appended */
+            break;
+        case 16:
+            if (sl_str_caseeq_lit(n, "X-Forwarded-Host"))
+                h->drop = true;
+            break;
+        case 17:
+            if (sl_str_caseeq_lit(n, "X-Forwarded-Proto"))
+                h->drop = true;
+            break;
+        case 21:
+            if (sl_str_caseeq_lit(n, "X-Client-Cert-Subject"))
+                h->drop = true; /* only the gateway says who the client is */
+            break;
+        default:
+            break;
+        }
+    }
+    if (n_te > 1) {
+        *why = "more than one Transfer-Encoding header";
+        return 400;
+    }
+    if (n_te == 1 && p->http_minor == 0) {
+        *why = "Transfer-Encoding in an HTTP/1.0 request";
+        return 400;
+    }
+    if (n_te == 1 && !(p->flags & F_CHUNKED)) {
+        *why = "bad Transfer-Encoding";
+        return 400;
+    }
+    if ((*why = check_names(req)) != NULL)
+        return 400;
+    if (host == NULL && p->http_minor == 1 && abs_host.p == NULL) {
+        *why = "missing Host header";
+        return 400;
+    }
+    if (host != NULL && !sl__http_valid_host(host->value)) {
+        *why = "invalid Host header";
+        return 400;
+    }
+    if (abs_host.p != NULL && !sl__http_valid_host(abs_host)) {
+        *why = "invalid authority in request target";
+        return 400;
+    }
+    req->host_hdr = abs_host.p ? abs_host : host ? host->value : SL_STR("");
+    hostkey = sl_arena_alloc(&req->arena, req->host_hdr.len + 1);
+    if (hostkey == NULL) {
+        *why = "request too large";
+        return 431;
+    }
+    req->host = sl__http_host_key(req->host_hdr, hostkey);
+
+    req->chunked = (p->flags & F_CHUNKED) != 0;
+    req->content_length_set = (p->flags & F_CONTENT_LENGTH) != 0;
+    req->content_length = req->content_length_set ? p->content_length : 0;
+    req->has_body = req->chunked || req->content_length > 0;
+    req->upgrade = p->upgrade && p->method != HTTP_CONNECT;
+    if (!req->has_body)
+        req->expect_continue = false;
+    return 0;
+}
+
+/*
+ * Body bytes that arrived with the head are checked before anything goes
+ * upstream: a malformed chunk or an oversized body is refused with nothing
+ * sent. A copy of the parser (a plain struct) runs over them with callbacks
+ * that only count; the real parser is untouched. Returns 0 or a status.
+ */
+struct precheck {
+    uint64_t bytes, max;
+};
+
+static int pre_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct precheck *pc = p->data;
+
+    (void)at;
+    pc->bytes += len;
+    return pc->max != 0 && pc->bytes > pc->max ? -1 : 0;
+}
+
+static int pre_complete(llhttp_t *p)
+{
+    (void)p;
+    return HPE_PAUSED; /* what follows is the next request's business */
+}
+
+static llhttp_settings_t pre_settings;
+static uv_once_t pre_once = UV_ONCE_INIT;
+
+static void init_pre_settings(void)
+{
+    llhttp_settings_init(&pre_settings);
+    pre_settings.on_body = pre_body;
+    pre_settings.on_message_complete = pre_complete;
+}
+
+static int precheck_body(struct sl_conn *c)
+{
+    struct precheck pc = {0, sl__conn_conf(c)->max_body_bytes};
+    llhttp_t probe;
+    llhttp_errno_t err;
+
+    if (!c->req.has_body || c->rbuf == NULL || c->rpos == c->rbuf->len)
+        return 0;
+    uv_once(&pre_once, init_pre_settings);
+    probe = c->parser;
+    probe.settings = &pre_settings;
+    probe.data = &pc;
+    llhttp_resume(&probe);
+    err = llhttp_execute(&probe, c->rbuf->data + c->rpos, c->rbuf->len - c->rpos);
+    if (err == HPE_OK || err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
+        return 0;
+    return pc.max != 0 && pc.bytes > pc.max ? 413 : 400;
+}
+
+/* The head is complete: check it, route it, run the ACCESS phase. */
+static void head_done(struct sl_conn *c)
+{
+    struct sl_req *req = &c->req;
+    const struct sl_config *conf = req->gen->conf;
+    struct sl_route_query q;
+    const char *why = NULL;
+    int status;
+
+    c->state = SL_CS_WAIT;
+    sl__conn_set_deadline(c, 0);
+    req->action = "reading client request head";
+    status = check_head(c, &why);
+    if (status != 0) {
+        sl_log(SL_LOG_INFO, req, "bad request: %s", why);
+        sl__respond_error(req, status,
+                          status == 505   ? "http_version_not_supported"
+                          : status == 417 ? "expectation_failed"
+                                          : "bad_request",
+                          why);
+        return;
+    }
+    if (conf->max_body_bytes != 0 && req->content_length > conf->max_body_bytes) {
+        sl__respond_error(req, 413, "payload_too_large",
+                          "the request body is larger than limits.max_body_bytes");
+        return;
+    }
+    status = precheck_body(c);
+    if (status == 413) {
+        sl__respond_error(req, 413, "payload_too_large",
+                          "the request body is larger than limits.max_body_bytes");
+        return;
+    }
+    if (status != 0) {
+        sl_log(SL_LOG_INFO, req, "bad request: malformed body framing");
+        sl__respond_error(req, 400, "bad_request", "malformed request body framing");
+        return;
+    }
+    q = (struct sl_route_query){
+        .host = req->host,
+        .path = req->path,
+        .method = req->method,
+        .header = find_header,
+        .arg = req,
+    };
+    req->route = sl__router_match(req->gen->router, &q);
+    if (req->route == NULL) {
+        sl__respond_error(req, 404, "no_route", "no route matches this request");
+        return;
+    }
+    req->upstream = sl__gen_upstream(req->gen, req->route->upstream);
+    req->action = "running access plugins";
+    sl__req_access(req);
+}
+
+static void message_done(struct sl_conn *c)
+{
+    struct sl_req *req = &c->req;
+
+    req->body_done = true;
+    if (c->state == SL_CS_BODY || c->state == SL_CS_WAIT) {
+        c->state = SL_CS_RESPONSE;
+        sl__conn_set_deadline(c, 0); /* not a closing connection's flush cap */
+    }
+    if (req->up != NULL)
+        req->action = "waiting for the upstream response";
+}
+
+static void parse_error(struct sl_conn *c, llhttp_errno_t err)
+{
+    struct sl_req *req = &c->req;
+    int status = c->perr_status ? c->perr_status : 400;
+    const char *msg = c->perr_msg;
+    char buf[160];
+
+    if (req->gen == NULL)
+        sl__req_init(req, c);
+    if (msg == NULL) {
+        switch (err) {
+        case HPE_INVALID_METHOD:
+            msg = "invalid method";
+            break;
+        case HPE_INVALID_URL:
+            msg = "invalid request target";
+            break;
+        case HPE_INVALID_VERSION:
+            status = 505;
+            msg = "unsupported HTTP version";
+            break;
+        case HPE_PAUSED_H2_UPGRADE:
+            status = 505;
+            msg = "HTTP/2 is not supported on this listener";
+            break;
+        default:
+            snprintf(buf, sizeof(buf), "malformed request: %s",
+                     llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser)
+                                                         : llhttp_errno_name(err));
+            msg = sl_arena_strndup(&req->arena, buf, strlen(buf));
+            if (msg == NULL)
+                msg = "malformed request";
+        }
+    }
+    req->keepalive = false;
+    req->action = c->state == SL_CS_BODY ? "reading client request body" : "reading client request";
+    sl_log(SL_LOG_INFO, req, "%s", msg);
+    sl__respond_error(req, status,
+                      status == 413   ? "payload_too_large"
+                      : status == 431 ? "request_header_fields_too_large"
+                      : status == 414 ? "uri_too_long"
+                      : status == 505 ? "http_version_not_supported"
+                                      : "bad_request",
+                      msg);
+}
+
+/* -- the parse loop --------------------------------------------------------- */
+
+static void remember(struct sl_conn *c, const char *data, size_t n)
+{
+    size_t keep = sizeof(c->hist);
+
+    if (n >= keep) {
+        memcpy(c->hist, data + n - keep, keep);
+    } else {
+        memmove(c->hist, c->hist + n, keep - n);
+        memcpy(c->hist + keep - n, data, n);
+    }
+}
+
+static bool may_parse(const struct sl_conn *c)
+{
+    return !c->closed &&
+           (c->state == SL_CS_IDLE || c->state == SL_CS_HEAD || c->state == SL_CS_BODY);
+}
+
+static void process_once(struct sl_conn *c)
+{
+    struct sl_req *req = &c->req;
+    const char *data = c->rbuf->data + c->rpos;
+    size_t avail = c->rbuf->len - c->rpos, used;
+    bool in_head = c->state != SL_CS_BODY;
+    llhttp_errno_t err;
+
+    c->exec_start = data;
+    c->pause = SL_PAUSE_NONE;
+    err = llhttp_execute(&c->parser, data, avail);
+    used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&c->parser) - data);
+    if (in_head && (c->state == SL_CS_HEAD || c->pause == SL_PAUSE_HEAD)) {
+        uint64_t max = sl__conn_conf(c)->max_header_bytes;
+
+        req->head_bytes += used;
+        if (c->pause == SL_PAUSE_HEAD) {
+            const char *end = data + used;
+
+            /* The head must end in CRLF CRLF; llhttp takes a bare LF. */
+            if (back(c, end, 1) != '\n' || back(c, end, 2) != '\r' || back(c, end, 3) != '\n' ||
+                back(c, end, 4) != '\r') {
+                fail(c, 400, "malformed request: bare LF line ending");
+                err = HPE_USER;
+            }
+        }
+        if (err != HPE_USER && req->head_bytes > max) {
+            fail(c, 431, "the request head is larger than limits.max_header_bytes");
+            err = HPE_USER;
+        }
+    }
+    remember(c, data, used);
+    c->rpos += (uint32_t)used;
+    c->bytes_in += used;
+    if (req->up != NULL && c->state == SL_CS_BODY)
+        sl__proxy_body_flush(req);
+
+    switch (err) {
+    case HPE_OK:
+        break;
+    case HPE_PAUSED:
+        if (c->pause == SL_PAUSE_HEAD) {
+            head_done(c);
+        } else if (c->pause == SL_PAUSE_MESSAGE) {
+            message_done(c);
+        }
+        c->again = true;
+        break;
+    case HPE_PAUSED_UPGRADE:
+        message_done(c);
+        break;
+    default:
+        parse_error(c, err);
+        break;
+    }
+}
+
+void sl__request_parse(struct sl_conn *c)
+{
+    if (c->in_process) {
+        c->again = true;
+        return;
+    }
+    c->in_process = true;
+    do {
+        c->again = false;
+        if (!may_parse(c) || c->rbuf == NULL)
+            break;
+        /* With nothing buffered there is nothing to parse, except that a
+         * bodiless request paused at its head still owes llhttp's
+         * on_message_complete, which a zero-length execute delivers. */
+        if (c->rpos == c->rbuf->len &&
+            !(c->state == SL_CS_BODY && !c->req.body_done && !c->req.has_body))
+            break;
+        process_once(c);
+    } while (c->again && !c->closed);
+    c->in_process = false;
+    if (c->closed)
+        return;
+    /* A client that half-closed after its last complete request, or in the
+     * middle of a head: what is still queued for it goes out first. */
+    if (c->eof && ((c->state == SL_CS_IDLE && (c->rbuf == NULL || c->rpos == c->rbuf->len)) ||
+                   c->state == SL_CS_HEAD)) {
+        sl__conn_close_graceful(c);
+        return;
+    }
+    sl__conn_update_reading(c);
+}

@@ -1,0 +1,463 @@
+/*
+ * The admin API. It serves a handful of small requests from operators and
+ * scrapers, so it stays simple: one request per connection, answered and
+ * closed, on the main thread (which otherwise only waits for signals).
+ */
+#include "server/admin.h"
+
+#include <llhttp.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "config/gen.h"
+#include "base/log.h"
+#include "http/metrics.h"
+#include "base/sbuf.h"
+#include "upstream/target_state.h"
+#include "base/util.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "0"
+#endif
+
+#define MAX_HEAD 8192
+
+struct admin_conn {
+    uv_tcp_t tcp;
+    llhttp_t parser;
+    char head[MAX_HEAD]; /* URL and the Authorization value, copied */
+    size_t url_len;
+    char auth[512];
+    size_t auth_len;
+    bool in_auth, answered;
+    char field[32];
+    size_t field_len;
+    uv_write_t wr;
+    struct sl_sbuf out;
+    struct admin_conn *next, *prev;
+};
+
+static struct {
+    uv_loop_t *loop;
+    uv_tcp_t *listener;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *token; /* NULL: no authentication */
+    sl_admin_reload_fn *reload;
+    uint32_t workers;
+    time_t started;
+    struct admin_conn *conns;
+} admin;
+
+static llhttp_settings_t settings;
+
+/* -- answering --------------------------------------------------------------- */
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct admin_conn *c = h->data;
+
+    sl__sbuf_free(&c->out);
+    free(c);
+}
+
+static void conn_close(struct admin_conn *c)
+{
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        admin.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void written(uv_write_t *w, int status)
+{
+    (void)status;
+    conn_close(w->data);
+}
+
+static void respond(struct admin_conn *c, int status, const char *type, const char *body,
+                    size_t len)
+{
+    static const char *const reasons[] = {[200] = "OK",
+                                          [400] = "Bad Request",
+                                          [401] = "Unauthorized",
+                                          [404] = "Not Found",
+                                          [405] = "Method Not Allowed"};
+    struct sl_sbuf head = {0};
+    uv_buf_t buf;
+
+    c->answered = true;
+    sl__sbuf_printf(&head,
+                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                    status, status < 406 && reasons[status] ? reasons[status] : "Error", type, len,
+                    status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice admin\"\r\n" : "");
+    sl__sbuf_add(&head, body, len); /* one buffer: the connection owns it */
+    c->out = head;
+    buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
+    c->wr.data = c;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0)
+        conn_close(c);
+}
+
+static void respond_error(struct admin_conn *c, int status, const char *code, const char *msg)
+{
+    struct sl_sbuf b = {0};
+
+    sl__sbuf_lit(&b, "{\"error\": ");
+    sl__sbuf_json(&b, sl_str_from(code));
+    sl__sbuf_lit(&b, ", \"message\": ");
+    sl__sbuf_json(&b, sl_str_from(msg));
+    sl__sbuf_lit(&b, "}\n");
+    respond(c, status, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
+static void iso_time(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void get_status(struct admin_conn *c)
+{
+    struct sl_gen *g = sl__gen_acquire_current();
+    struct sl_sbuf b = {0};
+    char when[32];
+
+    iso_time(g->loaded_at, when, sizeof(when));
+    sl__sbuf_printf(&b,
+                    "{\"version\": \"%s\", \"uptime_s\": %lld, \"workers\": %u, "
+                    "\"generation\": %llu, \"config_file\": ",
+                    SL_VERSION, (long long)(time(NULL) - admin.started), admin.workers,
+                    (unsigned long long)g->id);
+    sl__sbuf_json(&b, sl_str_from(g->file));
+    sl__sbuf_printf(&b, ", \"loaded_at\": \"%s\"}\n", when);
+    sl__gen_unref(g);
+    respond(c, 200, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
+static void get_metrics(struct admin_conn *c)
+{
+    struct sl_sbuf b = {0};
+
+    sl__metrics_render(&b);
+    respond(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.len);
+    sl__sbuf_free(&b);
+}
+
+/* A monotonic deadline as wall-clock ISO 8601, or null. */
+static void json_until(struct sl_sbuf *b, uint64_t until_ms)
+{
+    uint64_t now = sl__mono_ns() / 1000000;
+    char when[32];
+
+    if (until_ms == 0 || until_ms <= now) {
+        sl__sbuf_lit(b, "null");
+        return;
+    }
+    iso_time(time(NULL) + (time_t)((until_ms - now + 999) / 1000), when, sizeof(when));
+    sl__sbuf_printf(b, "\"%s\"", when);
+}
+
+static void get_upstreams(struct admin_conn *c)
+{
+    struct sl_gen *g = sl__gen_acquire_current();
+    struct sl_sbuf b = {0};
+
+    sl__sbuf_lit(&b, "{\"generation\": ");
+    sl__sbuf_printf(&b, "%llu, \"upstreams\": [", (unsigned long long)g->id);
+    for (size_t i = 0; i < g->conf->n_upstreams; i++) {
+        const struct sl_upstream *u = &g->upstreams[i];
+        static const char *const balances[] = {"round_robin", "least_conn", "hash", "p2c"};
+
+        sl__sbuf_lit(&b, i ? ", {\"name\": " : "{\"name\": ");
+        sl__sbuf_json(&b, sl_str_from(u->conf->name));
+        sl__sbuf_printf(&b, ", \"balance\": \"%s\", \"health_check\": %s, \"targets\": [",
+                        balances[u->conf->balance], u->conf->health.enabled ? "true" : "false");
+        for (size_t k = 0; k < u->n_targets; k++) {
+            const struct sl_target *t = &u->targets[k];
+            struct sl_tstate *st = t->st;
+            uint64_t until = atomic_load(&st->ejected_until), ok = 0, err5 = 0;
+
+            for (size_t s = 0; s < SL_TSTATE_CODES; s++) {
+                uint64_t v = atomic_load_explicit(&st->codes[s], memory_order_relaxed);
+
+                ok += v;
+                if (s >= 400)
+                    err5 += v;
+            }
+            sl__sbuf_lit(&b, k ? ", {\"address\": " : "{\"address\": ");
+            sl__sbuf_json(&b, sl_str_from(t->conf->ip));
+            sl__sbuf_lit(&b, ", \"name\": ");
+            sl__sbuf_json(&b, sl_str_from(t->conf->address));
+            sl__sbuf_printf(&b,
+                            ", \"weight\": %u, \"backup\": %s, \"healthy\": %s, \"active\": %u, "
+                            "\"ejected_until\": ",
+                            t->conf->weight, t->conf->backup ? "true" : "false",
+                            atomic_load(&st->healthy) ? "true" : "false",
+                            atomic_load(&st->inflight));
+            json_until(&b, until);
+            sl__sbuf_printf(&b,
+                            ", \"requests\": %llu, \"responses\": %llu, \"responses_5xx\": %llu, "
+                            "\"no_response\": %llu, \"failures\": %llu, \"ejections\": %llu, "
+                            "\"consecutive_failures\": %u, \"latency_ms\": %.3f, \"last_check\": ",
+                            (unsigned long long)atomic_load(&st->requests), (unsigned long long)ok,
+                            (unsigned long long)err5,
+                            (unsigned long long)atomic_load(&st->no_response),
+                            (unsigned long long)atomic_load(&st->failures),
+                            (unsigned long long)atomic_load(&st->ejections),
+                            atomic_load(&st->fails), atomic_load(&st->ewma_us) / 1000.0);
+            sl__sbuf_json(&b, st->last_check[0] ? sl_str_from(st->last_check) : SL_STR_NULL);
+            sl__sbuf_lit(&b, "}");
+        }
+        sl__sbuf_lit(&b, "]}");
+    }
+    sl__sbuf_lit(&b, "]}\n");
+    sl__gen_unref(g);
+    respond(c, 200, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
+static void post_reload(struct admin_conn *c)
+{
+    uint64_t gen = 0;
+    char *report = NULL;
+    struct sl_sbuf b = {0};
+
+    if (admin.reload(&gen, &report) == 0) {
+        sl__sbuf_printf(&b, "{\"result\": \"ok\", \"generation\": %llu}\n",
+                        (unsigned long long)gen);
+        respond(c, 200, "application/json", b.p, b.len);
+    } else {
+        sl__sbuf_lit(&b, "{\"error\": \"invalid_config\", \"message\": ");
+        sl__sbuf_json(&b, sl_str_from(report ? report : "the configuration could not be loaded"));
+        sl__sbuf_lit(&b, "}\n");
+        respond(c, 400, "application/json", b.p, b.len);
+    }
+    free(report);
+    sl__sbuf_free(&b);
+}
+
+static bool authorized(struct admin_conn *c)
+{
+    size_t n;
+
+    if (admin.token == NULL)
+        return true;
+    n = strlen(admin.token);
+    /* "Bearer <token>", compared in constant time. */
+    return c->auth_len == 7 + n && strncasecmp(c->auth, "Bearer ", 7) == 0 &&
+           CRYPTO_memcmp(c->auth + 7, admin.token, n) == 0;
+}
+
+static void dispatch(struct admin_conn *c)
+{
+    int m = c->parser.method;
+    char *q = memchr(c->head, '?', c->url_len);
+    size_t len = q ? (size_t)(q - c->head) : c->url_len;
+    struct {
+        const char *path;
+        int method;
+        void (*fn)(struct admin_conn *);
+    } routes[] = {{"/status", HTTP_GET, get_status},
+                  {"/metrics", HTTP_GET, get_metrics},
+                  {"/upstreams", HTTP_GET, get_upstreams},
+                  {"/reload", HTTP_POST, post_reload}};
+
+    if (!authorized(c)) {
+        respond_error(c, 401, "unauthorized", "a valid bearer token is required");
+        return;
+    }
+    for (size_t i = 0; i < SL_ARRAY_LEN(routes); i++) {
+        if (strlen(routes[i].path) != len || memcmp(routes[i].path, c->head, len) != 0)
+            continue;
+        if (m == routes[i].method || (m == HTTP_HEAD && routes[i].method == HTTP_GET))
+            routes[i].fn(c);
+        else
+            respond_error(c, 405, "method_not_allowed", "wrong method for this endpoint");
+        return;
+    }
+    respond_error(c, 404, "not_found", "endpoints: /status, /metrics, /upstreams, POST /reload");
+}
+
+/* -- parsing ------------------------------------------------------------------ */
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct admin_conn *c = p->data;
+
+    if (c->url_len + len > sizeof(c->head))
+        return -1;
+    memcpy(c->head + c->url_len, at, len);
+    c->url_len += len;
+    return 0;
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct admin_conn *c = p->data;
+
+    if (c->in_auth || c->field_len == sizeof(c->field)) {
+        c->field_len = 0;
+        c->in_auth = false;
+    }
+    if (c->field_len + len <= sizeof(c->field)) {
+        memcpy(c->field + c->field_len, at, len);
+        c->field_len += len;
+    } else {
+        c->field_len = sizeof(c->field); /* too long to be Authorization */
+    }
+    return 0;
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct admin_conn *c = p->data;
+
+    if (!c->in_auth && c->field_len == 13 && strncasecmp(c->field, "Authorization", 13) == 0) {
+        c->in_auth = true;
+        c->auth_len = 0;
+    }
+    if (c->in_auth) {
+        if (c->auth_len + len > sizeof(c->auth))
+            return -1;
+        memcpy(c->auth + c->auth_len, at, len);
+        c->auth_len += len;
+    } else {
+        c->field_len = sizeof(c->field); /* the next field starts afresh */
+    }
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    dispatch(p->data);
+    return HPE_PAUSED;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    (void)suggested;
+    b->base = malloc(4096);
+    b->len = b->base ? 4096 : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct admin_conn *c = s->data;
+
+    if (n > 0 && !c->answered) {
+        llhttp_errno_t err = llhttp_execute(&c->parser, b->base, (size_t)n);
+
+        if (err != HPE_OK && err != HPE_PAUSED && !c->answered)
+            respond_error(c, 400, "bad_request", "malformed request");
+    } else if (n < 0 && !c->answered) {
+        conn_close(c);
+    }
+    free(b->base);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct admin_conn *c;
+
+    if (status < 0)
+        return;
+    c = sl__xcalloc(1, sizeof(*c));
+    uv_tcp_init(admin.loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    c->next = admin.conns;
+    if (admin.conns)
+        admin.conns->prev = c;
+    admin.conns = c;
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* -- the listener -------------------------------------------------------------- */
+
+static void listener_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void close_listener(void)
+{
+    if (admin.listener != NULL) {
+        uv_close((uv_handle_t *)admin.listener, listener_closed);
+        admin.listener = NULL;
+    }
+}
+
+int sl__admin_apply(uv_loop_t *loop, const struct sl_config *c, sl_admin_reload_fn *reload,
+                    uint32_t workers)
+{
+    int rc;
+
+    if (admin.loop == NULL) {
+        llhttp_settings_init(&settings);
+        settings.on_url = on_url;
+        settings.on_header_field = on_field;
+        settings.on_header_value = on_value;
+        settings.on_message_complete = on_complete;
+        admin.started = time(NULL);
+    }
+    admin.loop = loop;
+    admin.reload = reload;
+    admin.workers = workers;
+    free(admin.token);
+    admin.token = c->admin_token && c->admin_token[0] ? sl__xstrdup(c->admin_token) : NULL;
+    if (c->admin_address == NULL) {
+        close_listener();
+        return 0;
+    }
+    if (admin.listener != NULL && admin.addrlen == c->admin_addrlen &&
+        memcmp(&admin.addr, &c->admin_addr, admin.addrlen) == 0)
+        return 0; /* same address: keep it */
+    close_listener();
+    admin.listener = sl__xcalloc(1, sizeof(*admin.listener));
+    uv_tcp_init(loop, admin.listener);
+    rc = uv_tcp_bind(admin.listener, (const struct sockaddr *)&c->admin_addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)admin.listener, 64, on_connection);
+    if (rc != 0) {
+        sl_log(SL_LOG_ERROR, NULL, "cannot listen on admin.address %s: %s", c->admin_address,
+               uv_strerror(rc));
+        close_listener();
+        return rc;
+    }
+    admin.addr = c->admin_addr;
+    admin.addrlen = c->admin_addrlen;
+    sl_log(SL_LOG_INFO, NULL, "admin API on %s%s", c->admin_address,
+           admin.token ? " (bearer token required)" : "");
+    return 0;
+}
+
+void sl__admin_stop(void)
+{
+    close_listener();
+    while (admin.conns != NULL)
+        conn_close(admin.conns);
+    free(admin.token);
+    admin.token = NULL;
+}
