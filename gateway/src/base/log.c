@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/req.h"
 #include "base/util.h"
 
 int sl_log_level = SL_LOG_INFO;
@@ -103,6 +102,13 @@ void sl__log_text(const char *text)
     }
 }
 
+static sl_log_context_fn *context;
+
+void sl__log_set_context(sl_log_context_fn *fn)
+{
+    context = fn;
+}
+
 void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, ...)
 {
     char line[2048];
@@ -124,16 +130,8 @@ void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, 
     va_end(ap);
     n = r > 0 ? SL_MIN(n + (size_t)r, cap) : n;
 
-    if (req != NULL && n < cap) {
-        struct sl_str m = sl_req_method(req), p = sl_req_path(req);
-        const char *action = sl__req_action(req);
-
-        r = snprintf(line + n, cap - n, "%s%s, client: %s, request: \"%.*s %.*s\", id: %s",
-                     action ? ", while " : "", action ? action : "", sl_req_client_ip(req),
-                     (int)m.len, m.p ? m.p : "", (int)SL_MIN(p.len, 512), p.p ? p.p : "",
-                     sl_req_id(req)[0] ? sl_req_id(req) : "-");
-        n = r > 0 ? SL_MIN(n + (size_t)r, cap) : n;
-    }
+    if (req != NULL && n < cap && context != NULL)
+        n += SL_MIN(context(req, line + n, cap - n), cap - n);
     line[n++] = '\n';
     if (write(atomic_load(&error_sink.fd), line, n) < 0) {
         /* Nowhere left to complain to. */

@@ -6,6 +6,7 @@
 #define SL_LOG_PRIVATE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "sluice/log.h"
 
@@ -21,6 +22,16 @@ int sl__log_open(const char *path);
 
 /* Reopen the current file (after log rotation, on SIGUSR1). */
 int sl__log_reopen(void);
+
+/*
+ * The request context an error line about a request ends with (", while
+ * <action>, client: <addr>, request: \"<method> <path>\", id: <id>"):
+ * written by the HTTP layer, which installs it once at start with
+ * sl__log_set_context() (nginx's log->handler). Writes at most size bytes
+ * into buf and returns how many it wrote.
+ */
+typedef size_t sl_log_context_fn(struct sl_req *req, char *buf, size_t size);
+void sl__log_set_context(sl_log_context_fn *fn);
 
 /* Append text as it is (lines already formatted, such as a config report). */
 void sl__log_text(const char *text);

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/header_policy.h"
+#include "base/header_names.h"
 #include "base/units.h"
 #include "base/util.h"
 
@@ -64,8 +64,8 @@ const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx)
 
 void sl_conf_header_owned(struct sl_conf_ctx *ctx, const char *name)
 {
-    if (ctx->headers != NULL)
-        sl__header_policy_own(ctx->headers, ctx->arena, name);
+    if (ctx->owned != NULL)
+        sl__header_names_add(ctx->owned, ctx->arena, name);
 }
 
 struct sl_arena *sl_conf_arena(struct sl_conf_ctx *ctx)

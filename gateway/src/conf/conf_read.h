@@ -10,7 +10,7 @@
 
 #include "sluice/conf.h"
 
-struct sl_header_policy;
+struct sl_header_names;
 
 struct sl_conf_ctx {
     const char *file; /* the name errors are reported under */
@@ -28,7 +28,7 @@ struct sl_conf_ctx {
     const struct sl_redis_conf *(*read_redis)(struct sl_conf_ctx *ctx);
     const struct sl_redis_conf *redis;
     bool redis_read;
-    struct sl_header_policy *headers; /* the config's; plugins declare owned names */
+    struct sl_header_names *owned; /* the config's: names plugins declare they set */
 };
 
 /* Something to release when the generation built by a ctx is freed. */

@@ -269,7 +269,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
     ctx->root = root;
-    ctx->headers = &c->headers; /* before any plugin is read */
+    ctx->owned = &c->headers.owned; /* before any plugin is read */
     ctx->read_redis = read_redis;
     c->shutdown_timeout_ms = 30000;
     if (root->type != SL_NODE_MAP) {

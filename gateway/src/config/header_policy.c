@@ -11,81 +11,11 @@
 
 #include "base/http.h"
 
-/* Names the gateway itself sets or strips on every proxied request. */
-#define NAME(s)                                                                                    \
-    {                                                                                              \
-        (s), sizeof(s) - 1                                                                         \
-    }
-static const struct sl_str builtin[] = {
-    NAME("Host"),
-    NAME("Content-Length"),
-    NAME("Transfer-Encoding"),
-    NAME("Connection"),
-    NAME("Keep-Alive"),
-    NAME("Proxy-Connection"),
-    NAME("TE"),
-    NAME("Trailer"),
-    NAME("Upgrade"),
-    NAME("Expect"),
-    NAME("X-Forwarded-For"),
-    NAME("X-Forwarded-Proto"),
-    NAME("X-Forwarded-Host"),
-    NAME("X-Client-Cert-Subject"),
-};
-#undef NAME
-
-static int fold(int c)
-{
-    if (c == '_')
-        return '-';
-    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-bool sl__header_fold_eq(struct sl_str a, struct sl_str b)
-{
-    if (a.len != b.len)
-        return false;
-    for (size_t i = 0; i < a.len; i++)
-        if (fold((unsigned char)a.p[i]) != fold((unsigned char)b.p[i]))
-            return false;
-    return true;
-}
-
-bool sl__header_owned(const struct sl_header_policy *hp, struct sl_str name)
-{
-    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-        if (sl__header_fold_eq(name, builtin[i]))
-            return true;
-    for (size_t i = 0; i < hp->n_owned; i++)
-        if (sl__header_fold_eq(name, hp->owned[i]))
-            return true;
-    return false;
-}
-
-void sl__header_policy_own(struct sl_header_policy *hp, struct sl_arena *a, const char *name)
-{
-    struct sl_str n = sl_str_from(name);
-
-    for (size_t i = 0; i < hp->n_owned; i++)
-        if (sl__header_fold_eq(n, hp->owned[i]))
-            return;
-    if (hp->n_owned == hp->cap_owned) {
-        size_t cap = hp->cap_owned ? hp->cap_owned * 2 : 8;
-        struct sl_str *grown = sl_arena_alloc(a, cap * sizeof(*grown));
-
-        if (hp->n_owned)
-            memcpy(grown, hp->owned, hp->n_owned * sizeof(*grown));
-        hp->owned = grown;
-        hp->cap_owned = cap;
-    }
-    hp->owned[hp->n_owned++] = (struct sl_str){sl_arena_strndup(a, n.p, n.len), n.len};
-}
-
 bool sl__header_trailer_ok(struct sl_str name, const void *arg)
 {
     const struct sl_header_policy *hp = arg;
 
-    if (!hp->forward_trailers || sl__header_owned(hp, name))
+    if (!hp->forward_trailers || sl__header_owned(&hp->owned, name))
         return false;
     return hp->underscores == SL_UNDERSCORES_ALLOW || memchr(name.p, '_', name.len) == NULL;
 }

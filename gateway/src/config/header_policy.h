@@ -21,6 +21,8 @@
 #include "sluice/conf.h"
 #include "sluice/str.h"
 
+#include "base/header_names.h"
+
 enum sl_underscores {
     SL_UNDERSCORES_DROP,   /* names with '_' are not forwarded (nginx's default) */
     SL_UNDERSCORES_REJECT, /* a request with one gets 400 */
@@ -32,8 +34,7 @@ struct sl_header_policy {
     bool forward_trailers; /* request_trailers: forward */
     const char *via;       /* the Via pseudonym; NULL when via: off */
     size_t via_len;
-    struct sl_str *owned; /* names plugins declared (generation arena) */
-    size_t n_owned, cap_owned;
+    struct sl_header_names owned; /* names plugins declared (generation arena) */
 };
 
 /*
@@ -43,19 +44,6 @@ struct sl_header_policy {
  */
 void sl__header_policy_read(struct sl_conf_ctx *ctx, const struct sl_node *root,
                             struct sl_header_policy *hp);
-
-/* Declare name as owned (copied into arena a). Declaring it twice is fine. */
-void sl__header_policy_own(struct sl_header_policy *hp, struct sl_arena *a, const char *name);
-
-/*
- * Whether name folds ('_' as '-', case-insensitively) to a header the
- * gateway owns: a framing or hop-by-hop header, Host, X-Forwarded-*,
- * X-Client-Cert-Subject, or a name declared with sl__header_policy_own().
- */
-bool sl__header_owned(const struct sl_header_policy *hp, struct sl_str name);
-
-/* Whether a and b are the same name once '_' is read as '-' (any case). */
-bool sl__header_fold_eq(struct sl_str a, struct sl_str b);
 
 /*
  * Whether a request trailer may go upstream: only with request_trailers:

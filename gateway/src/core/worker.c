@@ -17,21 +17,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/access_log.h"
-#include "config/config.h"
-#include "http/conn.h"
-#include "config/gen.h"
 #include "base/log.h"
-#include "http/metrics.h"
-#include "config/plugins.h"
-#include "http/pool.h"
-#include "config/router.h"
 #include "base/util.h"
+#include "config/config.h"
+#include "config/gen.h"
+#include "config/plugins.h"
+#include "config/router.h"
 
 atomic_uint sl__conn_count;
 
 static struct sl_worker *workers;
 static uint32_t n_workers;
+static const struct sl_worker_hooks *hooks;
+
+void sl__workers_set_hooks(const struct sl_worker_hooks *h)
+{
+    hooks = h;
+}
 static _Thread_local struct sl_worker *self;
 
 /* -- listening sockets (main thread) ------------------------------------------ */
@@ -231,7 +233,7 @@ static void on_connection(uv_stream_t *server, int status)
         if (lc->addrlen == l->len && memcmp(&lc->addr, &l->addr, l->len) == 0)
             tls = lc->tls;
     }
-    sl__conn_accept(w, server, tls);
+    hooks->accept(w, server, tls);
     sl__worker_gen_release(w, wg);
 }
 
@@ -324,8 +326,7 @@ static void finish_stop(struct sl_worker *w)
     /* Plugins close their handles (a Redis connection, say) now: while they
      * are open the loop would never end. */
     plugins_fini(w);
-    sl__pools_close_all(w->pools);
-    sl__access_log_flush(w);
+    hooks->stop(w);
     uv_close((uv_handle_t *)&w->wakeup, NULL);
     uv_close((uv_handle_t *)&w->flush, NULL);
     uv_close((uv_handle_t *)&w->tick, NULL);
@@ -341,28 +342,19 @@ void sl__worker_conn_gone(struct sl_worker *w)
 static void on_stop_timeout(uv_timer_t *t)
 {
     struct sl_worker *w = t->data;
-    struct sl_conn *c, *next;
 
     sl_log(SL_LOG_WARN, NULL, "shutdown_timeout reached: closing %u connection%s", w->n_conns,
            w->n_conns == 1 ? "" : "s");
-    for (c = w->conns; c != NULL; c = next) {
-        next = c->next;
-        sl__conn_abort(c);
-    }
+    hooks->deadline(w);
 }
 
 static void begin_stop(struct sl_worker *w)
 {
-    struct sl_conn *c, *next;
-
     if (w->stopping)
         return;
     w->stopping = 1;
     close_listeners(w);
-    for (c = w->conns; c != NULL; c = next) {
-        next = c->next;
-        sl__conn_stop(c);
-    }
+    hooks->drain(w);
     if (w->n_conns == 0) {
         finish_stop(w);
         return;
@@ -392,7 +384,7 @@ static void on_wakeup(uv_async_t *a)
 
 static void on_flush(uv_check_t *h)
 {
-    sl__access_log_flush(h->data);
+    hooks->turn(h->data);
 }
 
 static void update_date(struct sl_worker *w)
@@ -450,8 +442,7 @@ static int worker_init(struct sl_worker *w, uint32_t id)
     w->stop_timer.data = w;
     update_date(w);
     sl__bufpool_init(&w->bufs, 1024);
-    w->pools = sl__pools_new();
-    w->metrics = sl__metrics_worker_new();
+    hooks->init(w);
     wg = sl__worker_gen_acquire(w);
     rc = apply_listeners(w, wg->gen);
     sl__worker_gen_release(w, wg);
@@ -502,9 +493,8 @@ void sl__workers_stop(void)
             free(w->wgen);
         }
         uv_loop_close(&w->loop);
-        sl__pools_free(w->pools);
+        hooks->fini(w);
         sl__bufpool_destroy(&w->bufs);
-        free(w->alog);
     }
     free(workers);
     workers = NULL;

@@ -62,6 +62,33 @@ struct sl_worker {
     int ready;    /* 1 once listening, -errno if it failed to start */
 };
 
+/*
+ * What the layer above (HTTP) does at a worker's moments, as nginx's
+ * ls->handler hands an accepted connection on: installed once by main with
+ * sl__workers_set_hooks() before any worker starts. Each runs on the
+ * worker's loop unless it says otherwise; none may be NULL.
+ */
+struct sl_tls_server;
+struct sl_worker_hooks {
+    /* Main thread, before the worker's thread starts: its state (pools,
+     * counters). */
+    void (*init)(struct sl_worker *w);
+    /* A connection is waiting on server; tls is the listener's, or NULL. */
+    void (*accept)(struct sl_worker *w, uv_stream_t *server, struct sl_tls_server *tls);
+    /* Once per loop turn (buffered log lines go out). */
+    void (*turn)(struct sl_worker *w);
+    /* A graceful stop began: listeners are closed; let what runs finish. */
+    void (*drain)(struct sl_worker *w);
+    /* shutdown_timeout passed with connections left: end them now. */
+    void (*deadline)(struct sl_worker *w);
+    /* The last connection is gone: close the handles the layer holds. */
+    void (*stop)(struct sl_worker *w);
+    /* Main thread, after the thread ended: free what init() made. */
+    void (*fini)(struct sl_worker *w);
+};
+
+void sl__workers_set_hooks(const struct sl_worker_hooks *hooks);
+
 /* Number of connections accepted and not yet closed, all workers together. */
 extern atomic_uint sl__conn_count;
 

@@ -60,9 +60,16 @@ void sl__req_release(struct sl_req *req)
     req->head.n = req->head.cap = 0;
 }
 
-const char *sl__req_action(const struct sl_req *req)
+size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size)
 {
-    return req->action;
+    struct sl_str m = req->method_s, p = req->path;
+    const char *action = req->action;
+    int r = snprintf(buf, size, "%s%s, client: %s, request: \"%.*s %.*s\", id: %s",
+                     action ? ", while " : "", action ? action : "", req->conn->ip, (int)m.len,
+                     m.p ? m.p : "", (int)SL_MIN(p.len, 512), p.p ? p.p : "",
+                     req->id[0] ? req->id : "-");
+
+    return r > 0 ? (size_t)r : 0;
 }
 
 /* -- the public API (sluice/req.h) ---------------------------------------- */

@@ -130,7 +130,7 @@ void sl__req_cancel(struct sl_req *req);
 void sl__req_response_phase(struct sl_req *req);
 void sl__req_log_phase(struct sl_req *req);
 
-/* What the gateway is doing, for sl_log() ("connecting to upstream"). */
-const char *sl__req_action(const struct sl_req *req);
+/* The error log's request context (sl_log_context_fn in base/log.h). */
+size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size);
 
 #endif

@@ -309,7 +309,7 @@ static const char *check_names(struct sl_req *req)
             if (hp->underscores == SL_UNDERSCORES_REJECT)
                 return "header names with underscores are refused here "
                        "(headers_with_underscores: reject)";
-            if (hp->underscores == SL_UNDERSCORES_DROP || sl__header_owned(hp, h->name))
+            if (hp->underscores == SL_UNDERSCORES_DROP || sl__header_owned(&hp->owned, h->name))
                 h->drop = true;
         } else if (sl_str_caseeq_lit(h->name, "Connection")) {
             sl__http_tokens(h->value, drop_named, req);

@@ -29,6 +29,7 @@
 #include "tls/tls.h"
 #include "base/log.h"
 #include "http/metrics.h"
+#include "http/serve.h"
 #include "config/plugins.h"
 #include "base/util.h"
 #include "core/worker.h"
@@ -321,6 +322,7 @@ int main(int argc, char **argv)
     int opt;
 
     sl__plugins_init();
+    sl__http_install();
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
         switch (opt) {
         case 'c':
