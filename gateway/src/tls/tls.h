@@ -8,106 +8,15 @@
  * Server contexts (one per certificate, chosen by SNI) and client contexts
  * belong to the config generation, so a reload re-reads certificates and
  * keys. Session ticket keys are shared by every worker and rotated.
+ *
+ * Three files: io (per connection), context (from the config), tickets. This
+ * header is the layer's whole face, for the layers above.
  */
 #ifndef SL_TLS_H
 #define SL_TLS_H
 
-#include <openssl/ssl.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <uv.h>
-
-#include "sluice/conf.h"
-
-#include "base/buf.h"
-
-struct sl_tls_server;
-struct sl_tls_client;
-
-/*
- * Read a listener's "tls:" map and build its contexts: certificates (SNI;
- * the first is the default), min_version, client_ca, session_resumption.
- * Errors (unreadable files, a key that does not match its certificate) go to
- * ctx; an expired certificate is a warning. Freed with the generation.
- * Returns NULL after errors.
- */
-struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct sl_node *node);
-
-/* Read an upstream's "tls:" map: verify, ca, sni. NULL after errors. */
-struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct sl_node *node);
-
-/*
- * A number unique to this client context (its CA, SNI and verification, in
- * this generation): part of the keep-alive pool key, so a pooled connection
- * or a resumable session is only used under the settings it was made with.
- */
-uint64_t sl__tls_client_id(const struct sl_tls_client *c);
-
-/* Create the ticket keys, and rotate them every 12 hours on loop (the main
- * loop). The previous key still decrypts until the next rotation. */
-void sl__tls_tickets_start(uv_loop_t *loop);
-void sl__tls_tickets_stop(void);
-
-/* One connection's TLS state. */
-struct sl_tls {
-    SSL *ssl;
-    struct sl_bufpool *pool;
-    struct sl_buf *raw; /* ciphertext from the socket; [raw_pos, raw->len) unread */
-    uint32_t raw_pos;
-    bool done;       /* handshake complete */
-    bool closed;     /* close_notify received */
-    bool failed;     /* a fatal error: OpenSSL may have left an alert to send, nothing more */
-    char *subject;   /* verified client certificate subject (heap), or NULL */
-    char error[160]; /* why the handshake or a read failed */
-};
-
-/* Start a server-side connection writing its ciphertext to out. 0 or -1. */
-int sl__tls_accept(struct sl_tls *t, struct sl_tls_server *srv, struct sl_out *out,
-                   struct sl_bufpool *pool);
-
-/* Start a client-side connection to an upstream at ip (for certificate
- * checks when no sni is set); session may be NULL (else one to resume).
- * 0 or -1. */
-int sl__tls_connect(struct sl_tls *t, struct sl_tls_client *cli, struct sl_out *out,
-                    struct sl_bufpool *pool, SSL_SESSION *session, const char *ip);
-
-void sl__tls_free(struct sl_tls *t);
-
-/* Room for ciphertext from the socket (a libuv alloc callback's job). */
-void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf);
-
-/* n bytes of ciphertext landed in the room given by sl__tls_alloc(). */
-void sl__tls_received(struct sl_tls *t, size_t n);
-
-/*
- * Advance the handshake. Returns 1 when complete, 0 when it needs more bytes
- * from the peer, -1 on failure (t->error says why, t->failed is set).
- * Ciphertext to send is left in the connection's output: flush it with
- * sl__out_flush_raw(). After a failure it usually ends with a fatal alert,
- * which RFC 8446 section 5 says must be sent before the close.
- */
-int sl__tls_handshake(struct sl_tls *t);
-
-/*
- * Decrypt into buf. Returns the bytes, 0 when more ciphertext is needed,
- * SL_TLS_EOF when the peer sent close_notify, or -1 on failure (a bad
- * record MAC, an oversized record, a bad KeyUpdate...: t->error says why and
- * t->failed is set). As with the handshake, a failure leaves a fatal alert in
- * the connection's output, to flush with sl__out_flush_raw() before closing.
- */
-#define SL_TLS_EOF (-2)
-int sl__tls_read(struct sl_tls *t, char *buf, size_t len);
-
-/* Drop the ciphertext received and not yet given to OpenSSL (a connection
- * whose TLS failed reads only to discard, while its close lingers). */
-void sl__tls_discard_input(struct sl_tls *t);
-
-/* Whether input is waiting: ciphertext not yet given to OpenSSL, or
- * plaintext OpenSSL decrypted and we have not read yet. */
-bool sl__tls_has_input(struct sl_tls *t);
-
-/* A session to resume with this upstream connection later (a reference),
- * or NULL. */
-SSL_SESSION *sl__tls_session(struct sl_tls *t);
+#include "tls/context.h"
+#include "tls/io.h"
+#include "tls/tickets.h"
 
 #endif

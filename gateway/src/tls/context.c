@@ -1,227 +1,30 @@
 /*
- * TLS: contexts from the config, session tickets, and per-connection state
- * driven through our own BIOs.
+ * TLS contexts from the config: a listener's certificates (SNI by the
+ * certificates' names), versions, suites, ALPN, client certificates (mTLS)
+ * and the session id context; an upstream's verification, CA and SNI.
  */
-#include "tls/tls.h"
+#include "tls/context.h"
 
 #include <ctype.h>
-#include <stdatomic.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/conf_read.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "conf/conf_read.h"
+#include "tls/io.h"
+#include "tls/tickets.h"
 
 /* TLS 1.2: forward secret AEAD suites only. TLS 1.3 suites are all AEAD. */
 #define TLS12_CIPHERS                                                                              \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-#define TLS_GROUPS       "X25519:P-256:P-384"
-#define TICKET_ROTATE_MS (12ull * 3600 * 1000)
-
-/* -- BIOs over our buffers ---------------------------------------------------- */
-
-static BIO_METHOD *out_method, *in_method;
-static uv_once_t bio_once = UV_ONCE_INIT;
-
-static int out_write(BIO *b, const char *data, int len)
-{
-    struct sl_out *o = BIO_get_data(b);
-
-    if (len > 0)
-        sl__out_raw(o, data, (size_t)len);
-    return len;
-}
-
-static long out_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-    (void)b;
-    (void)num;
-    (void)ptr;
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-static int in_read(BIO *b, char *buf, int len)
-{
-    struct sl_tls *t = BIO_get_data(b);
-    uint32_t avail = t->raw ? t->raw->len - t->raw_pos : 0;
-    uint32_t n = (uint32_t)len < avail ? (uint32_t)len : avail;
-
-    BIO_clear_retry_flags(b);
-    if (n == 0) {
-        BIO_set_retry_read(b);
-        return -1;
-    }
-    memcpy(buf, t->raw->data + t->raw_pos, n);
-    t->raw_pos += n;
-    return (int)n;
-}
-
-static long in_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-    struct sl_tls *t = BIO_get_data(b);
-
-    (void)num;
-    (void)ptr;
-    switch (cmd) {
-    case BIO_CTRL_PENDING:
-        return t->raw ? (long)(t->raw->len - t->raw_pos) : 0;
-    case BIO_CTRL_FLUSH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int bio_create(BIO *b)
-{
-    BIO_set_init(b, 1);
-    return 1;
-}
-
-static void init_bios(void)
-{
-    out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sluice-out");
-    BIO_meth_set_write(out_method, out_write);
-    BIO_meth_set_ctrl(out_method, out_ctrl);
-    BIO_meth_set_create(out_method, bio_create);
-    in_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sluice-in");
-    BIO_meth_set_read(in_method, in_read);
-    BIO_meth_set_ctrl(in_method, in_ctrl);
-    BIO_meth_set_create(in_method, bio_create);
-}
-
-/* OpenSSL error e as text, and the error queue cleared. */
-static const char *error_text(unsigned long e, char *buf, size_t size)
-{
-    if (e == 0)
-        snprintf(buf, size, "unknown TLS error");
-    else
-        ERR_error_string_n(e, buf, size);
-    ERR_clear_error();
-    return buf;
-}
-
-/* The first OpenSSL error as text, and the queue cleared. */
-static const char *ssl_error(char *buf, size_t size)
-{
-    return error_text(ERR_peek_error(), buf, size);
-}
-
-/* The last one: for a record that failed, what the TLS layer said when it
- * chose its alert ("decryption failed or bad record mac") comes after what
- * the cipher underneath said ("cipher operation failed"). */
-static const char *record_error(char *buf, size_t size)
-{
-    return error_text(ERR_peek_last_error(), buf, size);
-}
-
-/* -- session ticket keys -------------------------------------------------------- */
-
-struct tkey {
-    unsigned char name[16];
-    unsigned char aes[32];
-    unsigned char hmac[32];
-};
-
-static struct tkey tkeys[2]; /* [0] issues and decrypts, [1] only decrypts */
-static bool have_prev;
-static uv_mutex_t tkey_lock;
-static uv_once_t tkey_once = UV_ONCE_INIT;
-static uv_timer_t tkey_timer;
-static bool tkey_timer_on;
-
-static void init_tkeys(void)
-{
-    uv_mutex_init(&tkey_lock);
-    RAND_bytes((unsigned char *)&tkeys[0], sizeof(tkeys[0]));
-}
-
-static void rotate(void)
-{
-    struct tkey k;
-
-    RAND_bytes((unsigned char *)&k, sizeof(k));
-    uv_mutex_lock(&tkey_lock);
-    tkeys[1] = tkeys[0];
-    tkeys[0] = k;
-    have_prev = true;
-    uv_mutex_unlock(&tkey_lock);
-}
-
-static void on_rotate(uv_timer_t *t)
-{
-    (void)t;
-    rotate();
-    sl_log(SL_LOG_INFO, NULL, "TLS session ticket key rotated");
-}
-
-void sl__tls_tickets_start(uv_loop_t *loop)
-{
-    uv_once(&tkey_once, init_tkeys);
-    if (tkey_timer_on)
-        return;
-    uv_timer_init(loop, &tkey_timer);
-    uv_timer_start(&tkey_timer, on_rotate, TICKET_ROTATE_MS, TICKET_ROTATE_MS);
-    uv_unref((uv_handle_t *)&tkey_timer);
-    tkey_timer_on = true;
-}
-
-void sl__tls_tickets_stop(void)
-{
-    if (tkey_timer_on) {
-        uv_close((uv_handle_t *)&tkey_timer, NULL);
-        tkey_timer_on = false;
-    }
-}
-
-static int ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *ectx,
-                     EVP_MAC_CTX *hctx, int enc)
-{
-    struct tkey k;
-    int rc = 1;
-    OSSL_PARAM params[3];
-
-    (void)s;
-    uv_once(&tkey_once, init_tkeys);
-    uv_mutex_lock(&tkey_lock);
-    if (enc) {
-        k = tkeys[0];
-    } else if (memcmp(name, tkeys[0].name, 16) == 0) {
-        k = tkeys[0];
-    } else if (have_prev && memcmp(name, tkeys[1].name, 16) == 0) {
-        k = tkeys[1];
-        rc = 2; /* good, but issue a ticket under the current key */
-    } else {
-        uv_mutex_unlock(&tkey_lock);
-        return 0; /* unknown key: a full handshake */
-    }
-    uv_mutex_unlock(&tkey_lock);
-    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac));
-    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
-    params[2] = OSSL_PARAM_construct_end();
-    if (enc) {
-        if (RAND_bytes(iv, 16) != 1)
-            return -1;
-        memcpy(name, k.name, 16);
-        if (EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
-            return -1;
-    } else if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1) {
-        return -1;
-    }
-    if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-        return -1;
-    OPENSSL_cleanse(&k, sizeof(k));
-    return rc;
-}
+#define TLS_GROUPS "X25519:P-256:P-384"
 
 /* -- server contexts ----------------------------------------------------------- */
 
@@ -359,12 +162,12 @@ static SSL_CTX *server_ctx(struct sl_conf_ctx *ctx, const struct sl_node *item, 
     SSL_CTX_set_alpn_select_cb(c, on_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
         sl_conf_error(ctx, sl_node_get(item, "cert"), "cannot load certificate %s: %s", cert,
-                      ssl_error(err, sizeof(err)));
+                      sl__tls_error(err, sizeof(err)));
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
         sl_conf_error(ctx, sl_node_get(item, "key"), "cannot load private key %s: %s", key,
-                      ssl_error(err, sizeof(err)));
+                      sl__tls_error(err, sizeof(err)));
         goto fail;
     }
     if (SSL_CTX_check_private_key(c) != 1) {
@@ -384,7 +187,7 @@ static SSL_CTX *server_ctx(struct sl_conf_ctx *ctx, const struct sl_node *item, 
         SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(c, 32768);
         SSL_CTX_set_timeout(c, 12 * 3600);
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb);
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(c, sl__tls_ticket_cb);
     } else {
         SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
@@ -397,7 +200,7 @@ static SSL_CTX *server_ctx(struct sl_conf_ctx *ctx, const struct sl_node *item, 
             if (names)
                 sk_X509_NAME_pop_free(names, X509_NAME_free);
             sl_conf_error(ctx, item, "cannot load client_ca %s: %s", o->client_ca,
-                          ssl_error(err, sizeof(err)));
+                          sl__tls_error(err, sizeof(err)));
             goto fail;
         }
         SSL_CTX_set_client_CA_list(c, names);
@@ -472,8 +275,8 @@ struct sl_tls_server *sl__tls_server_conf(struct sl_conf_ctx *ctx, const struct 
     struct sl_tls_server *srv;
     int errors = sl_conf_errors(ctx), v;
 
-    uv_once(&tkey_once, init_tkeys);
-    uv_once(&bio_once, init_bios);
+    sl__tls_tickets_init();
+    sl__tls_bios_init();
     if (sl_conf_keys(ctx, node, keys) != 0 && node->type != SL_NODE_MAP)
         return NULL;
     if (sl_conf_enum(ctx, node, "min_version", versions, &v, false) == 0)
@@ -542,7 +345,7 @@ struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct 
 
     static atomic_ullong next_id;
 
-    uv_once(&bio_once, init_bios);
+    sl__tls_bios_init();
     c = sl__xcalloc(1, sizeof(*c));
     c->id = atomic_fetch_add(&next_id, 1) + 1;
     c->verify = true;
@@ -568,7 +371,7 @@ struct sl_tls_client *sl__tls_client_conf(struct sl_conf_ctx *ctx, const struct 
         if (ca != NULL ? SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1
                        : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
             sl_conf_error(ctx, ca ? sl_node_get(node, "ca") : node, "cannot load CA %s: %s",
-                          ca ? ca : "(system default)", ssl_error(err, sizeof(err)));
+                          ca ? ca : "(system default)", sl__tls_error(err, sizeof(err)));
     }
     sl__conf_on_free(ctx, free_client, c);
     return sl_conf_errors(ctx) == errors ? c : NULL;
@@ -581,36 +384,10 @@ uint64_t sl__tls_client_id(const struct sl_tls_client *c)
 
 /* -- connections ---------------------------------------------------------------- */
 
-static int attach(struct sl_tls *t, SSL *ssl, struct sl_out *out, struct sl_bufpool *pool)
-{
-    BIO *rb, *wb;
-
-    uv_once(&bio_once, init_bios);
-    memset(t, 0, sizeof(*t));
-    if (ssl == NULL)
-        return -1;
-    t->ssl = ssl;
-    t->pool = pool;
-    rb = BIO_new(in_method);
-    wb = BIO_new(out_method);
-    if (rb == NULL || wb == NULL) {
-        BIO_free(rb);
-        BIO_free(wb);
-        SSL_free(ssl);
-        t->ssl = NULL;
-        return -1;
-    }
-    BIO_set_data(rb, t);
-    BIO_set_data(wb, out);
-    SSL_set_bio(ssl, rb, wb);
-    out->tls = ssl;
-    return 0;
-}
-
 int sl__tls_accept(struct sl_tls *t, struct sl_tls_server *srv, struct sl_out *out,
                    struct sl_bufpool *pool)
 {
-    if (attach(t, SSL_new(srv->certs[0].ctx), out, pool) != 0)
+    if (sl__tls_attach(t, SSL_new(srv->certs[0].ctx), out, pool) != 0)
         return -1;
     SSL_set_accept_state(t->ssl);
     return 0;
@@ -619,7 +396,7 @@ int sl__tls_accept(struct sl_tls *t, struct sl_tls_server *srv, struct sl_out *o
 int sl__tls_connect(struct sl_tls *t, struct sl_tls_client *cli, struct sl_out *out,
                     struct sl_bufpool *pool, SSL_SESSION *session, const char *ip)
 {
-    if (attach(t, SSL_new(cli->ctx), out, pool) != 0)
+    if (sl__tls_attach(t, SSL_new(cli->ctx), out, pool) != 0)
         return -1;
     SSL_set_connect_state(t->ssl);
     if (cli->sni != NULL) {
@@ -632,119 +409,4 @@ int sl__tls_connect(struct sl_tls *t, struct sl_tls_client *cli, struct sl_out *
     if (session != NULL)
         SSL_set_session(t->ssl, session);
     return 0;
-}
-
-void sl__tls_free(struct sl_tls *t)
-{
-    if (t->ssl != NULL) {
-        /* A connection that ended without a TLS error keeps its session
-         * resumable: without this, SSL_free() drops it from the cache
-         * because no close_notify was exchanged (as nginx does). */
-        if (t->done && t->error[0] == '\0')
-            SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-        SSL_free(t->ssl);
-    }
-    if (t->raw != NULL)
-        sl__buf_unref(t->raw);
-    free(t->subject);
-    memset(t, 0, sizeof(*t));
-}
-
-void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf)
-{
-    *buf = sl__buf_room(t->pool, &t->raw, &t->raw_pos, 4096);
-}
-
-void sl__tls_received(struct sl_tls *t, size_t n)
-{
-    t->raw->len += (uint32_t)n;
-}
-
-static void client_subject(struct sl_tls *t)
-{
-    X509 *peer = SSL_get0_peer_certificate(t->ssl);
-    BIO *m;
-    char *p;
-    long n;
-
-    if (peer == NULL || SSL_get_verify_result(t->ssl) != X509_V_OK)
-        return;
-    m = BIO_new(BIO_s_mem());
-    if (m == NULL)
-        return;
-    X509_NAME_print_ex(m, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
-    n = BIO_get_mem_data(m, &p);
-    if (n > 0) {
-        t->subject = sl__xmalloc((size_t)n + 1);
-        memcpy(t->subject, p, (size_t)n);
-        t->subject[n] = '\0';
-    }
-    BIO_free(m);
-}
-
-int sl__tls_handshake(struct sl_tls *t)
-{
-    int r = SSL_do_handshake(t->ssl);
-
-    if (r == 1) {
-        t->done = true;
-        if (SSL_is_server(t->ssl))
-            client_subject(t);
-        return 1;
-    }
-    switch (SSL_get_error(t->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    default: {
-        long v = SSL_get_verify_result(t->ssl);
-
-        if (v != X509_V_OK && !SSL_is_server(t->ssl)) {
-            snprintf(t->error, sizeof(t->error), "certificate verification failed: %s",
-                     X509_verify_cert_error_string(v));
-            ERR_clear_error();
-        } else {
-            ssl_error(t->error, sizeof(t->error));
-        }
-        t->failed = true;
-        return -1;
-    }
-    }
-}
-
-int sl__tls_read(struct sl_tls *t, char *buf, size_t len)
-{
-    int r = SSL_read(t->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
-
-    if (r > 0)
-        return r;
-    switch (SSL_get_error(t->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        t->closed = true;
-        return SL_TLS_EOF;
-    default:
-        record_error(t->error, sizeof(t->error));
-        t->failed = true;
-        return -1;
-    }
-}
-
-void sl__tls_discard_input(struct sl_tls *t)
-{
-    if (t->raw != NULL)
-        t->raw_pos = t->raw->len;
-}
-
-bool sl__tls_has_input(struct sl_tls *t)
-{
-    return (t->raw != NULL && t->raw_pos < t->raw->len) ||
-           (t->ssl != NULL && SSL_pending(t->ssl) > 0);
-}
-
-SSL_SESSION *sl__tls_session(struct sl_tls *t)
-{
-    return t->ssl != NULL ? SSL_get1_session(t->ssl) : NULL;
 }
