@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "http/conn.h"
 #include "config/gen.h"
 #include "base/log.h"
 #include "http/req.h"
@@ -75,7 +74,7 @@ static void add_plugin_fields(struct sl_sbuf *b, const struct sl_kv *kv)
 
 void sl__access_log(struct sl_req *req)
 {
-    struct sl_worker *w = req->conn->w;
+    struct sl_worker *w = sl__req_worker(req);
     struct sl_sbuf b = {.p = w->alog, .len = w->alog_len, .cap = w->alog_cap};
     uint64_t now_ns = sl__mono_ns();
     struct timespec ts;
@@ -90,12 +89,12 @@ void sl__access_log(struct sl_req *req)
 
     sl__sbuf_printf(&b, "{\"ts\": \"%s.%03ldZ\"", when, ts.tv_nsec / 1000000);
     add_str(&b, "request_id", req->id[0] ? sl_str_from(req->id) : SL_STR_NULL);
-    add_str(&b, "client", sl_str_from(req->conn->ip));
+    add_str(&b, "client", sl_str_from(sl_req_client_ip(req)));
     add_str(&b, "method", req->method_s.p ? req->method_s : SL_STR_NULL);
     add_str(&b, "path", req->path.p ? req->path : SL_STR_NULL);
     sl__sbuf_printf(&b, ", \"status\": %d, \"bytes_in\": %llu, \"bytes_out\": %llu", req->status,
                     (unsigned long long)(req->head_bytes + req->body_bytes),
-                    (unsigned long long)(req->conn->out.bytes - req->bytes_out_start));
+                    (unsigned long long)sl__req_bytes_out(req));
     sl__sbuf_printf(&b, ", \"duration_ms\": %.3f", (double)(now_ns - req->start_ns) / 1e6);
     add_str(&b, "route", req->route ? sl_str_from(req->route->name) : SL_STR_NULL);
     add_str(&b, "upstream", req->upstream ? sl_str_from(req->upstream->conf->name) : SL_STR_NULL);

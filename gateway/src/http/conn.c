@@ -17,11 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/access_log.h"
 #include "config/config.h"
 #include "config/gen.h"
 #include "base/log.h"
-#include "http/metrics.h"
+#include "http/finish.h"
 #include "http/proxy.h"
 #include "http/request_parse.h"
 #include "http/respond.h"
@@ -61,6 +60,45 @@ void sl__conn_set_deadline(struct sl_conn *c, uint64_t ms)
         c->timer_at = c->deadline;
         uv_timer_start(&c->timer, on_timer, ms, 0);
     }
+}
+
+static bool may_enter(enum sl_conn_state from, enum sl_conn_state to)
+{
+    if (from == to)
+        return from != SL_CS_CLOSING && from != SL_CS_TUNNEL;
+    switch (from) {
+    case SL_CS_IDLE:
+        return to == SL_CS_HEAD || to == SL_CS_CLOSING;
+    case SL_CS_HEAD:
+        return to == SL_CS_WAIT || to == SL_CS_IDLE || to == SL_CS_CLOSING;
+    case SL_CS_WAIT:
+        return to != SL_CS_HEAD;
+    case SL_CS_BODY:
+        return to == SL_CS_RESPONSE || to == SL_CS_IDLE || to == SL_CS_TUNNEL ||
+               to == SL_CS_CLOSING;
+    case SL_CS_RESPONSE:
+        return to == SL_CS_IDLE || to == SL_CS_TUNNEL || to == SL_CS_CLOSING;
+    case SL_CS_TUNNEL:
+        return to == SL_CS_CLOSING;
+    default:
+        return false; /* CLOSING is the end */
+    }
+}
+
+void sl__conn_enter(struct sl_conn *c, enum sl_conn_state to)
+{
+    SL_BUG_ON(!may_enter(c->state, to));
+    c->state = to;
+}
+
+void sl__conn_upstream_backpressure(struct sl_conn *c, bool on)
+{
+    if (c->upstream_bp == on)
+        return;
+    c->upstream_bp = on;
+    if (c->state == SL_CS_BODY)
+        sl__conn_set_deadline(c, on ? 0 : sl__conn_conf(c)->client_body_ms);
+    sl__conn_update_reading(c);
 }
 
 void sl__conn_hold_output(struct sl_conn *c, uint64_t ms)
@@ -141,7 +179,7 @@ static void got_plain(struct sl_conn *c, size_t n)
         sl__tunnel_client_data(c);
         return;
     case SL_CS_IDLE:
-        c->state = SL_CS_HEAD;
+        sl__conn_enter(c, SL_CS_HEAD);
         sl__conn_set_deadline(c, sl__conn_conf(c)->client_header_ms);
         break;
     case SL_CS_BODY:
@@ -467,9 +505,7 @@ static void drop_request(struct sl_conn *c)
             req->finished = true;
             if (req->status == 0 || !req->resp_started)
                 req->status = 499;
-            sl__req_log_phase(req);
-            sl__access_log(req);
-            sl__metrics_request(c->w->metrics, req, (sl__mono_ns() - req->start_ns) / 1000);
+            sl__req_finish(req);
         }
         sl__req_release(req);
     }
@@ -510,7 +546,7 @@ void sl__conn_close_graceful(struct sl_conn *c)
         close_now(c); /* a tunnel that already shut its side down */
         return;
     }
-    c->state = SL_CS_CLOSING;
+    sl__conn_enter(c, SL_CS_CLOSING);
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -537,9 +573,7 @@ void sl__conn_request_done(struct sl_conn *c)
         close_now(c);
         return;
     }
-    sl__req_log_phase(req);
-    sl__access_log(req);
-    sl__metrics_request(c->w->metrics, req, (sl__mono_ns() - req->start_ns) / 1000);
+    sl__req_finish(req);
     sl__proxy_release(req);
 
     /* A bodiless request answered before llhttp saw its end is complete;
@@ -568,7 +602,7 @@ void sl__conn_request_done(struct sl_conn *c)
         /* Paused at the end of the message; the next one may be buffered. */
         sl__req_release(req);
     }
-    c->state = SL_CS_IDLE;
+    sl__conn_enter(c, SL_CS_IDLE);
     sl__head_reset(&req->head);
     sl__conn_set_deadline(c, sl__conn_conf(c)->client_idle_ms);
     sl__request_parse(c);
@@ -582,14 +616,14 @@ void sl__conn_start_body(struct sl_conn *c)
         return;
     if (req->body_done) {
         /* A retry: the message was complete before the first attempt. */
-        c->state = SL_CS_RESPONSE;
+        sl__conn_enter(c, SL_CS_RESPONSE);
         return;
     }
     if (req->expect_continue) {
         sl__out_copy(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         sl__out_flush(&c->out);
     }
-    c->state = SL_CS_BODY;
+    sl__conn_enter(c, SL_CS_BODY);
     req->body_started = true;
     req->action = "sending the request body upstream";
     if (req->has_body)
@@ -681,7 +715,7 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
     sl__request_parse_init(c);
-    c->state = SL_CS_IDLE;
+    sl__conn_enter(c, SL_CS_IDLE);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

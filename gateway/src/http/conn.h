@@ -115,6 +115,25 @@ void sl__conn_shutdown_write(struct sl_conn *c);
 void sl__conn_abort(struct sl_conn *c);
 
 /*
+ * Move c to state `to`. The only way a connection's state changes: a
+ * transition the state machine does not have is a bug (SL_BUG_ON), caught
+ * where it happens instead of as a stuck or misparsed connection later.
+ *
+ *   IDLE -> HEAD -> WAIT -> BODY -> RESPONSE -> IDLE ...  (keep-alive)
+ *   WAIT -> RESPONSE (no body to stream), WAIT/BODY/RESPONSE -> TUNNEL,
+ *   WAIT/BODY/RESPONSE -> IDLE (answered early), any -> CLOSING (the end).
+ */
+void sl__conn_enter(struct sl_conn *c, enum sl_conn_state to);
+
+/*
+ * The upstream's write queue is full (on) or drained (off): stop or resume
+ * reading the client's request body. While stopped, the client is not held
+ * to timeouts.client_body (it waits for the upstream, whose send timeout
+ * watches the stall).
+ */
+void sl__conn_upstream_backpressure(struct sl_conn *c, bool on);
+
+/*
  * Hold what is queued for the client for at most ms (a response head whose
  * body has not come yet) instead of flushing it now, so that the head and
  * the first body bytes go out together: one write and, over TLS, one

@@ -8,10 +8,8 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "http/conn.h"
 #include "config/gen.h"
 #include "config/plugins.h"
-#include "http/req.h"
 #include "base/sbuf.h"
 #include "upstream/target_state.h"
 #include "base/util.h"
@@ -104,10 +102,9 @@ static struct route_stats *route_stats(struct sl_wmetrics *m, const char *name)
     return r;
 }
 
-void sl__metrics_request(struct sl_wmetrics *m, struct sl_req *req, uint64_t duration_us)
+void sl__metrics_request(struct sl_wmetrics *m, const char *route, int code, uint64_t duration_us)
 {
-    struct route_stats *r = route_stats(m, req->route ? req->route->name : "-");
-    int code = req->status;
+    struct route_stats *r = route_stats(m, route);
 
     if (code >= MIN_CODE && code < MIN_CODE + N_CODES)
         bump(&r->codes[code - MIN_CODE], 1);

@@ -20,8 +20,8 @@ struct sl_wmetrics;
 /* A worker's counters, created on the main thread before it starts. */
 struct sl_wmetrics *sl__metrics_worker_new(void);
 
-/* Count a finished request (LOG phase) on the worker that served it. */
-void sl__metrics_request(struct sl_wmetrics *m, struct sl_req *req, uint64_t duration_us);
+/* Count a finished request of route ("-": none matched) with its status. */
+void sl__metrics_request(struct sl_wmetrics *m, const char *route, int code, uint64_t duration_us);
 
 /* Count one event of a plugin's series for a route (sl_req_count()). */
 struct sl_counter;

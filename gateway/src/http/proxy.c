@@ -22,8 +22,10 @@
 #include "config/config.h"
 #include "http/conn.h"
 #include "config/gen.h"
+#include "config/header_policy.h"
 #include "base/log.h"
 #include "http/pool.h"
+#include "http/upstream_request.h"
 #include "http/req.h"
 #include "http/respond.h"
 #include "config/router.h"
@@ -41,6 +43,28 @@ static void on_up_timer(uv_timer_t *t);
 static uint64_t loop_now(struct sl_upconn *uc)
 {
     return uv_now(&uc->w->loop);
+}
+
+static bool may_enter(enum sl_up_state from, enum sl_up_state to)
+{
+    switch (from) {
+    case SL_UP_CONNECTING:
+        return to == SL_UP_ACTIVE || to == SL_UP_CLOSED;
+    case SL_UP_ACTIVE:
+        return to != SL_UP_CONNECTING;
+    case SL_UP_IDLE:
+        return to == SL_UP_ACTIVE || to == SL_UP_CLOSED;
+    case SL_UP_TUNNEL:
+        return to == SL_UP_CLOSED;
+    default:
+        return false; /* CLOSED is the end */
+    }
+}
+
+void sl__upconn_enter(struct sl_upconn *uc, enum sl_up_state to)
+{
+    SL_BUG_ON(!may_enter(uc->state, to));
+    uc->state = to;
 }
 
 void sl__upconn_set_deadline(struct sl_upconn *uc, uint64_t ms)
@@ -102,7 +126,7 @@ void sl__upconn_close(struct sl_upconn *uc)
         return;
     if (uc->state == SL_UP_IDLE)
         sl__pool_remove(uc->pool, uc);
-    uc->state = SL_UP_CLOSED;
+    sl__upconn_enter(uc, SL_UP_CLOSED);
     uc->req = NULL;
     uv_timer_stop(&uc->timer);
     uv_close((uv_handle_t *)&uc->tcp, on_up_closed);
@@ -124,10 +148,7 @@ static struct sl_upconn *detach(struct sl_req *req)
     req->up = NULL;
     if (uc != NULL)
         uc->req = NULL;
-    if (req->conn->upstream_bp) {
-        req->conn->upstream_bp = false;
-        sl__conn_update_reading(req->conn);
-    }
+    req->down->resume(req); /* reading the request body, if it was stopped */
     sl__head_free(&req->resp);
     return uc;
 }
@@ -363,7 +384,7 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
             req->status = 502; /* only interim responses went out: the upstream failed */
         sl_log(SL_LOG_ERROR, req, "%s (upstream \"%s\", target %s)", msg, req->upstream->conf->name,
                t ? t->conf->ip : "?");
-        sl__conn_abort(req->conn);
+        req->down->abort(req);
         return;
     }
     if (stale && !req->stale_retried && idempotent(req->method) &&
@@ -408,118 +429,11 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
 
 /* -- sending the request ----------------------------------------------------------- */
 
-/*
- * Write one "NAME: " line holding the values of every header called name in
- * the client's head, then ", " (or nothing when there was none), so that
- * the caller appends the gateway's own element: X-Forwarded-For and Via.
- */
-static void list_append(struct sl_out *o, struct sl_req *req, struct sl_str name)
-{
-    uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
-    bool any = false;
-
-    sl__out_copy(o, name.p, name.len);
-    sl__out_copy(o, ": ", 2);
-    for (uint32_t i = 0; i < end; i++) {
-        struct sl_header *f = &req->head.fields[i];
-
-        if (!sl_str_caseeq(f->name, name) || f->value.len == 0)
-            continue;
-        if (any)
-            sl__out_copy(o, ", ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        any = true;
-    }
-    if (any)
-        sl__out_copy(o, ", ", 2);
-}
-
-static void write_request_head(struct sl_req *req, struct sl_upconn *uc)
-{
-    struct sl_out *o = &uc->out;
-    const struct sl_route_conf *r = req->route;
-    const struct sl_header_policy *hp = &req->gen->conf->headers;
-    struct sl_str path = req->path;
-    uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
-
-    if (r->strip_prefix != NULL && sl__path_prefix_match(path, sl_str_from(r->strip_prefix))) {
-        size_t n = strlen(r->strip_prefix);
-
-        if (r->strip_prefix[n - 1] == '/')
-            n--;
-        path.p += n;
-        path.len -= n;
-    }
-    sl__out_copy(o, req->method_s.p, req->method_s.len);
-    sl__out_copy(o, " ", 1);
-    if (path.len == 0 || path.p[0] != '/')
-        sl__out_copy(o, "/", 1);
-    sl__out_copy(o, path.p, path.len);
-    if (req->query.len > 0 || (req->uri.len > 0 && req->uri.p[req->uri.len - 1] == '?')) {
-        sl__out_copy(o, "?", 1);
-        sl__out_copy(o, req->query.p, req->query.len);
-    }
-    sl__out_copy(o, " HTTP/1.1\r\n", 11);
-    /* HTTP/1.1 upstream requests need a Host; an HTTP/1.0 client may have
-     * sent none: then the target's address stands in. */
-    sl__out_copy(o, "Host: ", 6);
-    if (req->host_hdr.len > 0)
-        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
-    else
-        sl__out_copy(o, req->target->conf->ip, strlen(req->target->conf->ip));
-    sl__out_copy(o, "\r\n", 2);
-    for (uint32_t i = 0; i < end; i++) {
-        struct sl_header *f = &req->head.fields[i];
-
-        if (f->drop)
-            continue;
-        sl__out_copy(o, f->name.p, f->name.len);
-        sl__out_copy(o, ": ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
-    list_append(o, req, SL_STR("X-Forwarded-For"));
-    sl__out_copy(o, req->conn->ip, strlen(req->conn->ip));
-    sl__out_copy(o, "\r\n", 2);
-    if (hp->via != NULL) { /* RFC 9110 7.6.3: the protocol we received, and who we are */
-        list_append(o, req, SL_STR("Via"));
-        sl__out_copy(o, req->http_minor == 0 ? "1.0 " : "1.1 ", 4);
-        sl__out_copy(o, hp->via, hp->via_len);
-        sl__out_copy(o, "\r\n", 2);
-    }
-    if (req->conn->ssl != NULL && req->conn->ssl->subject != NULL) {
-        sl__out_copy(o, "X-Client-Cert-Subject: ", 23);
-        sl__out_copy(o, req->conn->ssl->subject, strlen(req->conn->ssl->subject));
-        sl__out_copy(o, "\r\n", 2);
-    }
-    if (req->conn->tls)
-        sl__out_copy(o, "X-Forwarded-Proto: https\r\n", 26);
-    else
-        sl__out_copy(o, "X-Forwarded-Proto: http\r\n", 25);
-    if (req->host_hdr.len > 0) {
-        sl__out_copy(o, "X-Forwarded-Host: ", 18);
-        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
-    if (req->chunked)
-        sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
-    else if (req->content_length_set)
-        sl__out_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
-    if (req->upgrade) {
-        struct sl_str up = sl_req_header(req, "Upgrade");
-
-        sl__out_copy(o, "Connection: upgrade\r\nUpgrade: ", 30);
-        sl__out_copy(o, up.p, up.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
-    sl__out_copy(o, "\r\n", 2);
-}
-
 void sl__proxy_send_request(struct sl_req *req)
 {
     struct sl_upconn *uc = req->up;
 
-    uc->state = SL_UP_ACTIVE;
+    sl__upconn_enter(uc, SL_UP_ACTIVE);
     uc->got_bytes = false;
     uc->resp_done = false;
     uc->skip_message = false;
@@ -527,7 +441,7 @@ void sl__proxy_send_request(struct sl_req *req)
     uc->bad = NULL;
     req->up_start_ns = sl__mono_ns();
     req->action = "sending the request to the upstream";
-    write_request_head(req, uc);
+    sl__upstream_request_head(req, &uc->out);
     if (sl__out_flush(&uc->out) != 0) {
         sl__proxy_attempt_failed(req, SL_FAIL_RESET, "writing to the upstream failed: %s",
                                  uv_strerror(uc->out.error));
@@ -537,6 +451,27 @@ void sl__proxy_send_request(struct sl_req *req)
     sl__upconn_touch(uc);
     /* Stream the body; for a bodiless request this completes the message. */
     sl__conn_start_body(req->conn);
+}
+
+void sl__proxy_body(struct sl_req *req, struct sl_buf *b, const char *at, size_t len)
+{
+    struct sl_out *o;
+
+    if (req->up == NULL)
+        return;
+    o = &req->up->out;
+    if (req->chunked)
+        sl__out_printf(o, "%zx\r\n", len);
+    sl__out_slice(o, b, at, len);
+    if (req->chunked)
+        sl__out_copy(o, "\r\n", 2);
+}
+
+void sl__proxy_body_end(struct sl_req *req)
+{
+    if (req->chunked && req->up != NULL)
+        sl__head_end_chunked(&req->up->out, &req->head, sl__header_trailer_ok,
+                             &req->gen->conf->headers);
 }
 
 void sl__proxy_body_flush(struct sl_req *req)
@@ -551,12 +486,10 @@ void sl__proxy_body_flush(struct sl_req *req)
                                  uv_strerror(uc->out.error));
         return;
     }
-    if (sl__out_queued(&uc->out) > SL_OUT_HIGH && !req->conn->upstream_bp) {
+    if (sl__out_queued(&uc->out) > SL_OUT_HIGH) {
         /* The client waits for the upstream now: its body timer stops, the
          * upstream's send timer watches the stall. */
-        req->conn->upstream_bp = true;
-        if (req->conn->state == SL_CS_BODY)
-            sl__conn_set_deadline(req->conn, 0);
+        req->down->pause(req);
     }
     if (req->body_done)
         req->action = "waiting for the upstream response";
@@ -581,12 +514,8 @@ static void on_up_written(void *arg)
                                  uv_strerror(uc->out.error));
         return;
     }
-    if (req->conn->upstream_bp && sl__out_queued(&uc->out) <= SL_OUT_LOW) {
-        req->conn->upstream_bp = false;
-        if (req->conn->state == SL_CS_BODY)
-            sl__conn_set_deadline(req->conn, req->gen->conf->client_body_ms);
-        sl__conn_update_reading(req->conn);
-    }
+    if (sl__out_queued(&uc->out) <= SL_OUT_LOW)
+        req->down->resume(req);
     if (uc->state == SL_UP_TUNNEL)
         sl__tunnel_maybe_end(req);
     else
@@ -701,8 +630,7 @@ void sl__proxy_client_drained(struct sl_req *req)
     if (uc == NULL || !uc->client_bp)
         return;
     uc->client_bp = false;
-    if (req->conn->state != SL_CS_BODY)
-        sl__conn_set_deadline(req->conn, 0); /* the client reads again */
+    req->down->stalled(req, false); /* the client reads again */
     sl__upconn_read_start(uc);
     sl__upconn_touch(uc);
 }
@@ -735,7 +663,7 @@ static void on_up_timer(uv_timer_t *t)
         } else {
             req->action = "reading the upstream response body";
             sl_log(SL_LOG_ERROR, req, "upstream timed out in the middle of the response");
-            sl__conn_abort(req->conn);
+            req->down->abort(req);
         }
         return;
     case SL_UP_TUNNEL:
@@ -778,7 +706,7 @@ void sl__proxy_release(struct sl_req *req)
             SSL_SESSION_free(sess);
         }
     }
-    uc->state = SL_UP_IDLE;
+    sl__upconn_enter(uc, SL_UP_IDLE);
     uc->requests++;
     uc->client_bp = false;
     llhttp_resume(&uc->parser);

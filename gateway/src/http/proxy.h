@@ -58,12 +58,31 @@ struct sl_upconn {
     struct sl_tls *ssl; /* TLS to the target, or NULL */
 };
 
+/*
+ * Move uc to state `to`, the only way its state changes; a transition the
+ * machine does not have is a bug (SL_BUG_ON):
+ *   CONNECTING -> ACTIVE -> IDLE (pooled) -> ACTIVE ... ; ACTIVE -> TUNNEL;
+ *   any -> CLOSED (the end).
+ */
+void sl__upconn_enter(struct sl_upconn *uc, enum sl_up_state to);
+
 /* Choose a target and get a connection to it; the request continues from
  * there (head sent, body streamed) or fails with 502/503. */
 void sl__proxy_start(struct sl_req *req);
 
-/* The client parser produced body bytes / the request message is complete:
- * flush them upstream and apply backpressure. */
+/*
+ * The one way request body bytes go upstream: len bytes at `at`, which lie
+ * in buffer b (a reference is taken; no copy), framed as the upstream
+ * request is (chunked or not). Dropped while no upstream connection takes
+ * them. sl__proxy_body_end() ends a chunked body (the trailers the header
+ * policy lets through, then the last chunk).
+ */
+struct sl_buf;
+void sl__proxy_body(struct sl_req *req, struct sl_buf *b, const char *at, size_t len);
+void sl__proxy_body_end(struct sl_req *req);
+
+/* What the client parser produced so far: flush it upstream and apply
+ * backpressure. */
 void sl__proxy_body_flush(struct sl_req *req);
 
 /* The request is over: return the upstream connection to its pool or close it. */

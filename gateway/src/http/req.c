@@ -9,10 +9,12 @@
 
 #include "config/config.h"
 #include "http/conn.h"
+#include "http/h1.h"
 #include "config/gen.h"
 #include "base/log.h"
 #include "http/metrics.h"
 #include "config/plugins.h"
+#include "config/router.h"
 #include "http/proxy.h"
 #include "http/respond.h"
 #include "base/util.h"
@@ -30,6 +32,7 @@ void sl__req_init(struct sl_req *req, struct sl_conn *c)
 
     memset(req, 0, sizeof(*req));
     req->conn = c;
+    req->down = &sl__h1_downstream;
     if (had_arena) {
         req->arena = arena;
         sl_arena_reset(&req->arena);
@@ -58,6 +61,16 @@ void sl__req_release(struct sl_req *req)
     sl_arena_reset(&req->arena);
     req->head.fields = NULL;
     req->head.n = req->head.cap = 0;
+}
+
+struct sl_worker *sl__req_worker(const struct sl_req *req)
+{
+    return req->conn->w;
+}
+
+uint64_t sl__req_bytes_out(const struct sl_req *req)
+{
+    return req->conn->out.bytes - req->bytes_out_start;
 }
 
 size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size)
@@ -436,6 +449,35 @@ static void done_by_plugin(struct sl_req *req, const struct sl_plugin *p)
         return;
     }
     sl__respond_error(req, req->pending_status, req->pending_code, req->pending_msg);
+}
+
+static struct sl_str find_header(void *arg, const char *name)
+{
+    struct sl_req *req = arg;
+    struct sl_header *h = sl__head_find(
+        &req->head, name, 0, req->head.trailers_from ? req->head.trailers_from : req->head.n);
+
+    return h ? h->value : SL_STR_NULL;
+}
+
+void sl__req_dispatch(struct sl_req *req)
+{
+    struct sl_route_query q = {
+        .host = req->host,
+        .path = req->path,
+        .method = req->method,
+        .header = find_header,
+        .arg = req,
+    };
+
+    req->route = sl__router_match(req->gen->router, &q);
+    if (req->route == NULL) {
+        sl__respond_error(req, 404, "no_route", "no route matches this request");
+        return;
+    }
+    req->upstream = sl__gen_upstream(req->gen, req->route->upstream);
+    req->action = "running access plugins";
+    sl__req_access(req);
 }
 
 void sl__req_access(struct sl_req *req)

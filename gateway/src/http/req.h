@@ -16,6 +16,7 @@
 
 #include "base/head.h"
 #include "base/http.h"
+#include "http/downstream.h"
 
 struct sl_conn;
 struct sl_upconn;
@@ -34,7 +35,8 @@ struct sl_kv {
 
 struct sl_req {
     struct sl_conn *conn;
-    struct sl_wgen *wg; /* the generation this request runs on */
+    const struct sl_downstream *down; /* the client side (http/downstream.h) */
+    struct sl_wgen *wg;               /* the generation this request runs on */
     const struct sl_gen *gen;
     struct sl_arena arena;
     uint64_t start_ns;
@@ -117,6 +119,12 @@ void sl__req_init(struct sl_req *req, struct sl_conn *conn);
 void sl__req_release(struct sl_req *req);
 
 /*
+ * A checked head: choose its route (404 when none matches) and its
+ * upstream, then run the ACCESS phase. Runs on the request's loop.
+ */
+void sl__req_dispatch(struct sl_req *req);
+
+/*
  * Run the route's ACCESS handlers from where the request stopped. When all
  * pass, the proxy is started; when one answers or fails, the response is
  * sent. Runs on the request's loop.
@@ -126,9 +134,16 @@ void sl__req_access(struct sl_req *req);
 /* Cancel a suspended handler (the client went away). */
 void sl__req_cancel(struct sl_req *req);
 
-/* RESPONSE and LOG phases. */
+/* The RESPONSE phase: the plugins add their response headers. */
 void sl__req_response_phase(struct sl_req *req);
+
+/* The LOG phase (http/finish.c runs it, with the access log and metrics). */
 void sl__req_log_phase(struct sl_req *req);
+
+/* The worker the request runs on, and the response bytes handed to the
+ * client so far. */
+struct sl_worker *sl__req_worker(const struct sl_req *req);
+uint64_t sl__req_bytes_out(const struct sl_req *req);
 
 /* The error log's request context (sl_log_context_fn in base/log.h). */
 size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size);

@@ -14,15 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config/config.h"
-#include "http/conn.h"
-#include "config/gen.h"
-#include "config/header_policy.h"
 #include "base/log.h"
-#include "http/proxy.h"
-#include "http/respond.h"
-#include "config/router.h"
+#include "config/config.h"
+#include "config/gen.h"
 #include "core/worker.h"
+#include "http/conn.h"
+#include "http/proxy.h"
+#include "http/request_check.h"
+#include "http/respond.h"
 
 static llhttp_settings_t settings;
 static uv_once_t settings_once = UV_ONCE_INIT;
@@ -63,7 +62,7 @@ static int on_message_begin(llhttp_t *p)
 
     if (c->req.gen == NULL)
         sl__req_init(&c->req, c);
-    c->state = SL_CS_HEAD;
+    sl__conn_enter(c, SL_CS_HEAD);
     c->in_version = false;
     return 0;
 }
@@ -149,15 +148,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     req->body_bytes += len;
     if (max != 0 && req->body_bytes > max)
         return fail(c, 413, "the request body is larger than limits.max_body_bytes");
-    if (req->up == NULL)
-        return 0; /* a body nobody wants: discarded */
-    if (req->chunked) {
-        sl__out_printf(&req->up->out, "%zx\r\n", len);
-        sl__out_slice(&req->up->out, c->rbuf, at, len);
-        sl__out_copy(&req->up->out, "\r\n", 2);
-    } else {
-        sl__out_slice(&req->up->out, c->rbuf, at, len);
-    }
+    sl__proxy_body(req, c->rbuf, at, len); /* nobody wants it before proxying: discarded */
     return 0;
 }
 
@@ -184,13 +175,11 @@ static int on_message_complete(llhttp_t *p)
         /* The gateway already answered this bodiless request before its
          * message was complete: on with the next one. */
         sl__req_release(req);
-        c->state = SL_CS_IDLE;
+        sl__conn_enter(c, SL_CS_IDLE);
         return 0;
     }
     req->body_done = true;
-    if (req->chunked && req->up != NULL)
-        sl__head_end_chunked(&req->up->out, &req->head, sl__header_trailer_ok,
-                             &req->gen->conf->headers);
+    sl__proxy_body_end(req);
     c->pause = SL_PAUSE_MESSAGE;
     return HPE_PAUSED;
 }
@@ -217,252 +206,6 @@ void sl__request_parse_init(struct sl_conn *c)
 }
 
 /* -- validating a complete head -------------------------------------------- */
-
-static struct sl_str find_header(void *arg, const char *name)
-{
-    struct sl_req *req = arg;
-    struct sl_header *h = sl__head_find(
-        &req->head, name, 0, req->head.trailers_from ? req->head.trailers_from : req->head.n);
-
-    return h ? h->value : SL_STR_NULL;
-}
-
-static bool drop_named(struct sl_str tok, void *arg)
-{
-    struct sl_req *req = arg;
-
-    if (sl_str_caseeq_lit(tok, "close") || sl_str_caseeq_lit(tok, "keep-alive") ||
-        sl_str_caseeq_lit(tok, "upgrade"))
-        return false;
-    for (uint32_t i = 0; i < req->head.n; i++)
-        if (sl_str_caseeq(req->head.fields[i].name, tok))
-            req->head.fields[i].drop = true;
-    return false;
-}
-
-/* Split the request-target into path and query, normalising the path.
- * Returns NULL or what is wrong with it. */
-static const char *parse_target(struct sl_req *req, struct sl_str *abs_host)
-{
-    struct sl_str t = req->uri, path;
-    const char *q;
-    char *norm;
-    long n;
-
-    if (memchr(t.p, '#', t.len) != NULL)
-        return "a request target must not contain a fragment";
-    if (t.len > 0 && t.p[0] != '/') {
-        size_t skip;
-
-        /* absolute-form (RFC 9112 3.2.2): the authority replaces Host. */
-        if (t.len > 7 && strncasecmp(t.p, "http://", 7) == 0)
-            skip = 7;
-        else if (t.len > 8 && strncasecmp(t.p, "https://", 8) == 0)
-            skip = 8;
-        else
-            return "unsupported request target form";
-        t.p += skip;
-        t.len -= skip;
-        {
-            const char *slash = memchr(t.p, '/', t.len);
-            size_t alen = slash ? (size_t)(slash - t.p) : t.len;
-
-            if (memchr(t.p, '@', alen) != NULL || alen == 0)
-                return "bad authority in request target";
-            *abs_host = (struct sl_str){t.p, alen};
-            t.p += alen;
-            t.len -= alen;
-            if (t.len == 0)
-                t = SL_STR("/");
-        }
-    }
-    if (t.len == 0)
-        return "empty request target";
-    q = memchr(t.p, '?', t.len);
-    path = (struct sl_str){t.p, q ? (size_t)(q - t.p) : t.len};
-    req->query = q ? (struct sl_str){q + 1, t.len - path.len - 1} : (struct sl_str){"", 0};
-    norm = sl_arena_alloc(&req->arena, path.len + 2);
-    if (norm == NULL)
-        return "request too large";
-    n = sl__http_normalize_path(path.p, path.len, norm);
-    if (n < 0)
-        return "the path climbs above the root";
-    req->path = (struct sl_str){norm, (size_t)n};
-    return NULL;
-}
-
-/*
- * Header safety (header_policy.h) over the whole head: names with an
- * underscore and twins of the names the gateway owns, the options named by
- * every Connection line (RFC 9110 7.6.1: all of them, not the first line's),
- * the client's Via (re-sent with ours appended), and Trailer when request
- * trailers are not forwarded. Returns NULL, or why the request is refused.
- */
-static const char *check_names(struct sl_req *req)
-{
-    const struct sl_header_policy *hp = &req->gen->conf->headers;
-
-    for (uint32_t i = 0; i < req->head.n; i++) {
-        struct sl_header *h = &req->head.fields[i];
-
-        if (memchr(h->name.p, '_', h->name.len) != NULL) {
-            if (hp->underscores == SL_UNDERSCORES_REJECT)
-                return "header names with underscores are refused here "
-                       "(headers_with_underscores: reject)";
-            if (hp->underscores == SL_UNDERSCORES_DROP || sl__header_owned(&hp->owned, h->name))
-                h->drop = true;
-        } else if (sl_str_caseeq_lit(h->name, "Connection")) {
-            sl__http_tokens(h->value, drop_named, req);
-        } else if (hp->via != NULL && sl_str_caseeq_lit(h->name, "Via")) {
-            h->drop = true; /* re-sent with our entry appended */
-        } else if (!hp->forward_trailers && sl_str_caseeq_lit(h->name, "Trailer")) {
-            h->drop = true; /* the trailers it announces will not come */
-        }
-    }
-    return NULL;
-}
-
-/* Check the head's framing and connection headers; 0 or an HTTP status. */
-static int check_head(struct sl_conn *c, const char **why)
-{
-    struct sl_req *req = &c->req;
-    llhttp_t *p = &c->parser;
-    struct sl_str abs_host = SL_STR_NULL;
-    struct sl_header *host = NULL;
-    uint32_t n_te = 0;
-    char *hostkey;
-
-    req->method = p->method;
-    req->http_minor = p->http_minor;
-    req->method_s = sl_str_from(llhttp_method_name((llhttp_method_t)p->method));
-    req->uri = sl__head_start_line(&req->head);
-    req->head_done = true;
-    sl__head_trim(&req->head);
-
-    if (p->http_major != 1 || p->http_minor > 1) {
-        *why = "only HTTP/1.0 and HTTP/1.1 are supported";
-        return 505;
-    }
-    if (p->method == HTTP_CONNECT || p->method == HTTP_PRI || p->method > HTTP_SOURCE) {
-        *why = "this method is not supported by the gateway";
-        return 400;
-    }
-    if ((*why = parse_target(req, &abs_host)) != NULL)
-        return 400;
-
-    req->keepalive = p->http_minor == 1;
-    for (uint32_t i = 0; i < req->head.n; i++) {
-        struct sl_header *h = &req->head.fields[i];
-        struct sl_str n = h->name;
-
-        if (n.len == 0) {
-            *why = "empty header name";
-            return 400;
-        }
-        if (sl__http_is_hop_by_hop(n)) {
-            h->drop = true;
-            if (sl_str_caseeq_lit(n, "Transfer-Encoding")) {
-                n_te++;
-                if (!sl_str_caseeq_lit(h->value, "chunked")) {
-                    *why = "only Transfer-Encoding: chunked is accepted";
-                    return 400;
-                }
-            } else if (sl_str_caseeq_lit(n, "Connection")) {
-                if (sl__http_list_has(h->value, "close"))
-                    req->keepalive = false;
-                else if (p->http_minor == 0 && sl__http_list_has(h->value, "keep-alive"))
-                    req->keepalive = true;
-            }
-            continue;
-        }
-        switch (n.len) {
-        case 4:
-            if (sl_str_caseeq_lit(n, "Host")) {
-                if (host != NULL) {
-                    *why = "more than one Host header";
-                    return 400;
-                }
-                host = h;
-                h->drop = true;
-            }
-            break;
-        case 6:
-            if (sl_str_caseeq_lit(n, "Expect")) {
-                h->drop = true;
-                if (!sl_str_caseeq_lit(h->value, "100-continue")) {
-                    *why = "unsupported expectation";
-                    return 417;
-                }
-                req->expect_continue = p->http_minor == 1;
-            }
-            break;
-        case 14:
-            if (sl_str_caseeq_lit(n, "Content-Length"))
-                h->drop = true; /* re-sent from the parsed value */
-            break;
-        case 15:
-            if (sl_str_caseeq_lit(n, "X-Forwarded-For"))
-                h->drop = true; /* re-sent with the client appended */
-            break;
-        case 16:
-            if (sl_str_caseeq_lit(n, "X-Forwarded-Host"))
-                h->drop = true;
-            break;
-        case 17:
-            if (sl_str_caseeq_lit(n, "X-Forwarded-Proto"))
-                h->drop = true;
-            break;
-        case 21:
-            if (sl_str_caseeq_lit(n, "X-Client-Cert-Subject"))
-                h->drop = true; /* only the gateway says who the client is */
-            break;
-        default:
-            break;
-        }
-    }
-    if (n_te > 1) {
-        *why = "more than one Transfer-Encoding header";
-        return 400;
-    }
-    if (n_te == 1 && p->http_minor == 0) {
-        *why = "Transfer-Encoding in an HTTP/1.0 request";
-        return 400;
-    }
-    if (n_te == 1 && !(p->flags & F_CHUNKED)) {
-        *why = "bad Transfer-Encoding";
-        return 400;
-    }
-    if ((*why = check_names(req)) != NULL)
-        return 400;
-    if (host == NULL && p->http_minor == 1 && abs_host.p == NULL) {
-        *why = "missing Host header";
-        return 400;
-    }
-    if (host != NULL && !sl__http_valid_host(host->value)) {
-        *why = "invalid Host header";
-        return 400;
-    }
-    if (abs_host.p != NULL && !sl__http_valid_host(abs_host)) {
-        *why = "invalid authority in request target";
-        return 400;
-    }
-    req->host_hdr = abs_host.p ? abs_host : host ? host->value : SL_STR("");
-    hostkey = sl_arena_alloc(&req->arena, req->host_hdr.len + 1);
-    if (hostkey == NULL) {
-        *why = "request too large";
-        return 431;
-    }
-    req->host = sl__http_host_key(req->host_hdr, hostkey);
-
-    req->chunked = (p->flags & F_CHUNKED) != 0;
-    req->content_length_set = (p->flags & F_CONTENT_LENGTH) != 0;
-    req->content_length = req->content_length_set ? p->content_length : 0;
-    req->has_body = req->chunked || req->content_length > 0;
-    req->upgrade = p->upgrade && p->method != HTTP_CONNECT;
-    if (!req->has_body)
-        req->expect_continue = false;
-    return 0;
-}
 
 /*
  * Body bytes that arrived with the head are checked before anything goes
@@ -523,14 +266,13 @@ static void head_done(struct sl_conn *c)
 {
     struct sl_req *req = &c->req;
     const struct sl_config *conf = req->gen->conf;
-    struct sl_route_query q;
     const char *why = NULL;
     int status;
 
-    c->state = SL_CS_WAIT;
+    sl__conn_enter(c, SL_CS_WAIT);
     sl__conn_set_deadline(c, 0);
     req->action = "reading client request head";
-    status = check_head(c, &why);
+    status = sl__request_check(req, &c->parser, &why);
     if (status != 0) {
         sl_log(SL_LOG_INFO, req, "bad request: %s", why);
         sl__respond_error(req, status,
@@ -556,21 +298,7 @@ static void head_done(struct sl_conn *c)
         sl__respond_error(req, 400, "bad_request", "malformed request body framing");
         return;
     }
-    q = (struct sl_route_query){
-        .host = req->host,
-        .path = req->path,
-        .method = req->method,
-        .header = find_header,
-        .arg = req,
-    };
-    req->route = sl__router_match(req->gen->router, &q);
-    if (req->route == NULL) {
-        sl__respond_error(req, 404, "no_route", "no route matches this request");
-        return;
-    }
-    req->upstream = sl__gen_upstream(req->gen, req->route->upstream);
-    req->action = "running access plugins";
-    sl__req_access(req);
+    sl__req_dispatch(req);
 }
 
 static void message_done(struct sl_conn *c)
@@ -579,7 +307,7 @@ static void message_done(struct sl_conn *c)
 
     req->body_done = true;
     if (c->state == SL_CS_BODY || c->state == SL_CS_WAIT) {
-        c->state = SL_CS_RESPONSE;
+        sl__conn_enter(c, SL_CS_RESPONSE);
         sl__conn_set_deadline(c, 0); /* not a closing connection's flush cap */
     }
     if (req->up != NULL)

@@ -8,7 +8,6 @@
 #include <stdbool.h>
 
 struct sl_req;
-struct sl_out;
 
 /*
  * Answer req with status and a JSON error body, run the RESPONSE phase (so
@@ -19,14 +18,5 @@ struct sl_out;
  * aborted instead. Runs on the request's loop.
  */
 void sl__respond_error(struct sl_req *req, int status, const char *code, const char *message);
-
-/* Write the status line and the headers every response carries. */
-void sl__respond_status_line(struct sl_out *o, int status, const char *reason);
-
-/* Append "Date: ...\r\n" (cached per second per worker). */
-void sl__respond_date(struct sl_out *o);
-
-/* Append headers added by plugins (sl_resp_header_add). */
-void sl__respond_extra_headers(struct sl_out *o, struct sl_req *req);
 
 #endif

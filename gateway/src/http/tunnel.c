@@ -16,8 +16,8 @@ void sl__tunnel_start(struct sl_req *req)
     struct sl_upconn *uc = req->up;
     struct sl_conn *c = req->conn;
 
-    uc->state = SL_UP_TUNNEL;
-    c->state = SL_CS_TUNNEL;
+    sl__upconn_enter(uc, SL_UP_TUNNEL);
+    sl__conn_enter(c, SL_CS_TUNNEL);
     req->action = "tunnelling";
     sl__conn_set_deadline(c, 0);
     /* Bytes that came after the heads belong to the tunnel. */

@@ -22,9 +22,6 @@
 #include "core/worker.h"
 
 #define MIN_READ 4096
-/* How long a response head that came alone waits for its first body bytes,
- * to leave with them in one write (one TLS record). */
-#define HOLD_HEAD_MS 1
 /* Upstream response heads may be this large. */
 #define MAX_RESPONSE_HEAD (32 * 1024)
 
@@ -108,151 +105,115 @@ static void drop_connection_listed(struct sl_head *h)
     }
 }
 
-static void write_status_line(struct sl_out *o, int status, struct sl_str reason)
-{
-    sl__out_printf(o, "HTTP/1.1 %d ", status);
-    /* llhttp lets control characters (NUL among them) through in the reason
-     * phrase: such a reason is replaced, never passed on. */
-    if (reason.len > 0 && sl__http_valid_value(reason))
-        sl__out_copy(o, reason.p, reason.len);
-    else
-        sl__out_printf(o, "%s", sl__http_reason(status));
-    sl__out_copy(o, "\r\n", 2);
-}
-
 /*
- * Copy the upstream's end-to-end fields from h: not the hop-by-hop ones
- * (except Upgrade when keep_upgrade, for a 101), not Content-Length when
- * no_length (we chunk the body, or the response is a 1xx, which has none),
- * and not Via when the gateway writes its own Via line (write_via()).
+ * Mark what of the upstream's head does not go to the client: the
+ * hop-by-hop fields (Upgrade excepted for a 101), those its Connection
+ * header names, and its Via when the gateway writes its own (via()).
  */
-static void write_fields(struct sl_out *o, const struct sl_req *req, const struct sl_head *h,
-                         bool keep_upgrade, bool no_length)
+static void mark_forwarded(const struct sl_req *req, struct sl_head *h, bool upgrade)
 {
     bool own_via = req->gen->conf->headers.via != NULL;
 
+    drop_connection_listed(h);
     for (uint32_t i = 0; i < h->n; i++) {
-        const struct sl_header *f = &h->fields[i];
+        struct sl_header *f = &h->fields[i];
 
-        if (f->drop || f->name.len == 0)
-            continue;
-        if (sl__http_is_hop_by_hop(f->name) &&
-            !(keep_upgrade && sl_str_caseeq_lit(f->name, "Upgrade")))
-            continue;
-        if (no_length && sl_str_caseeq_lit(f->name, "Content-Length"))
-            continue;
-        if (own_via && sl_str_caseeq_lit(f->name, "Via"))
-            continue;
-        sl__out_copy(o, f->name.p, f->name.len);
-        sl__out_copy(o, ": ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, "\r\n", 2);
+        if ((sl__http_is_hop_by_hop(f->name) &&
+             !(upgrade && sl_str_caseeq_lit(f->name, "Upgrade"))) ||
+            (own_via && sl_str_caseeq_lit(f->name, "Via")))
+            f->drop = true;
     }
 }
 
 /*
- * A proxy adds itself to Via on responses too (RFC 9110 7.6.3): one line
+ * A proxy adds itself to Via on responses too (RFC 9110 7.6.3): one field
  * with the upstream's own Via values, all its lines in order, then ours,
- * naming the protocol version the upstream answered with. Nothing with
+ * naming the protocol version the upstream answered with. Empty with
  * via: off, when the upstream's Via lines pass through as they are.
  */
-static void write_via(struct sl_out *o, const struct sl_req *req, const struct sl_head *h,
-                      uint8_t minor)
+static struct sl_str via(struct sl_req *req, const struct sl_head *h, uint8_t minor)
 {
     const struct sl_header_policy *hp = &req->gen->conf->headers;
+    size_t len = hp->via_len + 5;
+    char *v, *p;
 
     if (hp->via == NULL)
-        return;
-    sl__out_copy(o, "Via: ", 5);
+        return SL_STR_NULL;
+    for (uint32_t i = 0; i < h->n; i++)
+        if (sl_str_caseeq_lit(h->fields[i].name, "Via"))
+            len += h->fields[i].value.len + 2;
+    p = v = sl_arena_alloc(&req->arena, len);
+    if (v == NULL)
+        return SL_STR_NULL;
     for (uint32_t i = 0; i < h->n; i++) {
         const struct sl_header *f = &h->fields[i];
 
-        if (f->drop || f->value.len == 0 || !sl_str_caseeq_lit(f->name, "Via"))
+        if (f->value.len == 0 || !sl_str_caseeq_lit(f->name, "Via"))
             continue;
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, ", ", 2);
+        memcpy(p, f->value.p, f->value.len);
+        p += f->value.len;
+        memcpy(p, ", ", 2);
+        p += 2;
     }
-    sl__out_printf(o, "1.%u ", (unsigned)minor);
-    sl__out_copy(o, hp->via, hp->via_len);
-    sl__out_copy(o, "\r\n", 2);
+    *p++ = '1';
+    *p++ = '.';
+    *p++ = (char)('0' + (minor > 9 ? 9 : minor));
+    *p++ = ' ';
+    memcpy(p, hp->via, hp->via_len);
+    p += hp->via_len;
+    return (struct sl_str){v, (size_t)(p - v)};
 }
 
-/* Send the response head to the client: the upstream's headers without the
- * hop-by-hop ones, Via, the plugins' headers, and our own framing. */
-static void write_response_head(struct sl_req *req, llhttp_t *p)
+/* Hand the response head to the client side: the upstream's end-to-end
+ * fields, Via, and the plugins' headers; the framing is the downstream's. */
+static void send_response_head(struct sl_req *req, llhttp_t *p)
 {
-    struct sl_conn *c = req->conn;
-    struct sl_out *o = &c->out;
     struct sl_head *h = &req->resp;
     int status = req->status;
-    bool upgrade = status == 101;
-    bool close;
+    struct sl_resp_head rh = {
+        .status = status,
+        .reason = sl__head_start_line(h),
+        .fields = h,
+        .content_length = -1,
+        .length_known = (p->flags & F_CONTENT_LENGTH) != 0,
+        .upgrade = status == 101,
+    };
 
-    req->resp_no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || upgrade;
-    drop_connection_listed(h);
-    if (!req->resp_no_body && !(p->flags & F_CONTENT_LENGTH)) {
-        /* Chunked or delimited by close upstream: chunk it for an HTTP/1.1
-         * client, delimit it by close for an HTTP/1.0 one. */
-        if (req->http_minor >= 1)
-            req->resp_chunked = true;
-        else
-            req->resp_until_close = true;
-    }
-    /* An Upgrade the upstream declined leaves llhttp expecting a tunnel on
-     * this connection: it cannot carry another request. */
-    close =
-        !req->keepalive || req->resp_until_close || c->w->stopping || (req->upgrade && !upgrade);
-    if (close)
-        req->keepalive = false;
-
+    rh.no_body = req->method == HTTP_HEAD || status == 204 || status == 304 || rh.upgrade;
+    req->resp_no_body = rh.no_body;
+    mark_forwarded(req, h, rh.upgrade);
+    rh.via = via(req, h, p->http_minor);
     sl__req_response_phase(req);
-
-    write_status_line(o, status, sl__head_start_line(h));
-    write_fields(o, req, h, upgrade, req->resp_chunked);
-    write_via(o, req, h, p->http_minor);
-    sl__respond_extra_headers(o, req);
-    if (upgrade)
-        sl__out_copy(o, "Connection: upgrade\r\n", 21);
-    else if (req->resp_chunked)
-        sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
-    if (!upgrade) {
-        if (close)
-            sl__out_copy(o, "Connection: close\r\n", 19);
-        else if (req->http_minor == 0)
-            sl__out_copy(o, "Connection: keep-alive\r\n", 24);
-    }
-    sl__out_copy(o, "\r\n", 2);
-    req->resp_started = true;
+    req->down->head(req, &rh);
 }
 
 /*
  * An interim (1xx) response other than 101. A proxy forwards them to an
  * HTTP/1.1 client (RFC 9110 15.2), 103 Early Hints among them, with their
- * end-to-end fields and our Via; an HTTP/1.0 client knows none, and a
- * 100 Continue answers the Expect the gateway already answered itself
- * (sl__conn_start_body()), so those are dropped. An interim response has no
- * body and says nothing about the final response's framing. The plugins'
- * RESPONSE phase, the access log and the target's health see only the final
- * response, which follows on the same connection. Returns 1: no body.
+ * end-to-end fields and our Via; the downstream drops them where its
+ * protocol has none (HTTP/1.0), and a 100 Continue answers the Expect the
+ * gateway already answered itself (sl__conn_start_body()), so it is
+ * dropped. An interim response has no body and says nothing about the
+ * final response's framing. The plugins' RESPONSE phase, the access log and
+ * the target's health see only the final response, which follows on the
+ * same connection. Returns 1: no body.
  */
 static int on_interim_headers(struct sl_upconn *uc, llhttp_t *p)
 {
     struct sl_req *req = uc->req;
-    struct sl_out *o = &req->conn->out;
     struct sl_head *h = &req->resp;
+    struct sl_resp_head rh = {.status = p->status_code, .fields = h, .content_length = -1};
 
     uc->skip_message = true; /* on_resp_complete() waits for the final response */
-    if (req->http_minor == 0 || (p->status_code == 100 && req->expect_continue))
+    if (p->status_code == 100 && req->expect_continue)
         return 1;
     sl__head_trim(h);
-    drop_connection_listed(h);
-    write_status_line(o, p->status_code, sl__head_start_line(h));
-    write_fields(o, req, h, false, true);
-    write_via(o, req, h, p->http_minor);
-    sl__out_copy(o, "\r\n", 2);
-    /* The client has bytes now: a failure from here on cuts its connection
+    mark_forwarded(req, h, false);
+    rh.reason = sl__head_start_line(h);
+    rh.via = via(req, h, p->http_minor);
+    /* Once the client has bytes, a failure cuts its connection
      * (sl__proxy_attempt_failed()) instead of retrying or answering 502. */
-    req->resp_started = true;
+    req->down->interim(req, &rh);
     return 1;
 }
 
@@ -330,7 +291,7 @@ static int on_resp_headers(llhttp_t *p)
         req->trial = false;
     }
     req->status = status;
-    write_response_head(req, p);
+    send_response_head(req, p);
     req->action = "reading the upstream response body";
     if (status == 101)
         return 2; /* a tunnel from here on */
@@ -341,16 +302,9 @@ static int on_resp_body(llhttp_t *p, const char *at, size_t len)
 {
     struct sl_upconn *uc = up_of(p);
     struct sl_req *req = uc->req;
-    struct sl_out *o = &req->conn->out;
 
     req->resp_body_bytes += len;
-    if (req->resp_chunked) {
-        sl__out_printf(o, "%zx\r\n", len);
-        sl__out_slice(o, uc->rbuf, at, len);
-        sl__out_copy(o, "\r\n", 2);
-    } else {
-        sl__out_slice(o, uc->rbuf, at, len);
-    }
+    req->down->body(req, uc->rbuf, at, len);
     return 0;
 }
 
@@ -379,8 +333,7 @@ static int on_resp_complete(llhttp_t *p)
     }
     if (req->status == 101)
         return 0; /* llhttp now returns HPE_PAUSED_UPGRADE: the tunnel starts */
-    if (req->resp_chunked)
-        sl__head_end_chunked(&req->conn->out, &req->resp, NULL, NULL);
+    req->down->end(req, &req->resp);
     uc->resp_keepalive = llhttp_should_keep_alive(p);
     uc->resp_done = true;
     return HPE_PAUSED;
@@ -420,17 +373,16 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     *out = up_room(h->data);
 }
 
-static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
+static void client_backpressure(struct sl_upconn *uc, struct sl_req *req)
 {
-    if (sl__out_queued(&c->out) > SL_OUT_HIGH && uc->reading) {
+    if (req->down->queued(req) > SL_OUT_HIGH && uc->reading) {
         uv_read_stop((uv_stream_t *)&uc->tcp);
         uc->reading = false;
         uc->client_bp = true;
         /* Now the upstream waits for the client: its read timer stops and
          * the client must take bytes within timeouts.client_send. */
         sl__upconn_set_deadline(uc, 0);
-        if (c->state != SL_CS_BODY)
-            sl__conn_set_deadline(c, c->req.gen->conf->client_send_ms);
+        req->down->stalled(req, true);
     }
 }
 
@@ -438,7 +390,6 @@ static void client_backpressure(struct sl_upconn *uc, struct sl_conn *c)
 static void parse_response(struct sl_upconn *uc)
 {
     struct sl_req *req = uc->req;
-    struct sl_conn *c = req->conn;
     const char *data = uc->rbuf->data + uc->rpos;
     size_t avail = uc->rbuf->len - uc->rpos, used;
     bool head_before = final_head_sent(req);
@@ -447,23 +398,20 @@ static void parse_response(struct sl_upconn *uc)
     err = llhttp_execute(&uc->parser, data, avail);
     used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&uc->parser) - data);
     uc->rpos += (uint32_t)used;
-    if (err == HPE_OK && !head_before && final_head_sent(req) && req->resp_body_bytes == 0 &&
-        !req->resp_no_body) {
-        /* The head came alone; its body is usually a moment behind. */
-        sl__conn_hold_output(c, HOLD_HEAD_MS);
-    } else if (sl__out_flush(&c->out) != 0) {
-        sl__conn_abort(c);
+    /* A head that came alone waits a moment for its body, usually just
+     * behind, to leave with it. */
+    if (req->down->flush(req, err == HPE_OK && !head_before && final_head_sent(req) &&
+                                  req->resp_body_bytes == 0 && !req->resp_no_body) != 0)
         return;
-    }
     switch (err) {
     case HPE_OK:
-        client_backpressure(uc, c);
+        client_backpressure(uc, req);
         sl__upconn_touch(uc);
         return;
     case HPE_PAUSED:
         if (uc->resp_done) {
             req->action = NULL;
-            sl__conn_request_done(c);
+            req->down->done(req);
         }
         return;
     case HPE_PAUSED_UPGRADE:
@@ -488,7 +436,7 @@ static void parse_response(struct sl_upconn *uc)
             req->action = "reading the upstream response body";
             sl_log(SL_LOG_ERROR, req, "upstream sent an invalid response body: %s",
                    llhttp_errno_name(err));
-            sl__conn_abort(c);
+            req->down->abort(req);
         }
         return;
     }
@@ -523,8 +471,8 @@ static void up_eof(struct sl_upconn *uc, int err)
          * as HPE_PAUSED: the message did complete. */
         if ((fin == HPE_OK || fin == HPE_PAUSED) && uc->resp_done) {
             uc->resp_keepalive = false;
-            sl__out_flush(&req->conn->out);
-            sl__conn_request_done(req->conn);
+            if (req->down->flush(req, false) == 0)
+                req->down->done(req);
             return;
         }
     }
@@ -547,7 +495,7 @@ static void up_eof(struct sl_upconn *uc, int err)
     req->action = "reading the upstream response body";
     sl_log(SL_LOG_ERROR, req, "upstream closed the connection before the response was complete%s%s",
            err ? ": " : "", err ? uv_strerror(err) : "");
-    sl__conn_abort(req->conn);
+    req->down->abort(req);
 }
 
 /* n bytes of response (plaintext) were added to the read buffer. */
@@ -567,7 +515,7 @@ static void up_got_plain(struct sl_upconn *uc, size_t n)
             sl__conn_abort(c);
             return;
         }
-        client_backpressure(uc, c);
+        client_backpressure(uc, uc->req);
         sl__upconn_set_deadline(uc, uc->req->upstream->conf->read_ms);
         return;
     }
