@@ -52,6 +52,22 @@ int sl__head_start(struct sl_head *h, struct sl_bufpool *pool, const char *at, s
     return 0;
 }
 
+struct sl_header *sl__head_new_field(struct sl_head *h, struct sl_arena *a)
+{
+    if (h->n == h->cap) {
+        uint32_t cap = h->cap ? h->cap * 2 : 16;
+        struct sl_header *nf = sl_arena_alloc(a, cap * sizeof(*nf));
+
+        if (nf == NULL)
+            return NULL;
+        if (h->n)
+            memcpy(nf, h->fields, h->n * sizeof(*nf));
+        h->fields = nf;
+        h->cap = cap;
+    }
+    return &h->fields[h->n++];
+}
+
 int sl__head_name(struct sl_head *h, struct sl_bufpool *pool, struct sl_arena *a, const char *at,
                   size_t len)
 {
@@ -62,18 +78,8 @@ int sl__head_name(struct sl_head *h, struct sl_bufpool *pool, struct sl_arena *a
         return -1;
     memcpy(p, at, len);
     if (h->last != 1) {
-        if (h->n == h->cap) {
-            uint32_t cap = h->cap ? h->cap * 2 : 16;
-            struct sl_header *nf = sl_arena_alloc(a, cap * sizeof(*nf));
-
-            if (nf == NULL)
-                return -1;
-            if (h->n)
-                memcpy(nf, h->fields, h->n * sizeof(*nf));
-            h->fields = nf;
-            h->cap = cap;
-        }
-        f = &h->fields[h->n++];
+        if ((f = sl__head_new_field(h, a)) == NULL)
+            return -1;
         f->name = (struct sl_str){p, 0};
         f->value = (struct sl_str){p + len, 0}; /* an empty value stays valid */
         f->drop = false;

@@ -46,6 +46,10 @@ int sl__head_name(struct sl_head *h, struct sl_bufpool *pool, struct sl_arena *a
                   size_t len);
 int sl__head_value(struct sl_head *h, struct sl_bufpool *pool, const char *at, size_t len);
 
+/* A new field at the end of h's array (grown in arena a), uninitialised;
+ * NULL when the arena is full. */
+struct sl_header *sl__head_new_field(struct sl_head *h, struct sl_arena *a);
+
 /* The URL or reason phrase gathered so far. */
 static inline struct sl_str sl__head_start_line(const struct sl_head *h)
 {

@@ -204,26 +204,18 @@ int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
     }
     if (value == NULL)
         return 0;
-    if (h->n == h->cap) {
-        uint32_t cap = h->cap ? h->cap * 2 : 16;
-        struct sl_header *nf = sl_arena_alloc(&req->arena, cap * sizeof(*nf));
-
-        if (nf == NULL)
-            return -1;
-        if (h->n)
-            memcpy(nf, h->fields, h->n * sizeof(*nf));
-        h->fields = nf;
-        h->cap = cap;
-    }
-    f = &h->fields[h->n];
+    if ((f = sl__head_new_field(h, &req->arena)) == NULL)
+        return -1;
+    *f = (struct sl_header){SL_STR(""), SL_STR(""), true}; /* nothing, until both are copied */
     f->name.p = sl_arena_strndup(&req->arena, name, len);
     f->value.p = sl_arena_strndup(&req->arena, value, strlen(value));
-    if (f->name.p == NULL || f->value.p == NULL)
+    if (f->name.p == NULL || f->value.p == NULL) {
+        *f = (struct sl_header){SL_STR(""), SL_STR(""), true};
         return -1;
+    }
     f->name.len = len;
     f->value.len = strlen(value);
     f->drop = false;
-    h->n++;
     return 0;
 }
 
