@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "config/gen.h"
 #include "base/log.h"
-#include "http/req.h"
+#include "http/connection.h"
 #include "base/sbuf.h"
 #include "base/util.h"
 #include "core/worker.h"

@@ -8,7 +8,8 @@
 #include "core/worker.h"
 #include "http/access_log.h"
 #include "http/metrics.h"
-#include "http/req.h"
+#include "http/connection.h"
+#include "http/phases.h"
 
 void sl__req_finish(struct sl_req *req)
 {

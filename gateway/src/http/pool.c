@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/proxy.h"
+#include "http/upconn.h"
 #include "base/util.h"
 
 #define N_BUCKETS 256
@@ -80,12 +80,12 @@ void sl__pool_remove(struct sl_pool *p, struct sl_upconn *uc)
     p->n_idle--;
 }
 
-void sl__pools_close_all(struct sl_pools *ps)
+void sl__pools_close_all(struct sl_pools *ps, void (*close)(struct sl_upconn *uc))
 {
     for (size_t b = 0; b < N_BUCKETS; b++)
         for (struct sl_pool *p = ps->buckets[b]; p != NULL; p = p->next)
             while (p->idle != NULL)
-                sl__upconn_close(p->idle); /* removes itself from the pool */
+                close(p->idle); /* which takes it out of the pool */
 }
 
 void sl__pools_free(struct sl_pools *ps)

@@ -23,8 +23,9 @@ struct sl_pools;
 
 struct sl_pools *sl__pools_new(void);
 
-/* Close every idle connection and free the pools (worker loop, at stop). */
-void sl__pools_close_all(struct sl_pools *ps);
+/* Close every idle connection with close(), which must take it out of its
+ * pool (sl__upconn_close() does), and free the pools (worker loop, at stop). */
+void sl__pools_close_all(struct sl_pools *ps, void (*close)(struct sl_upconn *uc));
 void sl__pools_free(struct sl_pools *ps);
 
 /* The pool for key, created on first use. */

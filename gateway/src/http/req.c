@@ -63,16 +63,6 @@ void sl__req_release(struct sl_req *req)
     req->head.n = req->head.cap = 0;
 }
 
-struct sl_worker *sl__req_worker(const struct sl_req *req)
-{
-    return req->conn->w;
-}
-
-uint64_t sl__req_bytes_out(const struct sl_req *req)
-{
-    return req->conn->out.bytes - req->bytes_out_start;
-}
-
 size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size)
 {
     struct sl_str m = req->method_s, p = req->path;
@@ -560,39 +550,4 @@ void sl__req_cancel(struct sl_req *req)
     req->cancel = NULL;
     if (fn != NULL)
         fn(req->cancel_arg);
-}
-
-/* The plugins of req's route, or the defaults for a request without one. */
-static const struct sl_plugin_use *uses(const struct sl_req *req, size_t *n)
-{
-    if (req->route != NULL) {
-        *n = req->route->n_plugins;
-        return req->route->plugins;
-    }
-    if (req->gen == NULL) {
-        *n = 0;
-        return NULL;
-    }
-    *n = req->gen->conf->n_default_plugins;
-    return req->gen->conf->default_plugins;
-}
-
-void sl__req_response_phase(struct sl_req *req)
-{
-    size_t n;
-    const struct sl_plugin_use *u = uses(req, &n);
-
-    for (size_t i = 0; i < n; i++)
-        if (u[i].plugin->response != NULL)
-            u[i].plugin->response(req, u[i].conf);
-}
-
-void sl__req_log_phase(struct sl_req *req)
-{
-    size_t n;
-    const struct sl_plugin_use *u = uses(req, &n);
-
-    for (size_t i = 0; i < n; i++)
-        if (u[i].plugin->log != NULL)
-            u[i].plugin->log(req, u[i].conf);
 }

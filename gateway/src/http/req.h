@@ -1,10 +1,8 @@
 /*
- * The request: its parsed head, routing result, plugin progress, upstream
- * attempt and response state. One lives inside each client connection and is
- * reset between keep-alive requests; its arena is capped.
- *
- * Also the phase runner: sl__req_access() runs the ACCESS handlers of the
- * route's plugins in order, suspending and resuming as they ask.
+ * Requests: their lifetime, the plugin API of sluice/req.h, routing and the
+ * ACCESS phase runner: sl__req_access() runs the ACCESS handlers of the
+ * route's plugins in order, suspending and resuming as they ask. The struct
+ * is in http/request.h.
  */
 #ifndef SL_REQ_PRIVATE_H
 #define SL_REQ_PRIVATE_H
@@ -14,103 +12,8 @@
 
 #include "sluice/req.h"
 
-#include "base/head.h"
-#include "base/http.h"
-#include "http/downstream.h"
-
-struct sl_conn;
-struct sl_upconn;
-struct sl_wgen;
-struct sl_gen;
-struct sl_route_conf;
-struct sl_upstream;
-struct sl_target;
-struct sl_tstate;
-
-struct sl_kv {
-    const char *name;
-    struct sl_str value;
-    struct sl_kv *next;
-};
-
-struct sl_req {
-    struct sl_conn *conn;
-    const struct sl_downstream *down; /* the client side (http/downstream.h) */
-    struct sl_wgen *wg;               /* the generation this request runs on */
-    const struct sl_gen *gen;
-    struct sl_arena arena;
-    uint64_t start_ns;
-    const char *action; /* what the gateway is doing, for error-log lines */
-
-    /* The head as received. */
-    struct sl_head head;
-    int method;
-    uint8_t http_minor;
-    struct sl_str method_s;
-    struct sl_str uri;  /* request-target as sent */
-    struct sl_str path; /* normalised */
-    struct sl_str query;
-    struct sl_str host;     /* routing key: lower case, no port */
-    struct sl_str host_hdr; /* as sent, forwarded upstream */
-    uint64_t content_length;
-    bool content_length_set; /* the client sent Content-Length */
-    bool has_body;           /* Content-Length > 0 or chunked */
-    bool chunked;
-    bool expect_continue;
-    bool upgrade;
-    bool keepalive; /* the client allows another request after this one */
-    bool head_done;
-    bool body_done; /* the request message is complete */
-    bool body_started;
-    uint64_t body_bytes; /* request body bytes received */
-    uint64_t head_bytes;
-
-    /* Routing and plugins. */
-    const struct sl_route_conf *route;
-    size_t plugin_pos;
-    bool suspended;
-    bool in_handler;     /* inside an ACCESS handler call */
-    bool resumed_inline; /* sl_req_resume() came before the handler returned */
-    enum sl_status resume_status;
-    const struct sl_plugin *suspended_by;
-    sl_req_cancel_fn *cancel;
-    void *cancel_arg;
-    int pending_status; /* sl_req_respond(): sent once the handler is done */
-    const char *pending_code;
-    const char *pending_msg;
-    struct sl_kv *vars;
-    struct sl_kv *log_fields;
-    struct sl_kv *resp_extra; /* headers plugins add to the response */
-    void **plugin_ctx;        /* per plugin id: sl_req_ctx() */
-    const char *real_ip;      /* sl_req_real_ip(), once computed */
-    char real_ip_buf[48];
-    char id[72];
-
-    /* Upstream attempt. */
-    struct sl_upstream *upstream;
-    struct sl_target *target;
-    struct sl_upconn *up;
-    struct sl_tstate *inflight_st; /* the target whose in-flight count we hold */
-    bool trial;                    /* this attempt is the target's trial after an ejection */
-    bool stale_retried;            /* the one free retry after a stale pooled connection */
-    bool fresh_connection;         /* the next attempt must not take a pooled connection */
-    uint32_t tries;
-    uint64_t tried[4]; /* bit per target index already tried (first 256) */
-    uint64_t up_start_ns;
-    uint64_t up_ms; /* time to the response head, for the log */
-
-    /* Response. */
-    int status;
-    struct sl_head resp;   /* upstream response head (in the upconn's buffer) */
-    bool resp_started;     /* response head sent to the client */
-    bool resp_chunked;     /* we chunk the body to the client */
-    bool resp_until_close; /* HTTP/1.0 client, unknown length: close delimits */
-    bool resp_no_body;
-    bool finished;
-    uint64_t resp_body_bytes;
-    uint64_t bytes_out_start; /* client out counter when the request began */
-    const char *error_code;   /* gateway-made response: its code, for the log */
-};
+#include "http/phases.h"
+#include "http/request.h"
 
 /* Reset req for a new request on conn. */
 void sl__req_init(struct sl_req *req, struct sl_conn *conn);
@@ -133,17 +36,6 @@ void sl__req_access(struct sl_req *req);
 
 /* Cancel a suspended handler (the client went away). */
 void sl__req_cancel(struct sl_req *req);
-
-/* The RESPONSE phase: the plugins add their response headers. */
-void sl__req_response_phase(struct sl_req *req);
-
-/* The LOG phase (http/finish.c runs it, with the access log and metrics). */
-void sl__req_log_phase(struct sl_req *req);
-
-/* The worker the request runs on, and the response bytes handed to the
- * client so far. */
-struct sl_worker *sl__req_worker(const struct sl_req *req);
-uint64_t sl__req_bytes_out(const struct sl_req *req);
 
 /* The error log's request context (sl_log_context_fn in base/log.h). */
 size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size);

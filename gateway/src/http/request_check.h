@@ -6,7 +6,7 @@
 
 #include <llhttp.h>
 
-#include "http/req.h"
+#include "http/request.h"
 
 /*
  * Check req's head as llhttp p parsed it, and fill in what the rest of the

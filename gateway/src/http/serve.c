@@ -13,6 +13,7 @@
 #include "http/conn.h"
 #include "http/metrics.h"
 #include "http/pool.h"
+#include "http/proxy.h"
 #include "http/req.h"
 
 static void init(struct sl_worker *w)
@@ -43,7 +44,7 @@ static void deadline(struct sl_worker *w)
 
 static void stop(struct sl_worker *w)
 {
-    sl__pools_close_all(w->pools);
+    sl__pools_close_all(w->pools, sl__upconn_close);
     sl__access_log_flush(w);
 }
 

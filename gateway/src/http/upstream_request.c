@@ -13,7 +13,7 @@
 #include "config/gen.h"
 #include "config/header_policy.h"
 #include "config/router.h"
-#include "http/conn.h"
+#include "http/connection.h"
 #include "tls/tls.h"
 
 /*

@@ -4,7 +4,7 @@
 #ifndef SL_HTTP_UPSTREAM_REQUEST_H
 #define SL_HTTP_UPSTREAM_REQUEST_H
 
-#include "http/req.h"
+#include "http/request.h"
 
 struct sl_out;
 
