@@ -2,11 +2,12 @@
  * The built-in plugins. The order of this table is the order in which their
  * handlers run within each phase, as documented in sluice.yaml(5):
  *
- *   ip_restrict, request_id, cors, jwt | oauth_introspection, rate_limit,
- *   concurrency
+ *   ip_restrict, request_id, cors, api_key, jwt | oauth_introspection,
+ *   rate_limit, concurrency, split, headers, compress
  *
- * A plugin left out of the build (meson -Dplugins=...) is simply not listed,
- * and a config that names it gets "unknown plugin".
+ * It is generated (config/plugin_table.h) from plugin_order in the top-level
+ * meson.build, for the plugins meson -Dplugins=... compiles in; a config
+ * that names one left out gets "unknown plugin".
  */
 #include "config/plugins.h"
 
@@ -14,28 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef SL_PLUGIN_REQUEST_ID
-extern const struct sl_plugin sl_plugin_request_id;
-#endif
-#ifdef SL_PLUGIN_RATE_LIMIT
-extern const struct sl_plugin sl_plugin_rate_limit;
-#endif
-#ifdef SL_PLUGIN_CONCURRENCY
-extern const struct sl_plugin sl_plugin_concurrency;
-#endif
+#define SL_PLUGIN(name) extern const struct sl_plugin sl_plugin_##name;
+#include "config/plugin_table.h"
+#undef SL_PLUGIN
 
+#define SL_PLUGIN(name) &sl_plugin_##name,
 const struct sl_plugin *const sl__plugins[] = {
-#ifdef SL_PLUGIN_REQUEST_ID
-    &sl_plugin_request_id,
-#endif
-#ifdef SL_PLUGIN_RATE_LIMIT
-    &sl_plugin_rate_limit,
-#endif
-#ifdef SL_PLUGIN_CONCURRENCY
-    &sl_plugin_concurrency,
-#endif
+#include "config/plugin_table.h"
     NULL,
 };
+#undef SL_PLUGIN
 
 const size_t sl__n_plugins = sizeof(sl__plugins) / sizeof(sl__plugins[0]) - 1;
 
