@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """sluice bench: the same load through sluice and its peers, in one run.
 
-Every scenario starts the fast origin (bench/origin.c) once, then for each
+Every scenario starts the fast origin (bench/origin/) once, then for each
 proxy (sluice, nginx, HAProxy) starts it with one worker in front of that
 origin, drives it with wrk, and samples the proxy's CPU time from /proc. The
 runs alternate between proxies and repeat, and the report gives medians and
@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
 SLUICE = BUILD / "gateway" / "sluice"
-ORIGIN = BUILD / "bench" / "sluice-origin"
+ORIGIN = BUILD / "bench" / "origin" / "sluice-origin"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -3,7 +3,7 @@
  * capacity `burst` refilled at one token per `t_us` is kept as one number,
  * the theoretical arrival time (TAT) of the next request. Pure arithmetic,
  * shared by the local store and (as Lua) by the Redis script, and unit tested
- * in tests/unit/test_gcra.c. All times are microseconds.
+ * in test_gcra.c beside it. All times are microseconds.
  */
 #ifndef SL_GCRA_H
 #define SL_GCRA_H

@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
 SLUICE = BUILD / "gateway" / "sluice"
-ORIGIN = BUILD / "bench" / "sluice-origin"
+ORIGIN = BUILD / "bench" / "origin" / "sluice-origin"
 
 
 def free_port():
@@ -69,7 +69,7 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
 
 
 class Origin:
-    """A sluice-origin process (bench/origin.c) on a free port."""
+    """A sluice-origin process (bench/origin/) on a free port."""
 
     def __init__(self, name="origin", threads=1, debug=False, port=0, log_path=None):
         self.name = name
@@ -297,6 +297,77 @@ class AnsweringUpstream(RecordingUpstream):
             pass
         closed.set()
         c.close()
+
+
+class ScriptedUpstream(RecordingUpstream):
+    """A raw upstream that hands each connection to answer(up, conn), which
+    reads and writes exact bytes (RecordingUpstream's accept loop and close),
+    so a test says precisely what the upstream did. A read on the connection
+    times out after 5 s; the connection is closed when answer returns."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.requests = []  # request heads, in arrival order
+        self.closed_by_gateway = []  # per connection that asked: did the gateway close it
+        self.seen = []  # whatever an answer notes down for its test
+        super().__init__()
+
+    def _read(self, rec):
+        _, closed, c = rec
+        c.settimeout(5)
+        try:
+            self.answer(self, c)
+        except OSError:
+            pass
+        closed.set()
+        c.close()
+
+    @property
+    def connections(self):
+        with self.lock:
+            return len(self.conns)
+
+    @staticmethod
+    def read_head(c):
+        """The bytes of one request head and whatever followed it in the same
+        reads; what came before EOF if the head never ended."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        return data
+
+    def read_request(self, c):
+        """One request head (and its Content-Length body); None at EOF."""
+        data = self.read_head(c)
+        if b"\r\n\r\n" not in data:
+            return None
+        head, _, body = data.partition(b"\r\n\r\n")
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                while len(body) < int(value):
+                    more = c.recv(65536)
+                    if not more:
+                        return None
+                    body += more
+        with self.lock:
+            self.requests.append(head)
+        return head, body
+
+    def wait_for_gateway_close(self, c, timeout=3.0):
+        """Record whether the gateway closed c within timeout."""
+        c.settimeout(timeout)
+        try:
+            closed = c.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            closed = False
+        with self.lock:
+            self.closed_by_gateway.append(closed)
 
 
 class RawClient:
@@ -543,3 +614,11 @@ def gateway(sluice_factory, origin):
     port = free_port()
     s = sluice_factory(basic_config(port, {"app": [origin.address]}))
     return s, origin
+
+
+# The TLS tests' fixtures (pki, https, mtls) live with the helpers they use in
+# tls_helpers.py; imported here, every test file has them. The import comes
+# last because tls_helpers imports from this module. Its asserts are
+# rewritten like a test's, so a failing one shows its values.
+pytest.register_assert_rewrite("tls_helpers")
+from tls_helpers import https, mtls, pki  # noqa: E402,F401

@@ -18,7 +18,7 @@ import uuid
 
 import requests
 
-from conftest import free_port, upstream_config, wait_for
+from conftest import basic_config, free_port, upstream_config, wait_for
 
 
 # -- helpers ------------------------------------------------------------------
@@ -364,6 +364,14 @@ def test_a_503_is_retried_on_another_target_for_get_but_not_for_post(
         assert r.headers.get("X-Origin") in ("a", "b")
         na, nb = len(hits(a, f"post={tag}-{i}")), len(hits(b, f"post={tag}-{i}"))
         assert na + nb == 1, f"POST {i} ({len(body)}-byte body): a saw it {na}x, b {nb}x"
+
+
+def test_a_5xx_from_the_only_target_reaches_the_client_as_it_is(sluice_factory, origin):
+    s = sluice_factory(basic_config(free_port(), {"app": [origin.address]}))
+    r = requests.get(s.url + "/?status=503&header=Retry-After:7", timeout=5)
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "7"
+    assert r.headers["X-Origin"] == "origin"
 
 
 # -- the trial request after an ejection ----------------------------------------------

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -257,3 +258,34 @@ def test_the_access_log_has_a_json_line_with_every_field_for_a_400(sluice_factor
     e = access_entry(sluice, j["request_id"])
     assert_common_fields(e, "GET", "/bad", 400, sent, got)
     assert e["upstream_ms"] is None and e["target"] is None
+
+
+def test_log_files_swapped_by_reloads_under_load_lose_no_line_and_leak_into_no_socket(
+        sluice_factory, origin, tmp_path):
+    access = tmp_path / "access.log"
+    conf = basic_config(free_port(), {"app": [origin.address]},
+                        log={"level": "info", "access": str(access)})
+    s = sluice_factory(conf)
+    stop = threading.Event()
+
+    def reloader():
+        while not stop.is_set():
+            s.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.005)
+
+    t = threading.Thread(target=reloader)
+    t.start()
+    bad = []
+    try:
+        for i in range(300):
+            r = requests.get(f"{s.url}/?n={i}", headers={"Connection": "close"}, timeout=5)
+            if r.status_code != 200 or r.text != "Hello, world!":
+                bad.append((i, r.status_code, r.text[:80]))
+    finally:
+        stop.set()
+        t.join()
+    assert bad == []
+    lines = wait_for(lambda: (lambda l: l if len(l) >= 300 else None)(
+        access.read_text().splitlines()), what="every access log line")
+    assert len(lines) == 300
+    assert all(l.startswith('{"ts": ') and l.endswith("}") for l in lines)

@@ -1,6 +1,7 @@
 """The proxy core end to end: keep-alive reuse, pipelining, bodiless
 responses, header rewriting, request ids and the access log, Expect,
-WebSocket tunnels, retries and weighted round robin."""
+WebSocket tunnels and a declined upgrade, retries and weighted round
+robin."""
 
 import base64
 import collections
@@ -14,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import RawClient, basic_config, free_port, wait_for
+from conftest import RawClient, basic_config, free_port, raw_request, wait_for
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -319,6 +320,14 @@ def test_hop_by_hop_headers_from_the_upstream_do_not_reach_the_client(gateway):
         assert c.response().body == b"Hello, world!"
 
 
+def test_an_http_1_0_request_without_host_goes_upstream_with_one(sluice_factory, origin):
+    s = sluice_factory(basic_config(free_port(), {"app": [origin.address]}))
+    raw = raw_request(s.listen_ports()[0], b"GET /headers HTTP/1.0\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200")
+    body = raw.split(b"\r\n\r\n", 1)[1].decode()
+    assert f'["Host","{origin.address}"]' in body
+
+
 # -- request ids and the access log --------------------------------------------------
 
 
@@ -497,6 +506,26 @@ def test_websocket_frames_small_and_large_are_echoed_ping_gets_pong_and_close_en
         assert c.rest() == b""  # and then the connection ends
     # The gateway is fine afterwards.
     assert requests.get(sluice.url + "/", timeout=5).text == "Hello, world!"
+
+
+def test_a_declined_upgrade_closes_the_connection_instead_of_leaving_it_dead(sluice_factory,
+                                                                            origin):
+    conf = basic_config(free_port(), {"app": [origin.address]},
+                        timeouts={"client_header": "1s"})
+    s = sluice_factory(conf)
+    c = socket.create_connection(("127.0.0.1", s.listen_ports()[0]), timeout=5)
+    c.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    data = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        b = c.recv(65536)
+        if not b:
+            break
+        data += b
+    c.close()
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"Connection: close" in data
+    assert data.endswith(b"Hello, world!")  # and then the connection closed
 
 
 # -- retries and balancing ----------------------------------------------------------------

@@ -1,17 +1,19 @@
 """Bodies stream through the gateway: chunked both ways with trailers,
-HTTP/1.0 clients, 1 GiB up and down in bounded memory, slow readers, and an
-upstream that dies mid-body."""
+HTTP/1.0 clients, 1 GiB up and down in bounded memory, slow readers, no
+timeout while one side waits for the other, and an upstream that dies
+mid-body."""
 
 import json
 import random
 import re
+import socket
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import RawClient, basic_config, free_port
+from conftest import RawClient, ScriptedUpstream, basic_config, free_port
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -254,6 +256,63 @@ def test_a_slow_reading_client_does_not_make_the_gateway_buffer_the_body(
     assert got == total
     assert slow_max - rss.before < RSS_BUDGET_KB, (rss.before, slow_max)
     assert rss.growth_kb < RSS_BUDGET_KB, (rss.before, rss.max)
+
+
+# -- one side waiting for the other ----------------------------------------------------
+
+
+def test_a_client_that_pauses_reading_is_not_cut_by_the_upstream_read_timeout(
+        sluice_factory, origin):
+    # The client stops reading for longer than the upstream read timeout:
+    # the gateway's queue fills and it stops reading the upstream, which is
+    # then waiting for the client, not the other way round.
+    conf = basic_config(free_port(), {"app": [origin.address]})
+    conf["upstreams"]["app"]["timeouts"] = {"read": "1s"}
+    s = sluice_factory(conf)
+    size = 16 * 1024 * 1024
+    c = socket.create_connection(("127.0.0.1", s.listen_ports()[0]), timeout=10)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    c.sendall(f"GET /?size={size} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    got = len(c.recv(64 * 1024))
+    time.sleep(2.5)
+    while got <= size:
+        b = c.recv(1024 * 1024)
+        if not b:
+            break
+        got += len(b)
+    c.close()
+    assert got > size, f"the response was cut after {got} bytes"
+    assert "timed out" not in s.error_log()
+
+
+def test_a_client_waiting_for_a_paused_upstream_is_not_timed_out_on_its_body(sluice_factory):
+    def pausing_reader(up, c):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        head = up.read_head(c)
+        length = int([l for l in head.split(b"\r\n")
+                      if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        got = len(head.split(b"\r\n\r\n", 1)[1])
+        time.sleep(2.5)  # longer than the client's body timeout
+        while got < length:
+            b = c.recv(1024 * 1024)
+            if not b:
+                return
+            got += len(b)
+        up.seen.append(got)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    up = ScriptedUpstream(pausing_reader)
+    try:
+        conf = basic_config(free_port(), {"app": [up.address]},
+                            timeouts={"client_body": "1s"},
+                            limits={"max_body_bytes": "64m"})
+        s = sluice_factory(conf)
+        body = b"x" * (24 * 1024 * 1024)
+        r = requests.post(s.url + "/upload", data=body, timeout=60)
+        assert r.status_code == 200 and r.text == "ok", r.text
+        assert up.seen == [len(body)]
+    finally:
+        up.close()
 
 
 # -- an upstream that dies mid-body -------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from conftest import basic_config, free_port, wait_for, wait_port
-from test_tls import PKI
+from tls_helpers import PKI
 
 ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC = 0x15, 0x17, 0x14
 TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3

@@ -1,6 +1,8 @@
-"""What the gateway makes of an upstream's response, byte for byte: transfer
-codings it cannot pass on are refused, interim (1xx) responses reach
-HTTP/1.1 clients, and the response carries the gateway in Via.
+"""What the gateway makes of an upstream's response, byte for byte: a body
+delimited by the close, reason phrases, malformed and ambiguous heads (a
+502) and folded header lines, transfer codings it cannot pass on are
+refused, interim (1xx) responses reach HTTP/1.1 clients, and the response
+carries the gateway in Via.
 
 Every upstream here is a raw socket that sends exact bytes, so a test says
 precisely what the upstream did."""
@@ -10,70 +12,13 @@ import json
 import socket
 import struct
 import threading
+import time
 
 import pytest
+import requests
 
-from conftest import (RawClient, RecordingUpstream, basic_config, check_config, free_port,
+from conftest import (RawClient, ScriptedUpstream, basic_config, check_config, free_port,
                       raw_request, upstream_config, wait_for)
-
-
-class ScriptedUpstream(RecordingUpstream):
-    """A raw upstream that hands each connection to answer(up, conn), which
-    reads and writes exact bytes (RecordingUpstream's accept loop and close)."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.requests = []  # request heads, in arrival order
-        self.closed_by_gateway = []  # per connection that asked: did the gateway close it
-        super().__init__()
-
-    def _read(self, rec):
-        _, closed, c = rec
-        c.settimeout(5)
-        try:
-            self.answer(self, c)
-        except OSError:
-            pass
-        closed.set()
-        c.close()
-
-    @property
-    def connections(self):
-        with self.lock:
-            return len(self.conns)
-
-    def read_request(self, c):
-        """One request head (and its Content-Length body); None at EOF."""
-        data = b""
-        while b"\r\n\r\n" not in data:
-            b = c.recv(65536)
-            if not b:
-                return None
-            data += b
-        head, _, body = data.partition(b"\r\n\r\n")
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                while len(body) < int(value):
-                    more = c.recv(65536)
-                    if not more:
-                        return None
-                    body += more
-        with self.lock:
-            self.requests.append(head)
-        return head, body
-
-    def wait_for_gateway_close(self, c, timeout=3.0):
-        """Record whether the gateway closed c within timeout."""
-        c.settimeout(timeout)
-        try:
-            closed = c.recv(1) == b""
-        except ConnectionResetError:
-            closed = True
-        except socket.timeout:
-            closed = False
-        with self.lock:
-            self.closed_by_gateway.append(closed)
 
 
 def answering(*parts, then=None):
@@ -138,6 +83,117 @@ def gateway_for(sluice_factory, up, **extra):
 
 
 GET_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+# -- the close, reason phrases, malformed and folded heads -----------------------------
+
+
+def test_a_response_delimited_by_the_upstream_closing_reaches_the_client_whole(sluice_factory):
+    def close_delimited(up, c):
+        up.seen.append(up.read_head(c))
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello until close")
+
+    up = ScriptedUpstream(close_delimited)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        r = requests.get(s.url + "/", timeout=5)
+        assert r.status_code == 200 and r.text == "hello until close"
+        assert r.headers["Transfer-Encoding"] == "chunked"
+        # An HTTP/1.0 client gets it delimited by the close instead.
+        port = s.listen_ports()[0]
+        raw = raw_request(port, b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"\r\n\r\nhello until close")
+        assert "before the response was complete" not in s.error_log()
+        # The line of the second request may follow its response's last byte.
+        wait_for(lambda: len(s.access_log()) == 2, timeout=2, what="two access log lines")
+        assert [l["status"] for l in s.access_log()] == [200, 200]
+    finally:
+        up.close()
+
+
+def test_an_upstream_reason_phrase_is_passed_on_unless_it_holds_control_characters(
+        sluice_factory):
+    reasons = {"/custom": b"Fine Thanks", "/nul": b"OK\x00evil", "/bell": b"O\x07K",
+               "/del": b"OK\x7f"}
+
+    def answer(up, c):
+        head = up.read_head(c)
+        path = head.split(b" ")[1].decode()
+        c.sendall(b"HTTP/1.1 200 " + reasons[path] + b"\r\nContent-Length: 2\r\n"
+                  b"Connection: close\r\n\r\nhi")
+
+    up = ScriptedUpstream(answer)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        port = s.listen_ports()[0]
+        lines = {}
+        for path in reasons:
+            raw = raw_request(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                    f"\r\n\r\n".encode())
+            lines[path] = raw.split(b"\r\n", 1)[0]
+            assert raw.endswith(b"\r\n\r\nhi"), raw
+        assert lines == {"/custom": b"HTTP/1.1 200 Fine Thanks", "/nul": b"HTTP/1.1 200 OK",
+                         "/bell": b"HTTP/1.1 200 OK", "/del": b"HTTP/1.1 200 OK"}
+    finally:
+        up.close()
+
+
+BAD_RESPONSES = {
+    "cl_and_te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0\r\n\r\n",
+    "two_content_lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!",
+    "content_length_list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nhi!",
+    "negative_content_length": b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nhi",
+    "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi",
+    "space_before_colon": b"HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 2\r\n\r\nhi",
+    "nul_in_value": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nhi",
+    "bare_cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nhi",
+    "bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi",
+    "not_http": b"hi there",
+    "http_2_0": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    "status_out_of_range": b"HTTP/1.1 700 Odd\r\nContent-Length: 2\r\n\r\nhi",
+}
+
+
+def through_gateway(sluice_factory, response):
+    """One GET through a gateway whose only upstream answers `response`
+    (raw bytes) and holds the connection a moment: (gateway, what the
+    client got)."""
+    def answer(up, c):
+        up.read_head(c)
+        c.sendall(response)
+        time.sleep(0.3)
+
+    up = ScriptedUpstream(answer)
+    try:
+        s = sluice_factory(basic_config(free_port(), {"app": [up.address]}))
+        return s, raw_request(s.listen_ports()[0],
+                              b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        up.close()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_RESPONSES))
+def test_a_malformed_or_ambiguous_upstream_response_becomes_a_502_and_is_logged(
+        sluice_factory, name):
+    s, raw = through_gateway(sluice_factory, BAD_RESPONSES[name])
+    assert raw.startswith(b"HTTP/1.1 502 "), raw
+    # The gateway's own JSON, and nothing of the upstream's bytes.
+    assert json.loads(raw.split(b"\r\n\r\n", 1)[1])["error"] == "bad_gateway", raw
+    wait_for(lambda: "upstream sent an invalid response" in s.error_log(),
+             what="the error log line")
+
+
+def test_a_folded_upstream_header_line_reaches_the_client_unfolded(sluice_factory):
+    """RFC 9112 5.2: a proxy replaces a response's obs-fold with spaces (or
+    refuses it with 502); it never passes the fold on."""
+    _, raw = through_gateway(
+        sluice_factory, b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"hi", raw
+    fields = head.split(b"\r\n")[1:]
+    assert all(not f[:1].isspace() for f in fields), fields
+    assert [f for f in fields if f.startswith(b"X-A:")] in ([b"X-A: a b"], [b"X-A: a  b"]), fields
 
 
 # -- transfer codings other than chunked ------------------------------------------------------

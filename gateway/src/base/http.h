@@ -1,6 +1,6 @@
 /*
  * HTTP/1.1 helpers with no I/O: header classification and validation, path
- * normalisation, reason phrases. Unit tested in tests/unit/test_http.c.
+ * normalisation, reason phrases. Unit tested in tests/unit/base/test_http.c.
  */
 #ifndef SL_HTTP_H
 #define SL_HTTP_H

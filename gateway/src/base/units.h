@@ -1,7 +1,7 @@
 /*
  * Parsing of the units config values are written in: durations ("250ms",
  * "1m30s"), sizes ("16k", "10m") and rates ("100/s"). Pure functions, unit
- * tested in tests/unit/test_units.c.
+ * tested in tests/unit/base/test_units.c.
  */
 #ifndef SL_UNITS_H
 #define SL_UNITS_H

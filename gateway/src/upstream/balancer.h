@@ -5,7 +5,7 @@
  * (healthy, not ejected, not already tried by this request), how many
  * requests it has in flight across all workers and an average of its
  * latency, and returns the index to use. It does no I/O and takes no locks,
- * so unit tests drive it directly (tests/unit/test_balancer.c).
+ * so unit tests drive it directly (tests/unit/upstream/test_balancer.c).
  *
  * Data: `shared` is built once per config generation and only read (the
  * Maglev table of the hash balancer); `state` is per worker and mutable (the

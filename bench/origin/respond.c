@@ -5,7 +5,7 @@
  * are handed to libuv only while its write queue is short, so memory stays
  * flat whatever size is asked for.
  */
-#include "origin_respond.h"
+#include "respond.h"
 
 #include <inttypes.h>
 #include <linux/sockios.h>
@@ -20,8 +20,8 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "echo.h"
 #include "origin.h"
-#include "origin_echo.h"
 
 enum {
     PIECE = 64 * 1024,      /* largest single body write */

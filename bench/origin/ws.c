@@ -2,7 +2,7 @@
  * sluice-origin's WebSocket echo: the handshake of a GET /ws with an
  * Upgrade, then frames echoed as they stream in, so none is ever buffered.
  */
-#include "origin_ws.h"
+#include "ws.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "origin.h"
-#include "origin_respond.h"
+#include "respond.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

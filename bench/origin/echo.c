@@ -4,7 +4,7 @@
  * /headers and /sink answer with the request head or the body's size in
  * JSON, /stats with the counts of requests and connections.
  */
-#include "origin_echo.h"
+#include "echo.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -16,7 +16,7 @@
 #include <llhttp.h>
 
 #include "origin.h"
-#include "origin_respond.h"
+#include "respond.h"
 
 /* Length of the well-formed UTF-8 sequence at s, or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)

@@ -1,6 +1,6 @@
 /*
  * What the parts of sluice-origin share: its connections and workers, its
- * options and counters, and the helpers of origin.c (buffers, output,
+ * options and counters, and the helpers of conn.c (buffers, output,
  * closing, resuming the parser, request headers) that the files building
  * responses use too.
  */
@@ -15,7 +15,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
-#include "origin_ws.h"
+#include "ws.h"
 
 enum {
     READ_SIZE = 64 * 1024, /* per-thread read buffer */
@@ -117,5 +117,9 @@ void resume(struct conn *c);
 /* Header field name of the current request (any case): true with its
  * value, trailing blanks cut, in *v and *n; false when absent. */
 bool find_hdr(struct conn *c, const char *name, const char **v, size_t *n);
+
+/* A worker's listener has a connection (uv_connection_cb): accept it on the
+ * listener's loop and start reading requests. */
+void on_accept(uv_stream_t *server, int status);
 
 #endif
