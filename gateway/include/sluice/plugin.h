@@ -50,6 +50,9 @@ struct sl_counter {
     const char *help;
     const char *label;
     const char *const *values; /* NULL-terminated, at most SL_COUNTER_MAX_VALUES */
+    /* Labels of fixed value written between route and label, or NULL:
+     * "plugin=\"jwt\"" for sluice_auth_decisions_total{route,plugin,result}. */
+    const char *fixed_labels;
 };
 
 struct sl_plugin {

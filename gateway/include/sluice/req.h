@@ -31,7 +31,20 @@ enum sl_status {
 struct sl_str sl_req_method(const struct sl_req *req);
 struct sl_str sl_req_path(const struct sl_req *req);  /* without the query */
 struct sl_str sl_req_query(const struct sl_req *req); /* after '?', may be empty */
-struct sl_str sl_req_host(const struct sl_req *req);  /* lower case, no port */
+
+/*
+ * The value of the first query parameter called name ("a=1&name=v&b" gives
+ * "v", as sent: not percent-decoded; "" for a bare "name"), or {NULL, 0}.
+ */
+struct sl_str sl_req_query_param(const struct sl_req *req, const char *name);
+
+/*
+ * Remove every query parameter called name from the request that goes
+ * upstream (a token or an API key sent in the URL). Returns how many went,
+ * or -1 when the capped request arena is full.
+ */
+int sl_req_query_param_remove(struct sl_req *req, const char *name);
+struct sl_str sl_req_host(const struct sl_req *req); /* lower case, no port */
 bool sl_req_is_tls(const struct sl_req *req);
 
 /* The first value of a request header; {NULL, 0} if absent. */

@@ -260,10 +260,9 @@ static void render_requests(struct sl_sbuf *b, struct route_sum *sums, size_t n)
 
 /* One plugin counter series: its help, then every value for each route
  * that counted any. */
-static void render_counter(struct sl_sbuf *b, const struct sl_counter *c, struct route_sum *sums,
+static void render_samples(struct sl_sbuf *b, const struct sl_counter *c, struct route_sum *sums,
                            size_t n)
 {
-    sl__sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", c->name, c->help, c->name);
     for (size_t i = 0; i < n; i++) {
         uint64_t v[SL_COUNTER_MAX_VALUES] = {0}, any = 0;
 
@@ -277,17 +276,43 @@ static void render_counter(struct sl_sbuf *b, const struct sl_counter *c, struct
         for (size_t k = 0; any != 0 && k < SL_COUNTER_MAX_VALUES && c->values[k] != NULL; k++) {
             sl__sbuf_printf(b, "%s{route=\"", c->name);
             label(b, sums[i].name);
-            sl__sbuf_printf(b, "\",%s=\"%s\"} %llu\n", c->label, c->values[k],
+            sl__sbuf_printf(b, "\",%s%s%s=\"%s\"} %llu\n", c->fixed_labels ? c->fixed_labels : "",
+                            c->fixed_labels ? "," : "", c->label, c->values[k],
                             (unsigned long long)v[k]);
         }
     }
 }
 
+/* Whether a plugin before (p, k) in table order has a series called name. */
+static bool named_before(size_t p, size_t k, const char *name)
+{
+    for (size_t i = 0; i <= p; i++)
+        for (size_t j = 0; sl__plugins[i]->counters && sl__plugins[i]->counters[j]; j++) {
+            if (i == p && j == k)
+                return false;
+            if (strcmp(sl__plugins[i]->counters[j]->name, name) == 0)
+                return true;
+        }
+    return false;
+}
+
+/* Every plugin series, one family per name (plugins may share a name with
+ * their own fixed labels: sluice_auth_decisions_total{plugin=...}): its help
+ * once, then every plugin's samples together, as the text format wants. */
 static void render_plugin_counters(struct sl_sbuf *b, struct route_sum *sums, size_t n)
 {
     for (size_t i = 0; i < sl__n_plugins; i++)
-        for (size_t k = 0; sl__plugins[i]->counters && sl__plugins[i]->counters[k]; k++)
-            render_counter(b, sl__plugins[i]->counters[k], sums, n);
+        for (size_t k = 0; sl__plugins[i]->counters && sl__plugins[i]->counters[k]; k++) {
+            const struct sl_counter *c = sl__plugins[i]->counters[k];
+
+            if (named_before(i, k, c->name))
+                continue;
+            sl__sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", c->name, c->help, c->name);
+            for (size_t p = i; p < sl__n_plugins; p++)
+                for (size_t j = 0; sl__plugins[p]->counters && sl__plugins[p]->counters[j]; j++)
+                    if (strcmp(sl__plugins[p]->counters[j]->name, c->name) == 0)
+                        render_samples(b, sl__plugins[p]->counters[j], sums, n);
+        }
 }
 
 struct target_ctx {

@@ -87,6 +87,67 @@ struct sl_str sl_req_path(const struct sl_req *req)
     return req->path.p ? req->path : req->uri;
 }
 
+/* The next parameter of q from *i on: its name, and its value (or {p, 0}
+ * for a bare name). False at the end. */
+static bool next_param(struct sl_str q, size_t *i, struct sl_str *name, struct sl_str *value,
+                       size_t *start, size_t *end)
+{
+    while (*i < q.len && q.p[*i] == '&')
+        (*i)++;
+    if (*i >= q.len)
+        return false;
+    *start = *i;
+    while (*i < q.len && q.p[*i] != '&')
+        (*i)++;
+    *end = *i;
+    {
+        const char *eq = memchr(q.p + *start, '=', *end - *start);
+        size_t nlen = eq ? (size_t)(eq - (q.p + *start)) : *end - *start;
+
+        *name = (struct sl_str){q.p + *start, nlen};
+        *value = eq ? (struct sl_str){eq + 1, (size_t)(q.p + *end - eq - 1)}
+                    : (struct sl_str){q.p + *end, 0};
+    }
+    return true;
+}
+
+struct sl_str sl_req_query_param(const struct sl_req *req, const char *name)
+{
+    struct sl_str n, v, want = sl_str_from(name);
+    size_t i = 0, start, end;
+
+    while (next_param(req->query, &i, &n, &v, &start, &end))
+        if (sl_str_eq(n, want))
+            return v;
+    return SL_STR_NULL;
+}
+
+int sl_req_query_param_remove(struct sl_req *req, const char *name)
+{
+    struct sl_str q = req->query, n, v, want = sl_str_from(name);
+    size_t i = 0, start, end, len = 0;
+    char *out = sl_arena_alloc(&req->arena, q.len + 1);
+    int removed = 0;
+
+    if (out == NULL)
+        return -1;
+    while (next_param(q, &i, &n, &v, &start, &end)) {
+        if (sl_str_eq(n, want)) {
+            removed++;
+            continue;
+        }
+        if (len > 0)
+            out[len++] = '&';
+        memcpy(out + len, q.p + start, end - start);
+        len += end - start;
+    }
+    if (removed > 0) {
+        req->query = (struct sl_str){out, len};
+        req->query_rewritten = true;
+    }
+    return removed;
+}
+
 struct sl_str sl_req_query(const struct sl_req *req)
 {
     return req->query;

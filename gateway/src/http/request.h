@@ -46,9 +46,10 @@ struct sl_req {
     int method;
     uint8_t http_minor;
     struct sl_str method_s;
-    struct sl_str uri;  /* request-target as sent */
-    struct sl_str path; /* normalised */
-    struct sl_str query;
+    struct sl_str uri;      /* request-target as sent */
+    struct sl_str path;     /* normalised */
+    struct sl_str query;    /* as forwarded: plugins may remove parameters */
+    bool query_rewritten;   /* so: an empty query goes without its '?' */
     struct sl_str host;     /* routing key: lower case, no port */
     struct sl_str host_hdr; /* as sent, forwarded upstream */
     uint64_t content_length;

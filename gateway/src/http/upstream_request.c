@@ -62,7 +62,8 @@ void sl__upstream_request_head(struct sl_req *req, struct sl_out *o)
     if (path.len == 0 || path.p[0] != '/')
         sl__out_copy(o, "/", 1);
     sl__out_copy(o, path.p, path.len);
-    if (req->query.len > 0 || (req->uri.len > 0 && req->uri.p[req->uri.len - 1] == '?')) {
+    if (req->query.len > 0 ||
+        (!req->query_rewritten && req->uri.len > 0 && req->uri.p[req->uri.len - 1] == '?')) {
         sl__out_copy(o, "?", 1);
         sl__out_copy(o, req->query.p, req->query.len);
     }
