@@ -27,22 +27,29 @@ void sl__sbuf_add(struct sl_sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-void sl__sbuf_printf(struct sl_sbuf *b, const char *fmt, ...)
+void sl__sbuf_vprintf(struct sl_sbuf *b, const char *fmt, va_list ap)
 {
-    va_list ap;
     char measure[1]; /* vsnprintf(NULL, 0) upsets gcc's UBSan build */
+    va_list copy;
     int n;
 
-    va_start(ap, fmt);
-    n = vsnprintf(measure, 1, fmt, ap);
-    va_end(ap);
+    va_copy(copy, ap);
+    n = vsnprintf(measure, 1, fmt, copy);
+    va_end(copy);
     if (n <= 0)
         return;
     sl__sbuf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     b->len += (size_t)n;
+}
+
+void sl__sbuf_printf(struct sl_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sl__sbuf_vprintf(b, fmt, ap);
+    va_end(ap);
 }
 
 /* Length of the valid UTF-8 sequence at s[i] (2 to 4), or 0. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/header_names.h"
+#include "base/sbuf.h"
 #include "base/units.h"
 #include "base/util.h"
 
@@ -32,9 +33,7 @@ void sl__conf_ctx_init(struct sl_conf_ctx *ctx, const char *file, const char *te
 
 void sl__conf_ctx_free(struct sl_conf_ctx *ctx)
 {
-    free(ctx->report);
-    ctx->report = NULL;
-    ctx->report_len = 0;
+    sl__sbuf_free(&ctx->report);
 }
 
 void sl__conf_on_free(struct sl_conf_ctx *ctx, void (*fn)(void *), void *arg)
@@ -84,19 +83,10 @@ static void append(struct sl_conf_ctx *ctx, const char *fmt, ...)
 static void append(struct sl_conf_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    char measure[1]; /* vsnprintf(NULL, 0) upsets gcc's UBSan build */
-    int n;
 
     va_start(ap, fmt);
-    n = vsnprintf(measure, 1, fmt, ap);
+    sl__sbuf_vprintf(&ctx->report, fmt, ap);
     va_end(ap);
-    if (n <= 0)
-        return;
-    ctx->report = sl__xrealloc(ctx->report, ctx->report_len + (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(ctx->report + ctx->report_len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    ctx->report_len += (size_t)n;
 }
 
 void sl__conf_path(const struct sl_node *n, char *buf, size_t size)

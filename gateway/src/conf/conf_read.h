@@ -10,6 +10,8 @@
 
 #include "sluice/conf.h"
 
+#include "base/sbuf.h"
+
 struct sl_header_names;
 
 struct sl_conf_ctx {
@@ -17,8 +19,7 @@ struct sl_conf_ctx {
     const char *text; /* the file's content, for quoting lines */
     size_t len;
     struct sl_arena *arena; /* the generation arena */
-    char *report;           /* every message so far (heap, NUL-terminated) */
-    size_t report_len;
+    struct sl_sbuf report;  /* every message so far (heap, NUL-terminated; p NULL: none) */
     int errors;
     int warnings;
     const struct sl_node *root;

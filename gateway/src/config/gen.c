@@ -164,12 +164,12 @@ static struct sl_gen *load(const char *file, char *text, size_t len, int read_er
     g->loaded_at = time(NULL);
     g->text = text;
     g->text_len = len;
-    *report = ctx.report;
+    *report = ctx.report.p;
     *errors = 0;
     return g;
 
 fail:
-    *report = ctx.report;
+    *report = ctx.report.p;
     *errors = ctx.errors;
     sl__cleanups_run(ctx.cleanups);
     sl_arena_destroy(&g->arena);
