@@ -108,8 +108,8 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
      * fresh one. A second line (whatever it holds) is replaced with it. */
     if (!(c->trust_incoming && sane(incoming) && sl_req_set_id(req, incoming) == 0))
         fresh_id(req);
-    else if (sl_req_header_count(req, c->header) == 1)
-        return SL_NEXT; /* forwarded as it came */
+    /* Always set: the client's line may be gone (a Connection option names
+     * it) or have company; the upstream gets exactly the id we log. */
     return sl_req_header_set(req, c->header, sl_req_id(req)) == 0 ? SL_NEXT : SL_ERROR;
 }
 

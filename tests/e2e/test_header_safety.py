@@ -200,6 +200,21 @@ def test_forwarded_request_trailers_lose_every_gateway_owned_name_and_its_twin(
     assert values(head_lines(raw), "Trailer") == ["X-Checksum, X-Client-Cert-Subject"]
 
 
+def test_forwarded_trailers_lose_what_the_heads_connection_names_and_a_forged_via(
+    sluice_factory, answering
+):
+    s = gateway_for(sluice_factory, answering.address, request_trailers="forward")
+    head, body = exchange(
+        s.listen_ports()[0],
+        b"POST / HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: X-Secret\r\n\r\n5\r\nhello\r\n0\r\n"
+        b"X-Secret: trailer\r\nX_Secret: twin\r\nVia: 1.1 forged\r\nX-Checksum: 5\r\n\r\n",
+    )
+    assert head.startswith("HTTP/1.1 200") and body == b"ok"
+    (raw,) = answering.requests
+    assert trailer_block(raw) == b"X-Checksum: 5\r\n", raw
+
+
 # -- Connection and X-Request-Id ------------------------------------------------------
 
 
@@ -223,6 +238,33 @@ def test_a_second_x_request_id_line_never_goes_upstream(gateway):
         b"X-Request-Id: <script>alert(1)</script>; DROP TABLE x\r\n\r\n",
     )
     assert values(hs, "X-Request-Id") == ["client-id-1"]
+
+
+def test_a_connection_option_naming_x_request_id_still_leaves_exactly_the_logged_id_upstream(
+    gateway,
+):
+    sluice, _ = gateway
+    head, body = exchange(
+        sluice.listen_ports()[0],
+        b"GET /headers HTTP/1.1\r\nHost: gw.test\r\nConnection: X-Request-Id\r\n"
+        b"X-Request-Id: abc\r\n\r\n",
+    )
+    hs = [tuple(h) for h in json.loads(body)["headers"]]
+    assert values(hs, "X-Request-Id") == ["abc"]
+    assert "\r\nX-Request-Id: abc\r\n" in head
+
+
+def test_a_connection_option_takes_the_underscore_twin_along_when_underscores_are_allowed(
+    sluice_factory, origin
+):
+    s = gateway_for(sluice_factory, origin.address, headers_with_underscores="allow")
+    hs = upstream_saw(
+        s,
+        b"GET /headers HTTP/1.1\r\nHost: gw.test\r\nConnection: X-Secret\r\n"
+        b"X_Secret: s1\r\nX_Kept: yes\r\n\r\n",
+    )
+    assert values(hs, "X_Secret") == [], hs
+    assert values(hs, "X_Kept") == ["yes"]
 
 
 def test_an_insane_first_x_request_id_is_replaced_by_one_fresh_id(gateway):

@@ -17,6 +17,8 @@ bool sl__header_trailer_ok(struct sl_str name, const void *arg)
 
     if (!hp->forward_trailers || sl__header_owned(&hp->owned, name))
         return false;
+    if (hp->via != NULL && sl_str_caseeq_lit(name, "Via"))
+        return false; /* the gateway's own, in the head */
     return hp->underscores == SL_UNDERSCORES_ALLOW || memchr(name.p, '_', name.len) == NULL;
 }
 

@@ -47,8 +47,10 @@ void sl__header_policy_read(struct sl_conf_ctx *ctx, const struct sl_node *root,
 
 /*
  * Whether a request trailer may go upstream: only with request_trailers:
- * forward, and never an owned name, its twin, or (unless
- * headers_with_underscores: allow) a name with an underscore. arg is the
+ * forward, and never an owned name, its twin, Via (when the gateway writes
+ * its own) or (unless headers_with_underscores: allow) a name with an
+ * underscore. The caller also keeps out what the head's Connection lines
+ * name (proxy.c). arg is the
  * struct sl_header_policy; the shape fits sl__head_end_chunked().
  */
 bool sl__header_trailer_ok(struct sl_str name, const void *arg);

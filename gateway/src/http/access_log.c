@@ -67,9 +67,15 @@ static void add_str(struct sl_sbuf *b, const char *key, struct sl_str v)
 
 static void add_plugin_fields(struct sl_sbuf *b, const struct sl_kv *kv)
 {
-    for (; kv != NULL; kv = kv->next)
-        if (!listed(core_fields, kv->name) && !listed(contract_fields, kv->name))
-            add_str(b, kv->name, kv->value);
+    for (; kv != NULL; kv = kv->next) {
+        if (listed(core_fields, kv->name) || listed(contract_fields, kv->name))
+            continue;
+        /* A plugin's name may come from its config: escaped like a value. */
+        sl__sbuf_lit(b, ", ");
+        sl__sbuf_json(b, sl_str_from(kv->name));
+        sl__sbuf_lit(b, ": ");
+        sl__sbuf_json(b, kv->value);
+    }
 }
 
 void sl__access_log(struct sl_req *req)

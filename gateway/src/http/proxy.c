@@ -176,14 +176,15 @@ static void mark_tried(struct sl_req *req, size_t i, bool on)
         req->tried[i / 64] &= ~(1ull << (i % 64));
 }
 
-/* The request's hash key for balance: hash; the client address when the
- * header, cookie or claim is missing. */
+/* The request's hash key for balance: hash; the client's address (as rate
+ * limits see it: through trusted_proxies) when the header, cookie or claim
+ * is missing. */
 static uint64_t hash_key(struct sl_req *req, const struct sl_key *k)
 {
     struct sl_str v = sl_req_key(req, k);
 
     if (v.p == NULL)
-        v = sl_str_from(req->conn->ip);
+        v = sl_str_from(sl_req_real_ip(req));
     return sl__lb_hash_bytes(v.p, v.len);
 }
 
@@ -371,9 +372,10 @@ void sl__proxy_attempt_failed(struct sl_req *req, enum sl_fail kind, const char 
     va_end(ap);
     if (t != NULL && kind != SL_FAIL_STATUS)
         sl__tstate_count_status(t->st, 0); /* no response at all */
-    if (t != NULL && !stale && !req->resp_started) {
+    if (t != NULL && !stale && req->status == 0) {
         /* Judge the target before letting go of the attempt (which would
-         * take a trial verdict as abandoned). */
+         * take a trial verdict as abandoned); a forwarded 1xx is no final
+         * answer, so a failure after one counts. */
         ejected =
             sl__tstate_failure(t->st, &req->upstream->passive, req->trial, sl__mono_ns() / 1000000);
         req->trial = false;
@@ -467,11 +469,31 @@ void sl__proxy_body(struct sl_req *req, struct sl_buf *b, const char *at, size_t
         sl__out_copy(o, "\r\n", 2);
 }
 
+static bool names(struct sl_str tok, void *arg)
+{
+    return sl__header_fold_eq(tok, *(const struct sl_str *)arg);
+}
+
+/* A request trailer goes upstream if the header policy lets it, and if no
+ * Connection line of the head named it (hop-by-hop, wherever it comes). */
+static bool trailer_ok(struct sl_str name, const void *arg)
+{
+    const struct sl_req *req = arg;
+    uint32_t end = req->head.in_trailers ? req->head.trailers_from : req->head.n;
+
+    if (!sl__header_trailer_ok(name, &req->gen->conf->headers))
+        return false;
+    for (uint32_t i = 0; i < end; i++)
+        if (sl_str_caseeq_lit(req->head.fields[i].name, "Connection") &&
+            sl__http_tokens(req->head.fields[i].value, names, &name))
+            return false;
+    return true;
+}
+
 void sl__proxy_body_end(struct sl_req *req)
 {
     if (req->chunked && req->up != NULL)
-        sl__head_end_chunked(&req->up->out, &req->head, sl__header_trailer_ok,
-                             &req->gen->conf->headers);
+        sl__head_end_chunked(&req->up->out, &req->head, trailer_ok, req);
 }
 
 void sl__proxy_body_flush(struct sl_req *req)

@@ -111,13 +111,43 @@ static bool next_param(struct sl_str q, size_t *i, struct sl_str *name, struct s
     return true;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Whether a parameter name as sent is want once percent-decoded ('+' is a
+ * space): access%5Ftoken is access_token to every framework behind us. */
+static bool param_is(struct sl_str raw, struct sl_str want)
+{
+    size_t i = 0, j = 0;
+
+    while (i < raw.len && j < want.len) {
+        int c = (unsigned char)raw.p[i];
+
+        if (c == '%' && i + 2 < raw.len && hexval(raw.p[i + 1]) >= 0 && hexval(raw.p[i + 2]) >= 0) {
+            c = hexval(raw.p[i + 1]) * 16 + hexval(raw.p[i + 2]);
+            i += 3;
+        } else {
+            c = c == '+' ? ' ' : c;
+            i++;
+        }
+        if (c != (unsigned char)want.p[j++])
+            return false;
+    }
+    return i == raw.len && j == want.len;
+}
+
 struct sl_str sl_req_query_param(const struct sl_req *req, const char *name)
 {
     struct sl_str n, v, want = sl_str_from(name);
     size_t i = 0, start, end;
 
     while (next_param(req->query, &i, &n, &v, &start, &end))
-        if (sl_str_eq(n, want))
+        if (param_is(n, want))
             return v;
     return SL_STR_NULL;
 }
@@ -132,7 +162,7 @@ int sl_req_query_param_remove(struct sl_req *req, const char *name)
     if (out == NULL)
         return -1;
     while (next_param(q, &i, &n, &v, &start, &end)) {
-        if (sl_str_eq(n, want)) {
+        if (param_is(n, want)) {
             removed++;
             continue;
         }

@@ -22,8 +22,10 @@ static bool drop_named(struct sl_str tok, void *arg)
     if (sl_str_caseeq_lit(tok, "close") || sl_str_caseeq_lit(tok, "keep-alive") ||
         sl_str_caseeq_lit(tok, "upgrade"))
         return false;
+    /* Twins too: under headers_with_underscores: allow, Connection: X-Foo
+     * takes X_Foo with it. */
     for (uint32_t i = 0; i < req->head.n; i++)
-        if (sl_str_caseeq(req->head.fields[i].name, tok))
+        if (sl__header_fold_eq(req->head.fields[i].name, tok))
             req->head.fields[i].drop = true;
     return false;
 }
