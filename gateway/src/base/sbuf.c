@@ -33,6 +33,8 @@ void sl__sbuf_vprintf(struct sl_sbuf *b, const char *fmt, va_list ap)
     va_list copy;
     int n;
 
+    if (fmt == NULL)
+        return; /* never, but gcc's sanitizer build cannot tell */
     va_copy(copy, ap);
     n = vsnprintf(measure, 1, fmt, copy);
     va_end(copy);
