@@ -1,0 +1,89 @@
+/*
+ * jwt plugin: what its phases, its config reader, its verifier and its cache
+ * share.
+ *
+ * A token is checked in this order: found (token_from), small enough, three
+ * base64url parts, a JOSE header we accept (jose.c), a signature that
+ * verifies with one configured key (verify.c), then its claims: times, issuer
+ * and audience (claims.c), and last what the route asks of it (scopes,
+ * claims, per-method rules: also claims.c). Verified tokens are kept per
+ * worker (cache.c) so a repeated token costs no signature check.
+ */
+#ifndef SL_PLUGIN_JWT_H
+#define SL_PLUGIN_JWT_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/plugin.h"
+
+#include "claims.h"
+#include "jose.h"
+
+/* One configured key. The key pins the algorithm: a token is verified with a
+ * key only when the token's alg equals the key's. */
+struct jwt_key {
+    enum jwt_alg alg;
+    const char *kid;             /* or NULL */
+    EVP_PKEY *pkey;              /* a file key (freed by conf_free), or NULL */
+    const unsigned char *secret; /* an HMAC secret (in the arena), or NULL */
+    size_t secret_len;
+};
+
+/* A per-method rule: for a request whose method is in methods, authz is
+ * required as well as the route's own. */
+struct jwt_rule {
+    const char *const *methods;
+    size_t nmethods;
+    struct jwt_authz authz;
+};
+
+/* A claim forwarded upstream in a header. */
+struct jwt_forward {
+    const char *claim; /* a name or dotted path */
+    const char *header;
+};
+
+enum jwt_source_kind { JWT_FROM_HEADER, JWT_FROM_COOKIE, JWT_FROM_QUERY };
+
+struct jwt_source {
+    enum jwt_source_kind kind;
+    const char *name;
+    bool bearer;       /* header:Authorization: the "Bearer " scheme */
+    struct sl_key key; /* JWT_FROM_COOKIE: the key sl_req_key() reads */
+};
+
+struct jwt_conf {
+    uint64_t serial; /* unique per conf ever parsed: part of the cache key */
+    struct jwt_key *keys;
+    size_t nkeys;
+    unsigned algs; /* allowed algorithms, bit (1u << enum jwt_alg) */
+    struct jwt_time_rules times;
+    const char *const *issuers; /* NULL-terminated, or NULL: any */
+    size_t nissuers;
+    const char *const *audiences;
+    size_t naudiences;
+    size_t max_token_size;
+    struct jwt_authz authz;
+    const struct jwt_rule *rules;
+    size_t nrules;
+    const struct jwt_forward *forwards;
+    size_t nforwards;
+    bool strip_authorization;
+    const struct jwt_source *sources;
+    size_t nsources;
+    /* WWW-Authenticate values, made once: no token, a bad token, and the
+     * start of an insufficient_scope one (scope="..." is added per rule). */
+    const char *www_missing;
+    const char *www_invalid;
+    const char *www_forbidden;
+};
+
+void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node);
+void sl__jwt_conf_free(void *conf);
+
+extern const struct sl_plugin sl_plugin_jwt;
+
+#endif

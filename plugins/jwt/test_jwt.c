@@ -1,0 +1,300 @@
+/*
+ * The pure parts of the jwt plugin: base64url (plugins/jwt/jose.c), the
+ * token's parts and JOSE header, the claim checks and authorization
+ * (claims.c), and the verified-token cache (cache.c).
+ */
+#include "cache.h"
+#include "claims.h"
+#include "jose.h"
+
+#include <stdlib.h>
+
+#include "check.h"
+
+/* The plugin's allocators end the process on failure; so do these. */
+void *sl_malloc(size_t n, const char *what)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (p == NULL)
+        abort();
+    (void)what;
+    return p;
+}
+
+void *sl_calloc(size_t n, size_t size, const char *what)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (p == NULL)
+        abort();
+    (void)what;
+    return p;
+}
+
+#define ALL_ALGS ((1u << JWT_NALGS) - 1)
+
+static ssize_t decode(const char *s, unsigned char *out)
+{
+    return sl__jwt_b64url_decode(s, strlen(s), out);
+}
+
+static void test_base64url_decodes_the_url_alphabet_without_padding(void)
+{
+    unsigned char out[16];
+
+    CHECK_EQ_INT(decode("aGk", out), 2);
+    CHECK(memcmp(out, "hi", 2) == 0);
+    CHECK_EQ_INT(decode("-_8", out), 2);
+    CHECK_EQ_INT(out[0], 0xfb);
+    CHECK_EQ_INT(out[1], 0xff);
+    CHECK_EQ_INT(decode("", out), 0);
+}
+
+static void test_base64url_refuses_padding_other_alphabets_and_loose_bits(void)
+{
+    unsigned char out[16];
+
+    CHECK_EQ_INT(decode("aGk=", out), -1);
+    CHECK_EQ_INT(decode("+/8", out), -1);
+    CHECK_EQ_INT(decode("aGkha", out), -1); /* a lone last character */
+    CHECK_EQ_INT(decode("aGl", out), -1);   /* "hi" with a stray low bit */
+    CHECK_EQ_INT(decode("aG k", out), -1);
+}
+
+/* A token of header h and payload p (JSON), with a signature "c2ln". */
+static const char *token_of(const char *h, const char *p, char *buf, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *parts[2] = {h, p};
+    size_t o = 0;
+
+    for (int k = 0; k < 2; k++) {
+        const unsigned char *s = (const unsigned char *)parts[k];
+        size_t len = strlen(parts[k]);
+
+        for (size_t i = 0; i < len; i += 3) {
+            unsigned v = (unsigned)s[i] << 16 | (i + 1 < len ? (unsigned)s[i + 1] << 8 : 0) |
+                         (i + 2 < len ? s[i + 2] : 0);
+
+            buf[o++] = tbl[v >> 18];
+            buf[o++] = tbl[(v >> 12) & 63];
+            if (i + 1 < len)
+                buf[o++] = tbl[(v >> 6) & 63];
+            if (i + 2 < len)
+                buf[o++] = tbl[v & 63];
+        }
+        buf[o++] = '.';
+    }
+    snprintf(buf + o, n - o, "c2ln");
+    return buf;
+}
+
+static const char *decode_header(const char *h, unsigned algs, struct jwt_token *t)
+{
+    char buf[512];
+    const char *tok = token_of(h, "{}", buf, sizeof(buf));
+
+    return sl__jwt_decode(tok, strlen(tok), algs, t);
+}
+
+static void test_a_token_is_three_nonempty_parts(void)
+{
+    struct jwt_token t;
+
+    CHECK(sl__jwt_decode("a.b", 3, ALL_ALGS, &t) != NULL);
+    CHECK(sl__jwt_decode("a.b.c.d", 7, ALL_ALGS, &t) != NULL);
+    CHECK(sl__jwt_decode("..c2ln", 6, ALL_ALGS, &t) != NULL);
+    CHECK(sl__jwt_decode("e30.e30.", 8, ALL_ALGS, &t) != NULL);
+}
+
+static void test_a_good_header_gives_its_alg_and_kid(void)
+{
+    struct jwt_token t;
+
+    CHECK(decode_header("{\"alg\":\"ES256\",\"kid\":\"k1\"}", ALL_ALGS, &t) == NULL);
+    CHECK_EQ_INT(t.alg, JWT_ES256);
+    CHECK_STREQ(t.kid, "k1");
+    CHECK_EQ_INT(t.sig_len, 3);
+    CHECK(sl__jwt_decode_payload(&t) == NULL);
+    CHECK(json_is_object(t.payload));
+    sl__jwt_token_clear(&t);
+}
+
+static void test_alg_none_in_any_case_is_refused(void)
+{
+    struct jwt_token t;
+
+    CHECK_CONTAINS(decode_header("{\"alg\":\"none\"}", ALL_ALGS, &t), "none");
+    CHECK_CONTAINS(decode_header("{\"alg\":\"None\"}", ALL_ALGS, &t), "none");
+    CHECK_CONTAINS(decode_header("{\"alg\":\"NONE\"}", ALL_ALGS, &t), "none");
+}
+
+static void test_an_unknown_disallowed_or_missing_alg_is_refused(void)
+{
+    struct jwt_token t;
+
+    CHECK(decode_header("{\"alg\":\"HS1\"}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("{\"alg\":\"rs256\"}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("{\"alg\":\"HS256\"}", 1u << JWT_RS256, &t) != NULL);
+    CHECK(decode_header("{\"typ\":\"JWT\"}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("{\"alg\":256}", ALL_ALGS, &t) != NULL);
+}
+
+static void test_crit_a_non_string_kid_and_duplicates_are_refused(void)
+{
+    struct jwt_token t;
+
+    CHECK(decode_header("{\"alg\":\"RS256\",\"crit\":[\"exp\"],\"exp\":1}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("{\"alg\":\"RS256\",\"kid\":7}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("{\"alg\":\"HS256\",\"alg\":\"RS256\"}", ALL_ALGS, &t) != NULL);
+    CHECK(decode_header("[\"alg\"]", ALL_ALGS, &t) != NULL);
+}
+
+static json_t *json(const char *s)
+{
+    json_t *j = json_loads(s, 0, NULL);
+
+    CHECK(j != NULL);
+    return j;
+}
+
+static enum jwt_verdict times(const char *claims, double leeway, bool require_exp)
+{
+    const struct jwt_time_rules r = {leeway, require_exp};
+    json_t *j = json(claims);
+    const char *why = NULL;
+    double exp;
+    enum jwt_verdict v = sl__jwt_check_times(j, &r, 1000, &why, &exp);
+
+    CHECK(v == JWT_VALID ? why == NULL : why != NULL);
+    json_decref(j);
+    return v;
+}
+
+static void test_exp_nbf_and_iat_are_checked_with_leeway(void)
+{
+    CHECK_EQ_INT(times("{\"exp\":1001}", 0, true), JWT_VALID);
+    CHECK_EQ_INT(times("{\"exp\":1000}", 0, true), JWT_EXPIRED);
+    CHECK_EQ_INT(times("{\"exp\":990}", 30, true), JWT_VALID);
+    CHECK_EQ_INT(times("{\"exp\":970}", 30, true), JWT_EXPIRED);
+    CHECK_EQ_INT(times("{\"exp\":2000,\"nbf\":1020}", 30, true), JWT_VALID);
+    CHECK_EQ_INT(times("{\"exp\":2000,\"nbf\":1031}", 30, true), JWT_INVALID);
+    CHECK_EQ_INT(times("{\"exp\":2000,\"iat\":1031.5}", 30, true), JWT_INVALID);
+    CHECK_EQ_INT(times("{\"exp\":\"2000\"}", 30, true), JWT_INVALID);
+}
+
+static void test_exp_is_required_unless_configured_otherwise(void)
+{
+    CHECK_EQ_INT(times("{\"sub\":\"a\"}", 30, true), JWT_INVALID);
+    CHECK_EQ_INT(times("{\"sub\":\"a\"}", 30, false), JWT_VALID);
+    CHECK_EQ_INT(times("{\"exp\":1}", 30, false), JWT_EXPIRED);
+}
+
+static void test_iss_and_aud_must_match_one_of_the_configured(void)
+{
+    const char *const iss[] = {"https://a/", "https://b/"}, *const aud[] = {"api"};
+    json_t *j = json("{\"iss\":\"https://b/\",\"aud\":[\"x\",\"api\"]}");
+    json_t *k = json("{\"iss\":\"https://c/\",\"aud\":\"apis\"}");
+
+    CHECK(sl__jwt_check_iss(j, iss, 2));
+    CHECK(sl__jwt_check_aud(j, aud, 1));
+    CHECK(!sl__jwt_check_iss(k, iss, 2));
+    CHECK(!sl__jwt_check_aud(k, aud, 1));
+    CHECK(sl__jwt_check_iss(k, NULL, 0));
+    json_decref(j);
+    json_decref(k);
+}
+
+static void test_scopes_come_from_scope_or_scp(void)
+{
+    json_t *a = json("{\"scope\":\"users:read  users:write\"}"), *b = json("{\"scp\":[\"x\"]}");
+
+    CHECK(sl__jwt_has_scope(a, "users:write"));
+    CHECK(!sl__jwt_has_scope(a, "users"));
+    CHECK(sl__jwt_has_scope(b, "x"));
+    CHECK(!sl__jwt_has_scope(b, "users:read"));
+    json_decref(a);
+    json_decref(b);
+}
+
+static void test_claims_match_by_value_dotted_path_or_any_array_element(void)
+{
+    json_t *j = json("{\"role\":[\"viewer\",\"editor\"],\"org\":{\"id\":42},\"admin\":true}");
+    const char *const roles[] = {"admin", "editor"}, *const org[] = {"42"}, *const t[] = {"true"};
+    const char *const wrong[] = {"7"};
+    const struct jwt_claim_req ok[] = {{"role", roles, 2}, {"org.id", org, 1}, {"admin", t, 1}};
+    const struct jwt_claim_req bad[] = {{"org.id", wrong, 1}};
+    const struct jwt_claim_req missing[] = {{"org.name", org, 1}};
+    const struct jwt_authz a = {NULL, 0, ok, 3}, b = {NULL, 0, bad, 1}, c = {NULL, 0, missing, 1};
+
+    CHECK(sl__jwt_authz_ok(j, &a));
+    CHECK(!sl__jwt_authz_ok(j, &b));
+    CHECK(!sl__jwt_authz_ok(j, &c));
+    json_decref(j);
+}
+
+static void test_claim_paths_have_no_empty_names(void)
+{
+    CHECK(sl__jwt_claim_path_ok("sub"));
+    CHECK(sl__jwt_claim_path_ok("org.id"));
+    CHECK(!sl__jwt_claim_path_ok(""));
+    CHECK(!sl__jwt_claim_path_ok(".id"));
+    CHECK(!sl__jwt_claim_path_ok("org."));
+    CHECK(!sl__jwt_claim_path_ok("org..id"));
+}
+
+static void test_the_cache_keeps_a_token_until_its_exp_per_config(void)
+{
+    struct jwt_cache *c = sl__jwt_cache_new();
+    json_t *j = json("{\"sub\":\"alice\"}");
+
+    sl__jwt_cache_put(c, 1, "tok", 3, 2000, j);
+    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 1999) == j);
+    CHECK(sl__jwt_cache_get(c, 2, "tok", 3, 1999) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, "tok2", 4, 1999) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 2000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 1000) == NULL); /* dropped once past */
+    json_decref(j);
+    sl__jwt_cache_free(c);
+}
+
+static void test_a_full_cache_forgets_the_oldest_token(void)
+{
+    struct jwt_cache *c = sl__jwt_cache_new();
+    json_t *j = json("{}");
+    char tok[32];
+
+    for (int i = 0; i < JWT_CACHE_ENTRIES + 10; i++) {
+        int n = snprintf(tok, sizeof(tok), "t%d", i);
+
+        sl__jwt_cache_put(c, 1, tok, (size_t)n, 5000, j);
+    }
+    CHECK(sl__jwt_cache_get(c, 1, "t0", 2, 1000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, "t9", 2, 1000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, "t10", 3, 1000) == j);
+    snprintf(tok, sizeof(tok), "t%d", JWT_CACHE_ENTRIES + 9);
+    CHECK(sl__jwt_cache_get(c, 1, tok, strlen(tok), 1000) == j);
+    json_decref(j);
+    sl__jwt_cache_free(c);
+}
+
+int main(void)
+{
+    RUN(test_base64url_decodes_the_url_alphabet_without_padding);
+    RUN(test_base64url_refuses_padding_other_alphabets_and_loose_bits);
+    RUN(test_a_token_is_three_nonempty_parts);
+    RUN(test_a_good_header_gives_its_alg_and_kid);
+    RUN(test_alg_none_in_any_case_is_refused);
+    RUN(test_an_unknown_disallowed_or_missing_alg_is_refused);
+    RUN(test_crit_a_non_string_kid_and_duplicates_are_refused);
+    RUN(test_exp_nbf_and_iat_are_checked_with_leeway);
+    RUN(test_exp_is_required_unless_configured_otherwise);
+    RUN(test_iss_and_aud_must_match_one_of_the_configured);
+    RUN(test_scopes_come_from_scope_or_scp);
+    RUN(test_claims_match_by_value_dotted_path_or_any_array_element);
+    RUN(test_claim_paths_have_no_empty_names);
+    RUN(test_the_cache_keeps_a_token_until_its_exp_per_config);
+    RUN(test_a_full_cache_forgets_the_oldest_token);
+    return check_done();
+}
