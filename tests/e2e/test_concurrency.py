@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from conftest import basic_config, free_port
+from conftest import basic_config, free_port, wait_for
 
 
 def limited(port, origin, max_, queue=0, timeout="1s", workers=2):
@@ -110,6 +110,8 @@ def test_the_plugins_log_fields_reach_the_access_log(sluice_factory, origin):
     for t in fire(s.url, 3, results, 400):
         t.join()
     assert sorted(r[0] for r in results) == [200, 200, 503]
+    # A line is written after its response's last byte: wait for all three.
+    wait_for(lambda: len(s.access_log()) == 3, timeout=5, what="three access log lines")
     outcomes = sorted(e.get("concurrency") or "-" for e in s.access_log())
     assert outcomes == ["-", "queued", "rejected"], s.access_log()
     assert all(e["ratelimit"] is None for e in s.access_log())  # the contract's field stays
