@@ -3,9 +3,10 @@
  *
  * Entries live in a ring (insertion order, so the oldest is the next to be
  * overwritten) and are found through a chained hash on the token's SHA-256.
- * The full digest and the serial of the config that verified the token are
- * compared: a token verified for one route's keys means nothing for
- * another's, nor for a reloaded config's.
+ * The full digest, the serial of the config that verified the token and the
+ * generation of the JWKS key set it was verified with are compared: a token
+ * verified for one route's keys means nothing for another's, nor for a
+ * reloaded config's, nor once the IdP's keys changed.
  */
 #include "cache.h"
 
@@ -22,6 +23,7 @@
 struct entry {
     unsigned char digest[32];
     uint64_t serial;
+    uint64_t gen;
     double until;
     json_t *claims; /* NULL: the slot is free */
     int next;       /* the next entry in the bucket's chain, or NONE */
@@ -80,8 +82,8 @@ static void drop(struct jwt_cache *c, int i)
     c->e[i].claims = NULL;
 }
 
-const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, const char *token, size_t len,
-                                double now)
+const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, uint64_t gen,
+                                const char *token, size_t len, double now)
 {
     unsigned char d[32];
 
@@ -89,7 +91,7 @@ const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, const char
     for (int i = c->buckets[bucket_of(d)]; i != NONE; i = c->e[i].next) {
         struct entry *e = &c->e[i];
 
-        if (e->serial != serial || memcmp(e->digest, d, 32) != 0)
+        if (e->serial != serial || e->gen != gen || memcmp(e->digest, d, 32) != 0)
             continue;
         if (!(now < e->until)) {
             drop(c, i);
@@ -100,8 +102,8 @@ const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, const char
     return NULL;
 }
 
-void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, const char *token, size_t len,
-                       double until, json_t *claims)
+void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, uint64_t gen, const char *token,
+                       size_t len, double until, json_t *claims)
 {
     int i = (int)c->oldest;
     struct entry *e = &c->e[i];
@@ -111,6 +113,7 @@ void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, const char *token, 
         drop(c, i);
     digest(token, len, e->digest);
     e->serial = serial;
+    e->gen = gen;
     e->until = until;
     e->claims = json_incref(claims);
     b = bucket_of(e->digest);

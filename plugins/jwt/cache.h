@@ -1,6 +1,8 @@
 /*
  * jwt plugin: the verified-token cache, one per worker (no lock). An entry
- * is a token that passed every check under one config (its serial), with
+ * is a token that passed every check under one config (its serial) and one
+ * JWKS key set (its generation, 0 without one: a key the IdP removed must
+ * stop verifying at once, cached or not), with
  * its decoded claims, kept until the token's exp and never past it, so a
  * repeated token costs a SHA-256 instead of a signature check. Bounded: when
  * full, the oldest entry goes. Pure apart from OpenSSL's SHA-256; the caller
@@ -23,14 +25,15 @@ struct jwt_cache;
 struct jwt_cache *sl__jwt_cache_new(void);
 void sl__jwt_cache_free(struct jwt_cache *c);
 
-/* The claims of token (len bytes) verified under serial, borrowed until the
- * next sl__jwt_cache_put() or free, or NULL when unknown or past until. */
-const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, const char *token, size_t len,
-                                double now);
+/* The claims of token (len bytes) verified under serial and key set gen,
+ * borrowed until the next sl__jwt_cache_put() or free, or NULL when unknown
+ * or past until. */
+const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, uint64_t gen,
+                                const char *token, size_t len, double now);
 
-/* Keep claims (a reference is taken) for token under serial until the Unix
- * time until. */
-void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, const char *token, size_t len,
-                       double until, json_t *claims);
+/* Keep claims (a reference is taken) for token under serial and gen until
+ * the Unix time until. */
+void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, uint64_t gen, const char *token,
+                       size_t len, double until, json_t *claims);
 
 #endif

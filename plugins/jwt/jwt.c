@@ -12,6 +12,12 @@
  * claims in request variables (jwt:sub, jwt:org.id) for other plugins and
  * in the configured headers for the upstream.
  *
+ * Keys from a JWKS (jwks_source.c) may not be there yet: a request that
+ * needs a key set that was never loaded, or a kid the set does not know,
+ * waits for the next fetch (SL_AGAIN), once; then it is checked again with
+ * what that fetch brought, and answered 503 auth_unavailable when there is
+ * still no key set at all (never let through).
+ *
  * The outcome goes to the access log ("auth", and "sub", never the token)
  * and to sluice_auth_decisions_total.
  */
@@ -26,14 +32,15 @@
 #include "sluice/log.h"
 
 #include "cache.h"
+#include "jwks_source.h"
 #include "verify.h"
 
 /* Request variables made from one token, at most: a token is at most
  * max_token_size, but the request arena is shared with everything else. */
 #define MAX_VARS 128
 
-static const char *const results[] = {"allowed", "missing",   "invalid",
-                                      "expired", "forbidden", NULL};
+static const char *const results[] = {"allowed",   "missing",     "invalid", "expired",
+                                      "forbidden", "unavailable", NULL};
 static const struct sl_counter decisions = {
     .name = "sluice_auth_decisions_total",
     .help = "Authentication decisions, by route, plugin and result.",
@@ -45,14 +52,25 @@ static const struct sl_counter *const counters[] = {&decisions, NULL};
 
 struct jwt_worker {
     struct jwt_cache *cache;
+    struct jwks_worker *jwks;
+};
+
+/* A request waiting for a JWKS fetch, in the request arena. */
+struct pending {
+    struct jwks_wait wait; /* first: the done callback gets it back */
+    struct sl_req *req;
+    const struct jwt_conf *c;
+    struct sl_str token;
+    const struct jwt_source *from;
 };
 
 static void *worker_init(uv_loop_t *loop)
 {
     struct jwt_worker *w = sl_calloc(1, sizeof(*w), "the jwt plugin");
 
-    (void)loop;
     w->cache = sl__jwt_cache_new();
+    /* Starts the first fetch of every JWKS the config names at once. */
+    w->jwks = sl__jwks_worker_new(loop);
     return w;
 }
 
@@ -60,6 +78,7 @@ static void worker_fini(void *wdata)
 {
     struct jwt_worker *w = wdata;
 
+    sl__jwks_worker_free(w->jwks);
     sl__jwt_cache_free(w->cache);
     free(w);
 }
@@ -151,8 +170,8 @@ static enum sl_status deny(struct sl_req *req, const char *result, const char *w
  * Returns the claims (owned: the caller releases them) or NULL with *result
  * ("invalid" or "expired") and *why set.
  */
-static json_t *verify(const struct jwt_conf *c, struct sl_str token, double now,
-                      const char **result, const char **why, double *exp)
+static json_t *verify(const struct jwt_conf *c, const struct jwks_set *set, struct sl_str token,
+                      double now, const char **result, const char **why, double *exp, bool *no_key)
 {
     struct jwt_token t;
     json_t *claims = NULL;
@@ -162,8 +181,12 @@ static json_t *verify(const struct jwt_conf *c, struct sl_str token, double now,
     *why = sl__jwt_decode(token.p, token.len, c->algs, &t);
     if (*why != NULL)
         return NULL;
+    /* Configured keys first, then the JWKS's: a kid is looked up in both. */
+    *why = sl__jwt_verify(c->keys, c->nkeys, &t, no_key);
+    if (*why != NULL && *no_key && set != NULL)
+        *why = sl__jwt_verify(set->keys, set->nkeys, &t, no_key);
     /* Nothing in the payload is read before the signature verifies. */
-    if ((*why = sl__jwt_verify(c, &t)) != NULL || (*why = sl__jwt_decode_payload(&t)) != NULL)
+    if (*why != NULL || (*why = sl__jwt_decode_payload(&t)) != NULL)
         goto done;
     v = sl__jwt_check_times(t.payload, &c->times, now, why, exp);
     if (v != JWT_VALID) {
@@ -294,13 +317,14 @@ static enum sl_status admit(struct sl_req *req, const struct jwt_conf *c, const 
     return SL_NEXT;
 }
 
-/* The token's claims, from the cache or verified now (then cached). */
-static json_t *claims_of(struct sl_req *req, const struct jwt_conf *c, struct sl_str token,
-                         const char **result, const char **why)
+/* The token's claims, from the cache or verified now (then cached), with
+ * the configured keys and set (NULL: no JWKS, or none loaded yet). */
+static json_t *claims_of(struct jwt_worker *w, const struct jwt_conf *c, const struct jwks_set *set,
+                         struct sl_str token, const char **result, const char **why, bool *no_key)
 {
-    struct jwt_worker *w = sl_req_worker_data(req, &sl_plugin_jwt);
+    uint64_t gen = set != NULL ? set->gen : 0;
     double now = now_s(), exp = 0;
-    const json_t *hit = sl__jwt_cache_get(w->cache, c->serial, token.p, token.len, now);
+    const json_t *hit = sl__jwt_cache_get(w->cache, c->serial, gen, token.p, token.len, now);
     json_t *claims;
 
     if (hit != NULL) {
@@ -313,37 +337,85 @@ static json_t *claims_of(struct sl_req *req, const struct jwt_conf *c, struct sl
         *result = v == JWT_EXPIRED ? "expired" : "invalid";
         return NULL;
     }
-    claims = verify(c, token, now, result, why, &exp);
+    claims = verify(c, set, token, now, result, why, &exp, no_key);
     if (claims != NULL)
-        sl__jwt_cache_put(w->cache, c->serial, token.p, token.len,
+        sl__jwt_cache_put(w->cache, c->serial, gen, token.p, token.len,
                           exp > 0 ? exp : now + JWT_CACHE_MAX_S, claims);
     return claims;
 }
 
-static enum sl_status on_access(struct sl_req *req, void *conf)
+/* 503 auth_unavailable: no keys to check the token with. Never a pass. */
+static enum sl_status unavailable(struct sl_req *req, const char *why)
 {
-    const struct jwt_conf *c = conf;
-    const struct jwt_source *from = NULL;
-    const struct jwt_rule *rule;
+    sl_req_log_field(req, "auth", "unavailable");
+    sl_req_count(req, &decisions, "unavailable");
+    sl_log(SL_LOG_WARN, req, "jwt: %s", why);
+    if (sl_resp_header_add(req, "Retry-After", "1") != 0 ||
+        sl_req_respond(req, 503, "auth_unavailable",
+                       "the keys that check tokens cannot be loaded; try again") != 0)
+        return SL_ERROR;
+    return SL_DONE;
+}
+
+static void resume(struct jwks_wait *wt, bool timed_out);
+
+/* The client left while its request waited for a fetch. */
+static void cancel(void *arg)
+{
+    struct pending *p = arg;
+    struct jwt_worker *w = sl_req_worker_data(p->req, &sl_plugin_jwt);
+
+    sl__jwks_unwait(w->jwks, &p->wait);
+}
+
+/* Wait for the next fetch of c's JWKS, then check the token again. */
+static enum sl_status wait_for_keys(struct sl_req *req, const struct jwt_conf *c,
+                                    struct sl_str token, const struct jwt_source *from,
+                                    uint64_t seq)
+{
+    struct jwt_worker *w = sl_req_worker_data(req, &sl_plugin_jwt);
+    struct pending *p = sl_arena_calloc(sl_req_arena(req), sizeof(*p));
+
+    if (p == NULL)
+        return SL_ERROR;
+    *p = (struct pending){.req = req, .c = c, .token = token, .from = from};
+    p->wait.src = c->jwks;
+    p->wait.done = resume;
+    sl__jwks_wait(w->jwks, &p->wait, seq);
+    sl_req_suspend(req, cancel, p);
+    return SL_AGAIN;
+}
+
+/*
+ * Check the token (found in from) and answer or let the request through.
+ * Without a key for the token in a JWKS config, the first time round
+ * (!again) waits for a fetch when one may run; again, after that fetch,
+ * the answer is final.
+ */
+static enum sl_status authenticate(struct sl_req *req, const struct jwt_conf *c,
+                                   struct sl_str token, const struct jwt_source *from, bool again)
+{
+    struct jwt_worker *w = sl_req_worker_data(req, &sl_plugin_jwt);
+    struct jwks_set *set = c->jwks != NULL ? sl__jwks_source_set(c->jwks) : NULL;
     const char *result = "invalid", *why = NULL;
-    struct sl_str token;
-    bool twice = false;
+    const struct jwt_rule *rule;
+    bool no_key = false, loaded = set != NULL;
     enum sl_status st;
     json_t *claims;
     char buf[64];
 
-    /* The client's own copies never reach the upstream, token or not. */
-    for (size_t i = 0; i < c->nforwards; i++)
-        if (sl_req_header_set(req, c->forwards[i].header, NULL) != 0)
-            return SL_ERROR;
-    token = find_token(req, c, &from, &twice);
-    if (twice)
-        return deny(req, "invalid", c->www_invalid, 401, "more than one token header");
-    if (token.p == NULL)
-        return deny(req, "missing", c->www_missing, 401, "a bearer token is required");
-    if (token.len > c->max_token_size)
-        return deny(req, "invalid", c->www_invalid, 401, "the token is too large");
-    claims = claims_of(req, c, token, &result, &why);
+    claims = claims_of(w, c, set, token, &result, &why, &no_key);
+    sl__jwks_set_unref(set);
+    if (claims == NULL && no_key && c->jwks != NULL) {
+        uint64_t seq = 0;
+        enum jwks_ask a = again ? JWKS_NO : sl__jwks_source_ask(c->jwks, w->jwks, loaded, &seq);
+
+        if (a == JWKS_WAIT)
+            return wait_for_keys(req, c, token, from, seq);
+        if (!loaded)
+            return unavailable(req, "no key set could be loaded from the IdP yet (see the "
+                                    "refresh failures logged)");
+    }
     if (claims == NULL)
         return deny(req, result, c->www_invalid, 401, why);
     rule = rule_for(c, sl_req_method(req));
@@ -359,6 +431,46 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
     }
     json_decref(claims);
     return st;
+}
+
+/* A fetch that the request waited for completed, or the wait timed out. */
+static void resume(struct jwks_wait *wt, bool timed_out)
+{
+    struct pending *p = (struct pending *)wt;
+    enum sl_status st;
+
+    if (timed_out)
+        st = unavailable(p->req, "the IdP did not answer in time for this request");
+    else
+        st = authenticate(p->req, p->c, p->token, p->from, true);
+    /* authenticate() never waits twice: again is set. */
+    sl_req_resume(p->req, st);
+}
+
+static enum sl_status on_access(struct sl_req *req, void *conf)
+{
+    const struct jwt_conf *c = conf;
+    const struct jwt_source *from = NULL;
+    struct sl_str token;
+    bool twice = false;
+
+    /* The client's own copies never reach the upstream, token or not. */
+    for (size_t i = 0; i < c->nforwards; i++)
+        if (sl_req_header_set(req, c->forwards[i].header, NULL) != 0)
+            return SL_ERROR;
+    token = find_token(req, c, &from, &twice);
+    if (twice)
+        return deny(req, "invalid", c->www_invalid, 401, "more than one token header");
+    if (token.p == NULL)
+        return deny(req, "missing", c->www_missing, 401, "a bearer token is required");
+    if (token.len > c->max_token_size)
+        return deny(req, "invalid", c->www_invalid, 401, "the token is too large");
+    return authenticate(req, c, token, from, false);
+}
+
+static void metrics(void (*emit)(void *ctx, const char *text), void *ctx)
+{
+    sl__jwks_metrics(emit, ctx);
 }
 
 static const char *versions(void)
@@ -377,6 +489,7 @@ const struct sl_plugin sl_plugin_jwt = {
     .worker_init = worker_init,
     .worker_fini = worker_fini,
     .access = on_access,
+    .metrics = metrics,
     .counters = counters,
     .versions = versions,
 };

@@ -2,9 +2,13 @@
  * jwt plugin: its YAML.
  *
  *   jwt:
- *     keys:                                  # required: the keys that verify tokens
+ *     keys:                                  # the keys that verify tokens, and/or:
  *       - {file: /etc/sluice/k.pem, alg: RS256, kid: k1}  # a PEM public key
  *       - {secret: "${HS_SECRET}", alg: HS256}            # an HMAC secret
+ *     jwks_uri: https://idp/.well-known/jwks.json         # keys from a JWKS, or
+ *     discovery: true                        # the issuer's openid-configuration's jwks_uri
+ *     ca: /etc/sluice/idp-ca.pem             # the IdP's CA (default: the system's)
+ *     jwks_refresh: 10m                      # at least 1s (default 10m, or max-age)
  *     issuer: https://idp.example.com/       # string or list: iss must be one
  *     audience: users-api                    # string or list: aud must hold one
  *     algorithms: [RS256, ES256]             # default: the algs of the keys
@@ -27,10 +31,23 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "jwks_source.h"
+#include "sluice/fetch.h"
 #include "verify.h"
 
 #define MAX_LIST 64
+
+/* jwks_refresh: at least 1s (a test's rotation; an IdP is better asked
+ * every few minutes), at most 1d, 10m by default. */
+#define REFRESH_MIN_MS     1000ull
+#define REFRESH_MAX_MS     (24ull * 3600 * 1000)
+#define REFRESH_DEFAULT_MS (10ull * 60 * 1000)
+
+/* Every asymmetric alg: what a JWKS's keys may allow. */
+#define PKEY_ALGS                                                                                  \
+    (((1u << JWT_NALGS) - 1) & ~((1u << JWT_HS256) | (1u << JWT_HS384) | (1u << JWT_HS512)))
 
 static atomic_uint_fast64_t serials = 1;
 
@@ -127,6 +144,7 @@ static int read_key(struct sl_conf_ctx *ctx, const struct sl_node *n, struct jwt
     if (sl_conf_errors(ctx) != errors || a < 0)
         return -1;
     k->alg = (enum jwt_alg)a;
+    k->algs = 1u << a;
     if (secret != NULL) {
         if (a > JWT_HS512) {
             sl_conf_error(ctx, sl_node_get(n, "alg"), "%s takes a public key file:, not a secret",
@@ -177,7 +195,12 @@ static int read_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, struct
     bool ok = true;
 
     if (list == NULL) {
-        sl_conf_error(ctx, node, "keys: is required (the keys that verify tokens)");
+        /* Optional with a JWKS: read_jwks() checks that one is there. */
+        if (sl_node_get(node, "jwks_uri") != NULL || sl_node_get(node, "discovery") != NULL)
+            return 0;
+        sl_conf_error(ctx, node,
+                      "keys: is required (the keys that verify tokens), or jwks_uri:, or "
+                      "discovery: true with issuer:");
         return -1;
     }
     if (list->type != SL_NODE_SEQ || list->n == 0 || list->n > MAX_LIST) {
@@ -445,13 +468,95 @@ static int read_limits(struct sl_conf_ctx *ctx, const struct sl_node *node, stru
     return sl_conf_errors(ctx) == errors ? 0 : -1;
 }
 
+/* An http(s) URL for jwks_uri or issuer (with discovery); plain http only
+ * with a warning, unless to this host: anyone on the path could swap keys. */
+static int check_url(struct sl_conf_ctx *ctx, const struct sl_node *n, const char *url)
+{
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        sl_conf_error(ctx, n, "expected an https:// (or http://) URL, found \"%s\"", url);
+        return -1;
+    }
+    if (strchr(url, ' ') != NULL || strchr(url, '\r') != NULL || strchr(url, '\n') != NULL) {
+        sl_conf_error(ctx, n, "a URL has no spaces or line breaks");
+        return -1;
+    }
+    if (url[4] == ':' && !sl_fetch_url_is_loopback(url))
+        sl_conf_warn(ctx, n,
+                     "keys fetched over plain http:// can be replaced by anyone on the path; "
+                     "use https://");
+    return 0;
+}
+
+/* jwks_uri:, or discovery: true with one issuer:; ca:, jwks_refresh:. */
+static int read_jwks(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
+{
+    const struct sl_node *uri = sl_node_get(node, "jwks_uri"),
+                         *disc = sl_node_get(node, "discovery");
+    int errors = sl_conf_errors(ctx);
+    const char *url = NULL;
+    bool discovery = false;
+
+    sl_conf_str(ctx, node, "jwks_uri", &url, false);
+    sl_conf_bool(ctx, node, "discovery", &discovery, false);
+    if (url != NULL && check_url(ctx, uri, url) == 0 && discovery)
+        sl_conf_error(ctx, disc, "either jwks_uri: or discovery: true, not both");
+    if (discovery && url == NULL) {
+        if (c->nissuers != 1)
+            sl_conf_error(ctx, disc, "discovery: true needs issuer: (one URL) to discover from");
+        else if (check_url(ctx, sl_node_get(node, "issuer"), c->issuers[0]) == 0) {
+            size_t len = strlen(c->issuers[0]);
+
+            /* OIDC Discovery 4: the issuer, less a trailing slash, then the
+             * well-known path. */
+            if (len > 0 && c->issuers[0][len - 1] == '/')
+                len--;
+            url = sl_arena_printf(arena(ctx), "%.*s/.well-known/openid-configuration", (int)len,
+                                  c->issuers[0]);
+        }
+    }
+    c->discovery = discovery;
+    c->refresh_ms = REFRESH_DEFAULT_MS;
+    c->refresh_set = sl_node_get(node, "jwks_refresh") != NULL;
+    if (sl_conf_duration(ctx, node, "jwks_refresh", &c->refresh_ms, false) == 0 && c->refresh_set &&
+        (c->refresh_ms < REFRESH_MIN_MS || c->refresh_ms > REFRESH_MAX_MS))
+        sl_conf_error(ctx, sl_node_get(node, "jwks_refresh"), "expected 1s to 1d");
+    if (sl_conf_str(ctx, node, "ca", &c->ca_file, false) == 0 && c->ca_file != NULL &&
+        access(c->ca_file, R_OK) != 0)
+        sl_conf_error(ctx, sl_node_get(node, "ca"), "cannot read %s: %s", c->ca_file,
+                      strerror(errno));
+    if ((c->ca_file != NULL || c->refresh_set) && url == NULL && !discovery &&
+        sl_conf_errors(ctx) == errors)
+        sl_conf_error(ctx, sl_node_get(node, c->ca_file != NULL ? "ca" : "jwks_refresh"),
+                      "only with jwks_uri: or discovery: true");
+    if (sl_conf_errors(ctx) != errors)
+        return -1;
+    c->jwks_url = url;
+    if (url != NULL && sl_node_get(node, "algorithms") == NULL)
+        c->algs |= PKEY_ALGS; /* the JWKS's keys say which they allow */
+    return 0;
+}
+
 void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
 {
-    static const char *const keys[] = {"keys",           "issuer",         "audience",
-                                       "algorithms",     "leeway",         "require_exp",
-                                       "max_token_size", "scopes",         "claims",
-                                       "rules",          "forward_claims", "strip_authorization",
-                                       "token_from",     "realm",          NULL};
+    static const char *const keys[] = {"keys",
+                                       "issuer",
+                                       "audience",
+                                       "algorithms",
+                                       "leeway",
+                                       "require_exp",
+                                       "max_token_size",
+                                       "scopes",
+                                       "claims",
+                                       "rules",
+                                       "forward_claims",
+                                       "strip_authorization",
+                                       "token_from",
+                                       "realm",
+                                       "jwks_uri",
+                                       "discovery",
+                                       "ca",
+                                       "jwks_refresh",
+                                       NULL};
     struct jwt_conf *c = sl_arena_calloc(arena(ctx), sizeof(*c));
     int errors = sl_conf_errors(ctx);
 
@@ -464,6 +569,7 @@ void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
         str_or_list(ctx, node, "issuer", &c->issuers, &c->nissuers);
     if (sl_node_get(node, "audience") != NULL)
         str_or_list(ctx, node, "audience", &c->audiences, &c->naudiences);
+    read_jwks(ctx, node, c);
     read_limits(ctx, node, c);
     read_scopes(ctx, node, &c->authz);
     read_claims(ctx, node, &c->authz);
@@ -476,6 +582,10 @@ void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
         free_keys(c->keys, c->nkeys);
         return NULL;
     }
+    if (c->jwks_url != NULL)
+        c->jwks =
+            sl__jwks_source_get(c->jwks_url, c->discovery, c->nissuers == 1 ? c->issuers[0] : NULL,
+                                c->ca_file, c->refresh_ms, c->refresh_set);
     return c;
 }
 
@@ -484,4 +594,6 @@ void sl__jwt_conf_free(void *conf)
     struct jwt_conf *c = conf;
 
     free_keys(c->keys, c->nkeys);
+    if (c->jwks != NULL)
+        sl__jwks_source_put(c->jwks);
 }

@@ -1,12 +1,18 @@
 /*
  * The pure parts of the jwt plugin: base64url (plugins/jwt/jose.c), the
  * token's parts and JOSE header, the claim checks and authorization
- * (claims.c), and the verified-token cache (cache.c).
+ * (claims.c), the verified-token cache (cache.c), and JWKS and discovery
+ * documents (jwks.c) with keys made here by OpenSSL.
  */
 #include "cache.h"
 #include "claims.h"
 #include "jose.h"
+#include "jwks.h"
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -30,6 +36,13 @@ void *sl_calloc(size_t n, size_t size, const char *what)
         abort();
     (void)what;
     return p;
+}
+
+char *sl_strdup(const char *s, const char *what)
+{
+    char *p = sl_malloc(strlen(s) + 1, what);
+
+    return strcpy(p, s);
 }
 
 #define ALL_ALGS ((1u << JWT_NALGS) - 1)
@@ -249,12 +262,13 @@ static void test_the_cache_keeps_a_token_until_its_exp_per_config(void)
     struct jwt_cache *c = sl__jwt_cache_new();
     json_t *j = json("{\"sub\":\"alice\"}");
 
-    sl__jwt_cache_put(c, 1, "tok", 3, 2000, j);
-    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 1999) == j);
-    CHECK(sl__jwt_cache_get(c, 2, "tok", 3, 1999) == NULL);
-    CHECK(sl__jwt_cache_get(c, 1, "tok2", 4, 1999) == NULL);
-    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 2000) == NULL);
-    CHECK(sl__jwt_cache_get(c, 1, "tok", 3, 1000) == NULL); /* dropped once past */
+    sl__jwt_cache_put(c, 1, 0, "tok", 3, 2000, j);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "tok", 3, 1999) == j);
+    CHECK(sl__jwt_cache_get(c, 2, 0, "tok", 3, 1999) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, 7, "tok", 3, 1999) == NULL); /* another key set */
+    CHECK(sl__jwt_cache_get(c, 1, 0, "tok2", 4, 1999) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "tok", 3, 2000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "tok", 3, 1000) == NULL); /* dropped once past */
     json_decref(j);
     sl__jwt_cache_free(c);
 }
@@ -268,15 +282,124 @@ static void test_a_full_cache_forgets_the_oldest_token(void)
     for (int i = 0; i < JWT_CACHE_ENTRIES + 10; i++) {
         int n = snprintf(tok, sizeof(tok), "t%d", i);
 
-        sl__jwt_cache_put(c, 1, tok, (size_t)n, 5000, j);
+        sl__jwt_cache_put(c, 1, 0, tok, (size_t)n, 5000, j);
     }
-    CHECK(sl__jwt_cache_get(c, 1, "t0", 2, 1000) == NULL);
-    CHECK(sl__jwt_cache_get(c, 1, "t9", 2, 1000) == NULL);
-    CHECK(sl__jwt_cache_get(c, 1, "t10", 3, 1000) == j);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "t0", 2, 1000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "t9", 2, 1000) == NULL);
+    CHECK(sl__jwt_cache_get(c, 1, 0, "t10", 3, 1000) == j);
     snprintf(tok, sizeof(tok), "t%d", JWT_CACHE_ENTRIES + 9);
-    CHECK(sl__jwt_cache_get(c, 1, tok, strlen(tok), 1000) == j);
+    CHECK(sl__jwt_cache_get(c, 1, 0, tok, strlen(tok), 1000) == j);
     json_decref(j);
     sl__jwt_cache_free(c);
+}
+
+/* Unpadded base64url of n bytes, into out. */
+static char *b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = abc[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = abc[v & 63];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static char *bn_b64(EVP_PKEY *k, const char *name, char *out)
+{
+    BIGNUM *bn = NULL;
+    unsigned char buf[1024];
+    int n;
+
+    EVP_PKEY_get_bn_param(k, name, &bn);
+    n = BN_bn2bin(bn, buf);
+    BN_free(bn);
+    return b64url(buf, (size_t)n, out);
+}
+
+static struct jwks_set *parse(const char *json, size_t *skipped, const char **why)
+{
+    return sl__jwks_parse(json, strlen(json), skipped, why);
+}
+
+static void test_a_jwks_gives_rsa_ec_and_ed25519_keys_with_their_algs(void)
+{
+    EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256");
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char pub[200], x[32];
+    size_t plen = 0, xlen = 32, skipped = 9;
+    char n[400], e[16], xs[100], ys[100], es[100], json[2000];
+    const char *why = NULL;
+    struct jwks_set *s;
+
+    EVP_PKEY_get_octet_string_param(ec, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &plen);
+    EVP_PKEY_get_raw_public_key(ed, x, &xlen);
+    snprintf(json, sizeof(json),
+             "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\",\"n\":\"%s\",\"e\":\"%s\"},"
+             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"e\",\"x\":\"%s\",\"y\":\"%s\"},"
+             "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\",\"alg\":\"EdDSA\"},"
+             "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"%s\",\"e\":\"%s\"},"
+             "{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"},"
+             "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"RS256\",\"x\":\"%s\",\"y\":\"%s\"}]}",
+             bn_b64(rsa, OSSL_PKEY_PARAM_RSA_N, n), bn_b64(rsa, OSSL_PKEY_PARAM_RSA_E, e),
+             b64url(pub + 1, 32, xs), b64url(pub + 33, 32, ys), b64url(x, 32, es), n, e, xs, ys);
+    s = parse(json, &skipped, &why);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(skipped, 3); /* enc, oct, an alg that does not fit */
+    if (s != NULL) {
+        CHECK_EQ_INT(s->nkeys, 3);
+        CHECK_STREQ(s->keys[0].kid, "r");
+        CHECK(EVP_PKEY_eq(s->keys[0].pkey, rsa) == 1);
+        CHECK(s->keys[0].algs & (1u << JWT_RS256) && s->keys[0].algs & (1u << JWT_PS512));
+        CHECK(!(s->keys[0].algs & (1u << JWT_HS256)));
+        CHECK(EVP_PKEY_eq(s->keys[1].pkey, ec) == 1);
+        CHECK_EQ_INT(s->keys[1].algs, 1u << JWT_ES256);
+        CHECK(EVP_PKEY_eq(s->keys[2].pkey, ed) == 1);
+        CHECK_EQ_INT(s->keys[2].algs, 1u << JWT_EDDSA);
+        CHECK(s->keys[2].kid == NULL);
+    }
+    sl__jwks_set_unref(s);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(ed);
+}
+
+static void test_a_jwks_without_usable_keys_or_not_a_jwks_is_refused(void)
+{
+    const char *why = NULL;
+    size_t skipped;
+
+    CHECK(parse("{\"keys\":[]}", &skipped, &why) == NULL);
+    CHECK_CONTAINS(why, "no usable");
+    CHECK(parse("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0\"}]}", &skipped, &why) == NULL);
+    CHECK(parse("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}",
+                &skipped, &why) == NULL);
+    CHECK(parse("[]", &skipped, &why) == NULL);
+    CHECK_CONTAINS(why, "not a JWKS");
+    CHECK(parse("not json", &skipped, &why) == NULL);
+}
+
+static void test_discovery_gives_the_jwks_uri_of_the_named_issuer_only(void)
+{
+    const char *doc = "{\"issuer\":\"https://idp/\",\"jwks_uri\":\"https://idp/jwks\"}";
+    const char *why = NULL;
+    char *uri = sl__jwks_discovered_uri(doc, strlen(doc), "https://idp/", &why);
+
+    CHECK_STREQ(uri, "https://idp/jwks");
+    free(uri);
+    CHECK(sl__jwks_discovered_uri(doc, strlen(doc), "https://other/", &why) == NULL);
+    CHECK_CONTAINS(why, "another issuer");
+    doc = "{\"issuer\":\"https://idp/\",\"jwks_uri\":\"file:///etc/passwd\"}";
+    CHECK(sl__jwks_discovered_uri(doc, strlen(doc), "https://idp/", &why) == NULL);
 }
 
 int main(void)
@@ -296,5 +419,8 @@ int main(void)
     RUN(test_claim_paths_have_no_empty_names);
     RUN(test_the_cache_keeps_a_token_until_its_exp_per_config);
     RUN(test_a_full_cache_forgets_the_oldest_token);
+    RUN(test_a_jwks_gives_rsa_ec_and_ed25519_keys_with_their_algs);
+    RUN(test_a_jwks_without_usable_keys_or_not_a_jwks_is_refused);
+    RUN(test_discovery_gives_the_jwks_uri_of_the_named_issuer_only);
     return check_done();
 }

@@ -133,7 +133,7 @@ static bool verify_pkey(const struct jwt_key *k, const struct jwt_token *t)
 
     if (md == NULL)
         return false;
-    if (curve_of(k->alg, &size) != NULL) {
+    if (curve_of(t->alg, &size) != NULL) {
         int n = ecdsa_der(t->sig, t->sig_len, size, &der);
 
         if (n < 0)
@@ -141,11 +141,11 @@ static bool verify_pkey(const struct jwt_key *k, const struct jwt_token *t)
         sig = der;
         sig_len = (size_t)n;
     }
-    if (EVP_DigestVerifyInit(md, &pctx, digest_of(k->alg), NULL, k->pkey) != 1)
+    if (EVP_DigestVerifyInit(md, &pctx, digest_of(t->alg), NULL, k->pkey) != 1)
         goto done;
     /* PS*: PSS with MGF1 of the same hash and a salt as long as the hash
      * (RFC 7518 3.5). */
-    if (k->alg >= JWT_PS256 && k->alg <= JWT_PS512 &&
+    if (t->alg >= JWT_PS256 && t->alg <= JWT_PS512 &&
         (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
         goto done;
@@ -160,22 +160,25 @@ static bool verify_with(const struct jwt_key *k, const struct jwt_token *t)
 {
     /* The key pins the alg: whatever the token's bytes, an HS256 token is
      * never checked against an RSA or EC key, nor RS256 against a secret. */
-    if (k->alg != t->alg)
+    if (!(k->algs & (1u << t->alg)))
         return false;
-    return is_hmac(k->alg) ? k->secret != NULL && verify_hmac(k, t)
+    return is_hmac(t->alg) ? k->secret != NULL && verify_hmac(k, t)
                            : k->pkey != NULL && verify_pkey(k, t);
 }
 
-const char *sl__jwt_verify(const struct jwt_conf *c, const struct jwt_token *t)
+const char *sl__jwt_verify(const struct jwt_key *keys, size_t n, const struct jwt_token *t,
+                           bool *no_key)
 {
     bool tried = false;
 
-    for (size_t i = 0; i < c->nkeys; i++) {
-        const struct jwt_key *k = &c->keys[i];
+    *no_key = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct jwt_key *k = &keys[i];
+        bool allows = (k->algs & (1u << t->alg)) != 0;
 
-        if (t->kid != NULL ? k->kid == NULL || strcmp(k->kid, t->kid) != 0 : k->alg != t->alg)
+        if (t->kid != NULL ? k->kid == NULL || strcmp(k->kid, t->kid) != 0 : !allows)
             continue;
-        if (t->kid != NULL && k->alg != t->alg)
+        if (t->kid != NULL && !allows)
             return "the token's alg is not its key's";
         tried = true;
         if (verify_with(k, t))
@@ -183,8 +186,10 @@ const char *sl__jwt_verify(const struct jwt_conf *c, const struct jwt_token *t)
         if (t->kid != NULL)
             break;
     }
-    if (!tried)
+    if (!tried) {
+        *no_key = true;
         return t->kid != NULL ? "the token's kid is unknown" : "no key for the token's alg";
+    }
     /* OpenSSL keeps failures on the thread's error queue: leave it empty. */
     ERR_clear_error();
     return "the token's signature does not verify";

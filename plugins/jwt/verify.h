@@ -19,11 +19,15 @@
 const char *sl__jwt_key_fits(enum jwt_alg alg, EVP_PKEY *pkey);
 
 /*
- * Verify t's signature with the configured keys: the key whose kid the
- * token names, or else each key of the token's alg in turn. A key is used
- * only when its alg equals the token's. Returns NULL when one verifies, or
- * why none does. Runs on any thread: keys are only read.
+ * Verify t's signature with one of keys (n of them: the configured ones, or
+ * a JWKS key set's): the key whose kid the token names, or else each key
+ * that allows the token's alg in turn. A key is used only when it allows
+ * the token's alg. Returns NULL when one verifies, or why none does; then
+ * *no_key says whether no key was even tried (the kid is unknown, or no key
+ * allows the alg), which is what makes a JWKS worth fetching again. Runs on
+ * any thread: keys are only read.
  */
-const char *sl__jwt_verify(const struct jwt_conf *c, const struct jwt_token *t);
+const char *sl__jwt_verify(const struct jwt_key *keys, size_t n, const struct jwt_token *t,
+                           bool *no_key);
 
 #endif

@@ -487,7 +487,8 @@ def test_metrics_count_auth_decisions_by_result(sluice_factory, origin, keys):
     for m in re.finditer(r'^sluice_auth_decisions_total\{route="api",plugin="jwt",'
                          r'result="(\w+)"\} (\d+)$', text, re.M):
         got[m.group(1)] = int(m.group(2))
-    assert got == {"allowed": 2, "missing": 1, "invalid": 1, "expired": 1, "forbidden": 1}
+    assert got == {"allowed": 2, "missing": 1, "invalid": 1, "expired": 1, "forbidden": 1,
+                   "unavailable": 0}
     assert "# TYPE sluice_auth_decisions_total counter" in text
 
 

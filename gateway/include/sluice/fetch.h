@@ -5,9 +5,10 @@
  * TLS with certificate verification, one HTTP/1.1 exchange, no blocking
  * call anywhere.
  *
- * The callback runs exactly once, on the loop, unless sl_fetch() returns
- * NULL (then it never runs) or sl_fetch_cancel() is called first (then it
- * never runs either).
+ * The callback runs exactly once, on the loop, and never from inside
+ * sl_fetch() itself (so the caller may store the handle first), unless
+ * sl_fetch() returns NULL (then it never runs) or sl_fetch_cancel() is
+ * called first (then it never runs either).
  */
 #ifndef SLUICE_FETCH_H
 #define SLUICE_FETCH_H
