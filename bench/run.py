@@ -21,6 +21,11 @@ Scenarios:
              compare is CPU per handshake, not handshakes per second)
   ratelimit  sluice alone: no limit vs a local limit vs a Redis limit,
              with limits high enough that nothing is rejected
+  jwt        sluice alone: the plain route vs the same route with the jwt
+             plugin, RS256 and ES256 with one token reused (the verified-token
+             cache's case) and RS256 with a fresh token per request (5,000
+             tokens in turn, more than the cache holds: a signature check
+             each time)
 """
 
 import argparse
@@ -327,6 +332,65 @@ def run_ratelimit(d, origin_port, rounds, seconds, conns):
     return summarize("ratelimit", results, base="unlimited")
 
 
+def jwt_tokens(d, n_fresh):
+    """Keys (openssl) and tokens (PyJWT): {variant: (alg, key file, tokens)}."""
+    import jwt  # python3-jwt, from scripts/deps
+
+    keys = {}
+    for name, args in (("rs", ["rsa", "-pkeyopt", "rsa_keygen_bits:2048"]),
+                       ("es", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"])):
+        key, pub = Path(d) / f"jwt-{name}.key", Path(d) / f"jwt-{name}.pub"
+        subprocess.run(["openssl", "genpkey", "-algorithm", args[0], *args[1:], "-out", str(key)],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(pub)],
+                       check=True, capture_output=True)
+        keys[name] = (key.read_text(), str(pub))
+    exp = int(time.time()) + 3600
+
+    def mint(name, alg, i):
+        return jwt.encode({"sub": f"user{i}", "exp": exp}, keys[name][0], algorithm=alg)
+
+    return {
+        "rs256": ("RS256", keys["rs"][1], [mint("rs", "RS256", 0)]),
+        "es256": ("ES256", keys["es"][1], [mint("es", "ES256", 0)]),
+        "rs256-fresh": ("RS256", keys["rs"][1], [mint("rs", "RS256", i) for i in range(n_fresh)]),
+    }
+
+
+def run_jwt(d, origin_port, rounds, seconds, conns):
+    tokens_by = jwt_tokens(d, 5000)
+    # The plain route gets the same request, Authorization header included:
+    # what is measured is the plugin, not the header's bytes.
+    variants = {"plain": (sluice_conf(d, free_port(), origin_port),
+                          ["-H", f"Authorization: Bearer {tokens_by['rs256'][2][0]}"])}
+    for name, (alg, pub, tokens) in tokens_by.items():
+        proc = sluice_conf(d, free_port(), origin_port,
+                           plugins=[f"jwt: {{keys: [{{file: {pub}, alg: {alg}}}]}}"])
+        if len(tokens) == 1:
+            extra = ["-H", f"Authorization: Bearer {tokens[0]}"]
+        else:
+            lst, lua = Path(d) / f"{name}.tokens", Path(d) / f"{name}.lua"
+            lst.write_text("\n".join(tokens) + "\n")
+            lua.write_text(
+                f'local t = {{}}\nfor l in io.lines("{lst}") do t[#t + 1] = l end\n'
+                'local i = 0\nrequest = function()\n  i = i % #t + 1\n'
+                '  return wrk.format("GET", "/", {["Authorization"] = "Bearer " .. t[i]})\nend\n')
+            extra = ["-s", str(lua)]
+        variants[name] = (proc, extra)
+    results = {v: [] for v in variants}
+    try:
+        for proc, extra in variants.values():
+            wrk(f"http://127.0.0.1:{proc.port}/", conns, 1, extra)
+        for _ in range(rounds):
+            for v, (proc, extra) in variants.items():
+                results[v].append(measure(proc, f"http://127.0.0.1:{proc.port}/", conns, seconds,
+                                          extra))
+    finally:
+        for proc, _ in variants.values():
+            proc.stop()
+    return summarize("jwt", results, base="plain")
+
+
 def summarize(name, results, base="nginx"):
     out = {"scenario": name, "proxies": {}}
     for p, runs in results.items():
@@ -363,13 +427,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-s", "--scenario", action="append",
-                    choices=["proxy", "https", "handshake", "ratelimit"])
+                    choices=["proxy", "https", "handshake", "ratelimit", "jwt"])
     ap.add_argument("-r", "--rounds", type=int, default=3)
     ap.add_argument("-d", "--duration", type=int, default=10)
     ap.add_argument("-c", "--connections", type=int, default=50)
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
-    scenarios = args.scenario or ["proxy", "https", "handshake", "ratelimit"]
+    scenarios = args.scenario or ["proxy", "https", "handshake", "ratelimit", "jwt"]
     all_results = []
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as d:
         origin_port = free_port()
@@ -385,6 +449,8 @@ def main():
                 elif sc == "handshake":
                     res = run_handshake(d, origin_port, args.rounds, args.duration,
                                         make_cert(d))
+                elif sc == "jwt":
+                    res = run_jwt(d, origin_port, args.rounds, args.duration, args.connections)
                 else:
                     res = run_ratelimit(d, origin_port, args.rounds, args.duration,
                                         args.connections)
