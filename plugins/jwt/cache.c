@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "sluice/alloc.h"
 
@@ -53,11 +54,22 @@ void sl__jwt_cache_free(struct jwt_cache *c)
     free(c);
 }
 
+static EVP_MD *sha256;
+static uv_once_t sha256_once = UV_ONCE_INIT;
+
+/* EVP_sha256() makes OpenSSL 3 look the implementation up in its provider
+ * tables (under a lock) on every digest: fetched once, it does not. */
+static void fetch_sha256(void)
+{
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void digest(const char *token, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
 
-    if (EVP_Digest(token, len, out, &n, EVP_sha256(), NULL) != 1)
+    uv_once(&sha256_once, fetch_sha256);
+    if (sha256 == NULL || EVP_Digest(token, len, out, &n, sha256, NULL) != 1)
         memset(out, 0, 32); /* cannot happen; an all-zero digest matches nothing kept */
 }
 
