@@ -4,8 +4,9 @@
  * JWKS key set (its generation, 0 without one: a key the IdP removed must
  * stop verifying at once, cached or not), with
  * its decoded claims, kept until the token's exp and never past it, so a
- * repeated token costs a SHA-256 instead of a signature check. Bounded: when
- * full, the oldest entry goes. Pure apart from OpenSSL's SHA-256; the caller
+ * repeated token costs a hash and a compare instead of a signature check.
+ * Bounded: when full, the oldest entry goes. Pure apart from the seed of
+ * its hash (OpenSSL's RAND_bytes); the caller
  * passes the clock; unit-tested by test_cache.c.
  */
 #ifndef SL_PLUGIN_JWT_CACHE_H

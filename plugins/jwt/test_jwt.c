@@ -105,7 +105,9 @@ static const char *token_of(const char *h, const char *p, char *buf, size_t n)
 
 static const char *decode_header(const char *h, unsigned algs, struct jwt_token *t)
 {
-    char buf[512];
+    /* Static: t points into the token text, and tests decode its payload
+     * after this returns. */
+    static char buf[512];
     const char *tok = token_of(h, "{}", buf, sizeof(buf));
 
     return sl__jwt_decode(tok, strlen(tok), algs, t);
