@@ -2,7 +2,8 @@
  * jwt plugin: the per-worker verified-token cache.
  *
  * Entries live in a ring (insertion order, so the oldest is the next to be
- * overwritten) and are found through a chained hash of the token. The
+ * overwritten) and are found through a chained hash of the token
+ * (sl_hash(), seeded per cache). The
  * whole token, the serial of the config that verified the token and the
  * generation of the JWKS key set it was verified with are compared: a token
  * verified for one route's keys means nothing for another's, nor for a
@@ -10,13 +11,12 @@
  */
 #include "cache.h"
 
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "sluice/alloc.h"
+#include "sluice/str.h"
 
 #define NBUCKETS 2048 /* a power of two, twice the entries */
 #define NONE     -1
@@ -36,6 +36,7 @@ struct jwt_cache {
     struct entry e[JWT_CACHE_ENTRIES];
     int buckets[NBUCKETS];
     size_t oldest; /* the ring slot the next put takes */
+    uint64_t seed; /* sl_hash()'s */
 };
 
 struct jwt_cache *sl__jwt_cache_new(void)
@@ -44,6 +45,7 @@ struct jwt_cache *sl__jwt_cache_new(void)
 
     for (size_t i = 0; i < NBUCKETS; i++)
         c->buckets[i] = NONE;
+    c->seed = sl_hash_seed();
     return c;
 }
 
@@ -56,40 +58,6 @@ void sl__jwt_cache_free(struct jwt_cache *c)
         free(c->e[i].token);
     }
     free(c);
-}
-
-static uint64_t seed;
-static uv_once_t seed_once = UV_ONCE_INIT;
-
-/* A per-process random seed, so that which tokens share a bucket cannot be
- * chosen from outside. */
-static void init_seed(void)
-{
-    if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
-        seed = (uint64_t)(uintptr_t)&seed ^ 0x9e3779b97f4a7c15ull;
-}
-
-/*
- * Which bucket a token goes in: a fast seeded hash of its bytes (8 at a
- * time, multiply-xorshift mixed). The entry keeps the token itself and the
- * lookup compares it whole, so the hash only spreads entries; a SHA-256
- * here cost some 12,000 instructions per request (callgrind, a 700-byte
- * token), more than the rest of the plugin together.
- */
-static uint64_t hash(const char *p, size_t len)
-{
-    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
-    size_t i = 0;
-
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    w = 0;
-    memcpy(&w, p + i, len - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
 }
 
 static size_t bucket_of(uint64_t h)
@@ -117,8 +85,7 @@ const json_t *sl__jwt_cache_get(struct jwt_cache *c, uint64_t serial, uint64_t g
 {
     uint64_t h;
 
-    uv_once(&seed_once, init_seed);
-    h = hash(token, len);
+    h = sl_hash(c->seed, token, len);
     for (int i = c->buckets[bucket_of(h)]; i != NONE; i = c->e[i].next) {
         struct entry *e = &c->e[i];
 
@@ -143,8 +110,7 @@ void sl__jwt_cache_put(struct jwt_cache *c, uint64_t serial, uint64_t gen, const
 
     if (e->claims != NULL)
         drop(c, i);
-    uv_once(&seed_once, init_seed);
-    e->hash = hash(token, len);
+    e->hash = sl_hash(c->seed, token, len);
     e->token = sl_malloc(len ? len : 1, "the jwt plugin's token cache");
     memcpy(e->token, token, len);
     e->len = len;

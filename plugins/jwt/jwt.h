@@ -8,7 +8,7 @@
  * (verify.c; JWKS keys are read by jwks.c, fetched and shared by
  * jwks_source.c), then its claims: times, issuer and audience (claims.c),
  * and last what the route asks of it (scopes, claims, per-method rules:
- * also claims.c). Verified tokens are kept per
+ * sluice/bearer.h, shared with oauth_introspection). Verified tokens are kept per
  * worker (cache.c) so a repeated token costs no signature check.
  */
 #ifndef SL_PLUGIN_JWT_H
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sluice/bearer.h"
 #include "sluice/plugin.h"
 
 #include "claims.h"
@@ -35,29 +36,6 @@ struct jwt_key {
     EVP_PKEY *pkey;              /* a file key (freed by conf_free), or NULL */
     const unsigned char *secret; /* an HMAC secret (in the arena), or NULL */
     size_t secret_len;
-};
-
-/* A per-method rule: for a request whose method is in methods, authz is
- * required as well as the route's own. */
-struct jwt_rule {
-    const char *const *methods;
-    size_t nmethods;
-    struct jwt_authz authz;
-};
-
-/* A claim forwarded upstream in a header. */
-struct jwt_forward {
-    const char *claim; /* a name or dotted path */
-    const char *header;
-};
-
-enum jwt_source_kind { JWT_FROM_HEADER, JWT_FROM_COOKIE, JWT_FROM_QUERY };
-
-struct jwt_source {
-    enum jwt_source_kind kind;
-    const char *name;
-    bool bearer;       /* header:Authorization: the "Bearer " scheme */
-    struct sl_key key; /* JWT_FROM_COOKIE: the key sl_req_key() reads */
 };
 
 struct jwks_source;
@@ -81,24 +59,14 @@ struct jwt_conf {
     const char *const *audiences;
     size_t naudiences;
     size_t max_token_size;
-    struct jwt_authz authz;
-    const struct jwt_rule *rules;
-    size_t nrules;
-    const struct jwt_forward *forwards;
-    size_t nforwards;
-    bool strip_authorization;
-    const struct jwt_source *sources;
-    size_t nsources;
-    /* WWW-Authenticate values, made once: no token, a bad token, and the
-     * start of an insufficient_scope one (scope="..." is added per rule). */
-    const char *www_missing;
-    const char *www_invalid;
-    const char *www_forbidden;
+    /* Scopes, claims, rules, forward_claims, token_from, realm. */
+    const struct sl_bearer *bearer;
 };
 
 void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node);
 void sl__jwt_conf_free(void *conf);
 
 extern const struct sl_plugin sl_plugin_jwt;
+extern const struct sl_counter sl__jwt_decisions;
 
 #endif

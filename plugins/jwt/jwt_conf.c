@@ -15,13 +15,9 @@
  *     leeway: 30s                            # clock skew allowed for exp, nbf, iat
  *     require_exp: true
  *     max_token_size: 8k
- *     scopes: [users:read]                   # all required
- *     claims: {role: [admin, editor]}        # each must hold one of its values
- *     rules: [{methods: [POST], scopes: [users:write], claims: {...}}]
- *     forward_claims: {sub: X-User-Id}
- *     strip_authorization: false
- *     token_from: [header:Authorization]     # header:NAME | cookie:NAME | query:NAME
- *     realm: api
+ *
+ * and what every token-checking plugin reads (sluice/bearer.h): scopes,
+ * claims, rules, forward_claims, strip_authorization, token_from, realm.
  */
 #include "jwt.h"
 
@@ -50,30 +46,6 @@
     (((1u << JWT_NALGS) - 1) & ~((1u << JWT_HS256) | (1u << JWT_HS384) | (1u << JWT_HS512)))
 
 static atomic_uint_fast64_t serials = 1;
-
-/* An HTTP token (RFC 9110 5.6.2): header names, methods. */
-static bool is_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (strchr("!#$%&'*+-.^_`|~", *s) == NULL && !(*s >= '0' && *s <= '9') &&
-            !(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z'))
-            return false;
-    return true;
-}
-
-/* A scope (RFC 6749 3.3): printable ASCII but space, '"' and '\'. It goes
- * into a quoted WWW-Authenticate parameter as it is. */
-static bool is_scope(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (*s <= 0x20 || *s >= 0x7f || *s == '"' || *s == '\\')
-            return false;
-    return true;
-}
 
 static struct sl_arena *arena(struct sl_conf_ctx *ctx)
 {
@@ -262,193 +234,6 @@ static int read_algorithms(struct sl_conf_ctx *ctx, const struct sl_node *node, 
     return 0;
 }
 
-/* claims: {PATH: VALUE or [VALUES]} */
-static int read_claims(struct sl_conf_ctx *ctx, const struct sl_node *map, struct jwt_authz *a)
-{
-    const struct sl_node *m = sl_node_get(map, "claims");
-    struct jwt_claim_req *reqs;
-    bool ok = true;
-
-    if (m == NULL)
-        return 0;
-    if (m->type != SL_NODE_MAP || m->n == 0) {
-        sl_conf_error(ctx, m, "expected a map of claims to values, found %s", sl_node_type_name(m));
-        return -1;
-    }
-    reqs = sl_arena_calloc(arena(ctx), m->n * sizeof(*reqs));
-    for (size_t i = 0; i < m->n; i++) {
-        const struct sl_node *item = m->items[i];
-
-        reqs[i].path = item->key;
-        if (!sl__jwt_claim_path_ok(item->key)) {
-            sl_conf_error(ctx, item, "bad claim name \"%s\" (names, dot-separated)", item->key);
-            ok = false;
-        } else if (str_or_list(ctx, m, item->key, &reqs[i].values, &reqs[i].n) != 0) {
-            ok = false;
-        }
-    }
-    a->claims = reqs;
-    a->nclaims = m->n;
-    return ok ? 0 : -1;
-}
-
-static int read_scopes(struct sl_conf_ctx *ctx, const struct sl_node *map, struct jwt_authz *a)
-{
-    const char **scopes;
-    size_t n;
-    bool ok = true;
-
-    if (sl_conf_strlist(ctx, map, "scopes", &scopes, &n, false) != 0)
-        return sl_node_get(map, "scopes") == NULL ? 0 : -1;
-    for (size_t i = 0; i < n; i++)
-        if (!is_scope(scopes[i])) {
-            sl_conf_error(ctx, sl_node_get(map, "scopes")->items[i],
-                          "a scope is printable ASCII without spaces, quotes or backslashes");
-            ok = false;
-        }
-    a->scopes = scopes;
-    a->nscopes = n;
-    return ok ? 0 : -1;
-}
-
-static int read_rules(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
-{
-    static const char *const keys[] = {"methods", "scopes", "claims", NULL};
-    const struct sl_node *list = sl_node_get(node, "rules");
-    struct jwt_rule *rules;
-    int errors = sl_conf_errors(ctx);
-
-    if (list == NULL)
-        return 0;
-    if (list->type != SL_NODE_SEQ || list->n == 0 || list->n > MAX_LIST) {
-        sl_conf_error(ctx, list, "expected a list of 1 to %d rules, found %s", MAX_LIST,
-                      sl_node_type_name(list));
-        return -1;
-    }
-    rules = sl_arena_calloc(arena(ctx), list->n * sizeof(*rules));
-    for (size_t i = 0; i < list->n; i++) {
-        const struct sl_node *r = list->items[i];
-        const char **methods;
-
-        if (sl_conf_keys(ctx, r, keys) != 0 && r->type != SL_NODE_MAP)
-            continue;
-        if (sl_conf_strlist(ctx, r, "methods", &methods, &rules[i].nmethods, true) == 0) {
-            rules[i].methods = methods;
-            for (size_t m = 0; m < rules[i].nmethods; m++)
-                if (!is_token(methods[m]))
-                    sl_conf_error(ctx, sl_node_get(r, "methods")->items[m],
-                                  "\"%s\" is not a method", methods[m]);
-        }
-        read_scopes(ctx, r, &rules[i].authz);
-        read_claims(ctx, r, &rules[i].authz);
-    }
-    c->rules = rules;
-    c->nrules = list->n;
-    return sl_conf_errors(ctx) == errors ? 0 : -1;
-}
-
-static int read_forwards(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
-{
-    const struct sl_node *m = sl_node_get(node, "forward_claims");
-    struct jwt_forward *f;
-    int errors = sl_conf_errors(ctx);
-
-    if (m == NULL)
-        return 0;
-    if (m->type != SL_NODE_MAP || m->n > MAX_LIST) {
-        sl_conf_error(ctx, m, "expected a map of claims to header names, found %s",
-                      sl_node_type_name(m));
-        return -1;
-    }
-    f = sl_arena_calloc(arena(ctx), (m->n + 1) * sizeof(*f));
-    for (size_t i = 0; i < m->n; i++) {
-        const struct sl_node *item = m->items[i];
-
-        f[i].claim = item->key;
-        if (!sl__jwt_claim_path_ok(item->key))
-            sl_conf_error(ctx, item, "bad claim name \"%s\" (names, dot-separated)", item->key);
-        if (sl_conf_node_str(ctx, item, &f[i].header) != 0)
-            continue;
-        if (!is_token(f[i].header)) {
-            sl_conf_error(ctx, item, "\"%s\" is not a header name", f[i].header);
-            continue;
-        }
-        /* The client's X_User_Id never reaches the upstream either. */
-        sl_conf_header_owned(ctx, f[i].header);
-    }
-    c->forwards = f;
-    c->nforwards = m->n;
-    return sl_conf_errors(ctx) == errors ? 0 : -1;
-}
-
-static int read_sources(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
-{
-    static const char *const fallback[] = {"header:Authorization", NULL};
-    static const char *const kinds[] = {"header:", "cookie:", "query:"};
-    const struct sl_node *list = sl_node_get(node, "token_from");
-    const char *const *names = fallback;
-    const char **got;
-    struct jwt_source *s;
-    size_t n = 1;
-    int errors = sl_conf_errors(ctx);
-
-    if (sl_conf_strlist(ctx, node, "token_from", &got, &n, false) == 0) {
-        names = got;
-        if (n == 0 || n > 8) {
-            sl_conf_error(ctx, list, "expected 1 to 8 places to look for the token");
-            return -1;
-        }
-    } else if (list != NULL) {
-        return -1;
-    }
-    s = sl_arena_calloc(arena(ctx), n * sizeof(*s));
-    for (size_t i = 0; i < n; i++) {
-        int k = 0;
-
-        while (k < 3 && strncmp(names[i], kinds[k], strlen(kinds[k])) != 0)
-            k++;
-        if (k == 3 || !is_token(names[i] + strlen(kinds[k]))) {
-            sl_conf_error(ctx, list->items[i],
-                          "expected header:NAME, cookie:NAME or query:NAME, found \"%s\"",
-                          names[i]);
-            continue;
-        }
-        s[i].kind = (enum jwt_source_kind)k;
-        s[i].name = names[i] + strlen(kinds[k]);
-        s[i].bearer = k == JWT_FROM_HEADER && strcasecmp(s[i].name, "Authorization") == 0;
-        s[i].key = (struct sl_key){SL_KEY_COOKIE, s[i].name, names[i]};
-    }
-    c->sources = s;
-    c->nsources = n;
-    return sl_conf_errors(ctx) == errors ? 0 : -1;
-}
-
-/* The WWW-Authenticate values (RFC 6750 3): no error code when the request
- * had no token at all. */
-static int read_realm(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
-{
-    const char *realm = NULL;
-    char *r = NULL;
-
-    if (sl_conf_str(ctx, node, "realm", &realm, false) < 0)
-        return -1;
-    if (realm != NULL) {
-        for (const char *p = realm; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
-                sl_conf_error(ctx, sl_node_get(node, "realm"),
-                              "a realm has no quotes, backslashes or control characters");
-                return -1;
-            }
-        r = sl_arena_printf(arena(ctx), "realm=\"%s\"", realm);
-    }
-    c->www_missing = r != NULL ? sl_arena_printf(arena(ctx), "Bearer %s", r) : "Bearer";
-    c->www_invalid = sl_arena_printf(arena(ctx), "Bearer %s%serror=\"invalid_token\"", r ? r : "",
-                                     r ? ", " : "");
-    c->www_forbidden = sl_arena_printf(arena(ctx), "Bearer %s%serror=\"insufficient_scope\"",
-                                       r ? r : "", r ? ", " : "");
-    return 0;
-}
-
 static int read_limits(struct sl_conf_ctx *ctx, const struct sl_node *node, struct jwt_conf *c)
 {
     uint64_t leeway_ms = 30000, size = 8192;
@@ -464,7 +249,6 @@ static int read_limits(struct sl_conf_ctx *ctx, const struct sl_node *node, stru
         (size < 64 || size > 1024 * 1024))
         sl_conf_error(ctx, sl_node_get(node, "max_token_size"), "expected 64 to 1m");
     c->max_token_size = (size_t)size;
-    sl_conf_bool(ctx, node, "strip_authorization", &c->strip_authorization, false);
     return sl_conf_errors(ctx) == errors ? 0 : -1;
 }
 
@@ -538,24 +322,9 @@ static int read_jwks(struct sl_conf_ctx *ctx, const struct sl_node *node, struct
 
 void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
 {
-    static const char *const keys[] = {"keys",
-                                       "issuer",
-                                       "audience",
-                                       "algorithms",
-                                       "leeway",
-                                       "require_exp",
-                                       "max_token_size",
-                                       "scopes",
-                                       "claims",
-                                       "rules",
-                                       "forward_claims",
-                                       "strip_authorization",
-                                       "token_from",
-                                       "realm",
-                                       "jwks_uri",
-                                       "discovery",
-                                       "ca",
-                                       "jwks_refresh",
+    static const char *const keys[] = {"keys",      "issuer",      "audience",       "algorithms",
+                                       "leeway",    "require_exp", "max_token_size", "jwks_uri",
+                                       "discovery", "ca",          "jwks_refresh",   SL_BEARER_KEYS,
                                        NULL};
     struct jwt_conf *c = sl_arena_calloc(arena(ctx), sizeof(*c));
     int errors = sl_conf_errors(ctx);
@@ -571,12 +340,7 @@ void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
         str_or_list(ctx, node, "audience", &c->audiences, &c->naudiences);
     read_jwks(ctx, node, c);
     read_limits(ctx, node, c);
-    read_scopes(ctx, node, &c->authz);
-    read_claims(ctx, node, &c->authz);
-    read_rules(ctx, node, c);
-    read_forwards(ctx, node, c);
-    read_sources(ctx, node, c);
-    read_realm(ctx, node, c);
+    c->bearer = sl_bearer_conf(ctx, node, "jwt", &sl__jwt_decisions);
     if (sl_conf_errors(ctx) != errors) {
         /* No conf_free follows a NULL: give the keys back here. */
         free_keys(c->keys, c->nkeys);

@@ -10,8 +10,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 struct sl_str {
     const char *p;
@@ -46,6 +48,40 @@ static inline bool sl_str_caseeq_lit(struct sl_str a, const char *lit)
 static inline bool sl_str_has_prefix(struct sl_str s, struct sl_str prefix)
 {
     return s.len >= prefix.len && memcmp(s.p, prefix.p, prefix.len) == 0;
+}
+
+/* A random seed for sl_hash(): one per table, so that which keys share a
+ * bucket cannot be chosen from outside. */
+static inline uint64_t sl_hash_seed(void)
+{
+    uint64_t s = 0;
+
+    if (getrandom(&s, sizeof(s), 0) != (ssize_t)sizeof(s))
+        s = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ull;
+    return s;
+}
+
+/*
+ * A fast seeded hash of len bytes (8 at a time, multiply-xorshift mixed),
+ * for hash tables whose keys clients choose (tokens). Not a digest: a table
+ * keeps the key itself and compares it whole. A SHA-256 of a 700-byte token
+ * cost some 12,000 instructions (callgrind), this some 300.
+ */
+static inline uint64_t sl_hash(uint64_t seed, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull), w;
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, b + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 #endif
