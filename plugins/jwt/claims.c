@@ -3,27 +3,16 @@
  */
 #include "claims.h"
 
+#include "sluice/bearer.h"
+
 #include <stdio.h>
 #include <string.h>
-
-/* A numeric claim: 0 and *v set, 1 when absent, -1 when not a number. */
-static int number(const json_t *claims, const char *name, double *v)
-{
-    const json_t *j = json_object_get(claims, name);
-
-    if (j == NULL)
-        return 1;
-    if (!json_is_number(j))
-        return -1;
-    *v = json_number_value(j);
-    return 0;
-}
 
 enum jwt_verdict sl__jwt_check_times(const json_t *claims, const struct jwt_time_rules *r,
                                      double now, const char **why, double *exp)
 {
     double v = 0;
-    int rc = number(claims, "exp", &v);
+    int rc = sl_claim_number(claims, "exp", &v);
 
     *exp = 0;
     if (rc < 0 || (rc > 0 && r->require_exp)) {
@@ -37,12 +26,12 @@ enum jwt_verdict sl__jwt_check_times(const json_t *claims, const struct jwt_time
             return JWT_EXPIRED;
         }
     }
-    rc = number(claims, "nbf", &v);
+    rc = sl_claim_number(claims, "nbf", &v);
     if (rc < 0 || (rc == 0 && !(v <= now + r->leeway_s))) {
         *why = rc < 0 ? "the token's nbf is not a number" : "the token is not valid yet";
         return JWT_INVALID;
     }
-    rc = number(claims, "iat", &v);
+    rc = sl_claim_number(claims, "iat", &v);
     if (rc < 0 || (rc == 0 && !(v <= now + r->leeway_s))) {
         *why = rc < 0 ? "the token's iat is not a number" : "the token is issued in the future";
         return JWT_INVALID;

@@ -17,34 +17,6 @@
 
 #include "check.h"
 
-/* The plugin's allocators end the process on failure; so do these. */
-void *sl_malloc(size_t n, const char *what)
-{
-    void *p = malloc(n ? n : 1);
-
-    if (p == NULL)
-        abort();
-    (void)what;
-    return p;
-}
-
-void *sl_calloc(size_t n, size_t size, const char *what)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (p == NULL)
-        abort();
-    (void)what;
-    return p;
-}
-
-char *sl_strdup(const char *s, const char *what)
-{
-    char *p = sl_malloc(strlen(s) + 1, what);
-
-    return strcpy(p, s);
-}
-
 #define ALL_ALGS ((1u << JWT_NALGS) - 1)
 
 static ssize_t decode(const char *s, unsigned char *out)

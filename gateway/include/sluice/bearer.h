@@ -89,6 +89,10 @@ enum sl_status sl_bearer_decide(struct sl_req *req, const struct sl_bearer *b,
  * "org.id"; a flat name holding dots wins), borrowed from claims, or NULL. */
 const json_t *sl_claim(const json_t *claims, const char *path);
 
+/* A numeric claim (exp, nbf, iat): 0 with *v set, 1 when absent, -1 when
+ * it is not a number. */
+int sl_claim_number(const json_t *claims, const char *name, double *v);
+
 /*
  * A claim's value as text, in buf (size n): strings as they are (borrowed),
  * integers, reals and booleans as JSON writes them. NULL for null, objects,

@@ -15,6 +15,18 @@ static bool one_of(const char *s, const char *const *list, size_t n)
     return false;
 }
 
+int sl_claim_number(const json_t *claims, const char *name, double *v)
+{
+    const json_t *j = json_object_get(claims, name);
+
+    if (j == NULL)
+        return 1;
+    if (!json_is_number(j))
+        return -1;
+    *v = json_number_value(j);
+    return 0;
+}
+
 const json_t *sl_claim(const json_t *claims, const char *path)
 {
     const json_t *j = claims;
