@@ -1,6 +1,7 @@
 /*
- * The error log. Each line is formatted into a stack buffer and written with
- * one write(2), so lines from different workers never interleave.
+ * The error log. Each line is formatted into a stack buffer (a heap one for
+ * log.format: json) and written with one write(2), so lines from different
+ * workers never interleave.
  */
 #include "base/log.h"
 
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/sbuf.h"
 #include "base/util.h"
 
 int sl_log_level = SL_LOG_INFO;
@@ -87,9 +89,8 @@ int sl__log_reopen(void)
     return sl__sink_reopen(&error_sink);
 }
 
-void sl__log_text(const char *text)
+static void write_all(const char *text, size_t len)
 {
-    size_t len = strlen(text);
     int fd = atomic_load(&error_sink.fd);
 
     while (len > 0) {
@@ -103,10 +104,60 @@ void sl__log_text(const char *text)
 }
 
 static sl_log_context_fn *context;
+static sl_log_json_context_fn *json_context;
+static atomic_bool json_lines;
 
-void sl__log_set_context(sl_log_context_fn *fn)
+void sl__log_set_context(sl_log_context_fn *fn, sl_log_json_context_fn *json_fn)
 {
     context = fn;
+    json_context = json_fn;
+}
+
+void sl__log_set_json(bool on)
+{
+    atomic_store(&json_lines, on);
+}
+
+static const char *level_name(enum sl_log_level level)
+{
+    return level_names[level < 0 || level > 3 ? 0 : level];
+}
+
+/* {"ts":"2026-12-02T01:55:23.338Z","level":"warn","worker":"w0",
+ *  "message":"...", the request's members} and a newline. */
+static void write_json(enum sl_log_level level, struct sl_req *req, struct sl_str msg)
+{
+    struct sl_sbuf b = {0};
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    sl__sbuf_printf(&b, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"worker\":", when,
+                    ts.tv_nsec / 1000000, level_name(level));
+    sl__sbuf_json(&b, sl_str_from(sl__log_thread));
+    sl__sbuf_lit(&b, ",\"message\":");
+    sl__sbuf_json(&b, msg);
+    if (req != NULL && json_context != NULL)
+        json_context(req, &b);
+    sl__sbuf_lit(&b, "}\n");
+    write_all(b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
+void sl__log_report(enum sl_log_level level, const char *text)
+{
+    size_t len = strlen(text);
+
+    if (!atomic_load(&json_lines)) {
+        write_all(text, len);
+        return;
+    }
+    while (len > 0 && text[len - 1] == '\n')
+        len--;
+    write_json(level, NULL, (struct sl_str){text, len});
 }
 
 void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, ...)
@@ -118,11 +169,18 @@ void sl_log_write(enum sl_log_level level, struct sl_req *req, const char *fmt, 
     va_list ap;
     int r;
 
+    if (atomic_load(&json_lines)) {
+        va_start(ap, fmt);
+        r = vsnprintf(line, cap, fmt, ap);
+        va_end(ap);
+        write_json(level, req, (struct sl_str){line, r > 0 ? SL_MIN((size_t)r, cap - 1) : 0});
+        return;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     n = strftime(line, cap, "%Y/%m/%d %H:%M:%S", &tm);
-    r = snprintf(line + n, cap - n, ".%03ld [%s] %s: ", ts.tv_nsec / 1000000,
-                 level_names[level < 0 || level > 3 ? 0 : level], sl__log_thread);
+    r = snprintf(line + n, cap - n, ".%03ld [%s] %s: ", ts.tv_nsec / 1000000, level_name(level),
+                 sl__log_thread);
     n += r > 0 ? (size_t)r : 0;
 
     va_start(ap, fmt);

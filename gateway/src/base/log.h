@@ -6,6 +6,7 @@
 #define SL_LOG_PRIVATE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sluice/log.h"
@@ -31,10 +32,20 @@ int sl__log_reopen(void);
  * into buf and returns how many it wrote.
  */
 typedef size_t sl_log_context_fn(struct sl_req *req, char *buf, size_t size);
-void sl__log_set_context(sl_log_context_fn *fn);
 
-/* Append text as it is (lines already formatted, such as a config report). */
-void sl__log_text(const char *text);
+/* The same context as JSON members for log.format: json, each preceded by
+ * a comma (,"client":"...","method":"GET",...), appended to b. */
+struct sl_sbuf;
+typedef void sl_log_json_context_fn(struct sl_req *req, struct sl_sbuf *b);
+void sl__log_set_context(sl_log_context_fn *fn, sl_log_json_context_fn *json_fn);
+
+/* Lines as one JSON object each (log.format: json) or as text. */
+void sl__log_set_json(bool on);
+
+/* A report already formatted (a config's errors or warnings, several lines
+ * with carets): as it is, or in JSON mode one object whose message is the
+ * whole report. */
+void sl__log_report(enum sl_log_level level, const char *text);
 
 /*
  * A log destination whose file descriptor number never changes once opened:

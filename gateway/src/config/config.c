@@ -5,7 +5,9 @@
  */
 #include "config/config.h"
 
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +132,10 @@ static void read_timeouts(struct sl_conf_ctx *ctx, const struct sl_node *root, s
 
 static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
-    static const char *const keys[] = {"level", "access", "error", NULL};
+    static const char *const keys[] = {"level", "access", "error", "format", NULL};
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+    static const char *const formats[] = {"text", "json", NULL};
+    int format = 0;
     const struct sl_node *n = sl_node_get(root, "log");
     const char *access = "stdout", *error = NULL;
     int level = SL_LOG_INFO;
@@ -142,6 +146,8 @@ static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct
         return;
     if (sl_conf_enum(ctx, n, "level", levels, &level, false) == 0)
         c->log_level = level;
+    if (sl_conf_enum(ctx, n, "format", formats, &format, false) == 0)
+        c->log_json = format == 1;
     if (sl_conf_str(ctx, n, "access", &access, false) == 0) {
         if (strcmp(access, "off") == 0) {
             c->access_log = SL_ACCESS_OFF;
@@ -154,6 +160,20 @@ static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct
     }
     if (sl_conf_str(ctx, n, "error", &error, false) == 0 && strcmp(error, "stderr") != 0)
         c->error_log_path = error;
+}
+
+/* user: and group: should name an account and a group this system has. A
+ * warning, not an error: a config is often checked where the gateway does
+ * not run (a build machine, an image being made); starting without the
+ * account fails, saying so, and a reload never changes the user. */
+static void read_identity(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
+{
+    if (sl_conf_str(ctx, root, "user", &c->user, false) == 0 && getpwnam(c->user) == NULL)
+        sl_conf_warn(ctx, sl_node_get(root, "user"),
+                     "no user \"%s\" on this system: the gateway cannot start as it", c->user);
+    if (sl_conf_str(ctx, root, "group", &c->group, false) == 0 && getgrnam(c->group) == NULL)
+        sl_conf_warn(ctx, sl_node_get(root, "group"),
+                     "no group \"%s\" on this system: the gateway cannot start with it", c->group);
 }
 
 /* -- admin, redis and trusted proxies ------------------------------------------ */
@@ -265,6 +285,8 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
                                        "headers_with_underscores",
                                        "request_trailers",
                                        "via",
+                                       "user",
+                                       "group",
                                        NULL};
     struct sl_config *c = sl_arena_calloc(ctx->arena, sizeof(*c));
 
@@ -283,6 +305,7 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     read_limits(ctx, root, c);
     read_timeouts(ctx, root, c);
     read_log(ctx, root, c);
+    read_identity(ctx, root, c);
     read_admin(ctx, root, c);
     c->redis = sl_conf_redis(ctx);
     read_trusted(ctx, root, c);

@@ -104,6 +104,10 @@ enum sl_access_log { SL_ACCESS_STDOUT, SL_ACCESS_FILE, SL_ACCESS_OFF };
 struct sl_config {
     uint32_t workers; /* resolved: "auto" becomes the CPU count */
     uint64_t shutdown_timeout_ms;
+    /* user:, group: whom to run as once the listeners are bound (NULL:
+     * stay; a group alone changes only the group). */
+    const char *user;
+    const char *group;
 
     struct sl_listen_conf *listen;
     size_t n_listen;
@@ -117,6 +121,7 @@ struct sl_config {
     enum sl_access_log access_log;
     const char *access_log_path;
     const char *error_log_path; /* NULL = stderr */
+    bool log_json;              /* log.format: json (the error log) */
 
     struct sl_upstream_conf *upstreams;
     size_t n_upstreams;

@@ -12,6 +12,7 @@
 #include "http/h1.h"
 #include "config/gen.h"
 #include "base/log.h"
+#include "base/sbuf.h"
 #include "http/metrics.h"
 #include "config/plugins.h"
 #include "config/router.h"
@@ -73,6 +74,24 @@ size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size)
                      req->id[0] ? req->id : "-");
 
     return r > 0 ? (size_t)r : 0;
+}
+
+void sl__req_log_context_json(struct sl_req *req, struct sl_sbuf *b)
+{
+    struct sl_str p = req->path;
+
+    if (req->action != NULL) {
+        sl__sbuf_lit(b, ",\"action\":");
+        sl__sbuf_json(b, sl_str_from(req->action));
+    }
+    sl__sbuf_lit(b, ",\"client\":");
+    sl__sbuf_json(b, sl_str_from(req->conn->ip));
+    sl__sbuf_lit(b, ",\"method\":");
+    sl__sbuf_json(b, req->method_s.p ? req->method_s : SL_STR(""));
+    sl__sbuf_lit(b, ",\"path\":");
+    sl__sbuf_json(b, p.p ? (struct sl_str){p.p, SL_MIN(p.len, 512)} : SL_STR(""));
+    sl__sbuf_lit(b, ",\"request_id\":");
+    sl__sbuf_json(b, req->id[0] ? sl_str_from(req->id) : SL_STR_NULL);
 }
 
 /* -- the public API (sluice/req.h) ---------------------------------------- */

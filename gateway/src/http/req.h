@@ -39,5 +39,7 @@ void sl__req_cancel(struct sl_req *req);
 
 /* The error log's request context (sl_log_context_fn in base/log.h). */
 size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size);
+struct sl_sbuf;
+void sl__req_log_context_json(struct sl_req *req, struct sl_sbuf *b);
 
 #endif

@@ -69,5 +69,5 @@ const struct sl_worker_hooks sl__http_worker_hooks = {
 void sl__http_install(void)
 {
     sl__workers_set_hooks(&sl__http_worker_hooks);
-    sl__log_set_context(sl__req_log_context);
+    sl__log_set_context(sl__req_log_context, sl__req_log_context_json);
 }

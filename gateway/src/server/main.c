@@ -25,6 +25,7 @@
 #include "server/admin.h"
 #include "config/gen.h"
 #include "server/health.h"
+#include "server/privileges.h"
 #include "server/reload.h"
 #include "upstream/resolve.h"
 #include "tls/tls.h"
@@ -110,7 +111,7 @@ static int run(void)
     struct sl_gen *g;
     char *report = NULL, why[512];
     uv_loop_t *loop = uv_default_loop();
-    int errors = 0, rc;
+    int errors = 0, rc, exit_code = 0;
 
     /* Signals first: from the moment a listener accepts, a SIGHUP or SIGTERM
      * must find its handler (it waits in the loop until the loop runs). */
@@ -150,11 +151,19 @@ static int run(void)
     sl__reload_follow(g);
     if (sl__admin_apply(loop, g->conf, sl__reload, n_workers) != 0)
         return 1;
-    for (size_t i = 0; i < g->conf->n_listen; i++)
-        sl_log(SL_LOG_INFO, NULL, "listening on %s", g->conf->listen[i].address);
-    sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1", SL_VERSION, n_workers,
-           n_workers == 1 ? "" : "s");
-    uv_run(loop, UV_RUN_DEFAULT);
+    /* Everything that needs root is open: the listeners, the admin one,
+     * the logs, the key files. */
+    if (sl__privileges_drop(g->conf, why, sizeof(why)) != 0) {
+        sl_log(SL_LOG_ERROR, NULL, "%s; not started", why);
+        exit_code = 1;
+    } else {
+        for (size_t i = 0; i < g->conf->n_listen; i++)
+            sl_log(SL_LOG_INFO, NULL, "listening on %s", g->conf->listen[i].address);
+        sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1%s%s", SL_VERSION,
+               n_workers, n_workers == 1 ? "" : "s", g->conf->user ? ", as " : "",
+               g->conf->user ? g->conf->user : "");
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
     sl__admin_stop();
     sl__health_stop();
     sl__resolver_stop();
@@ -168,7 +177,7 @@ static int run(void)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     sl__gen_publish(NULL);
-    return 0;
+    return exit_code;
 }
 
 static int check(void)

@@ -18,6 +18,7 @@
 #include "http/metrics.h"
 #include "server/admin.h"
 #include "server/health.h"
+#include "server/privileges.h"
 #include "upstream/resolve.h"
 
 static const char *conf_file;
@@ -35,6 +36,7 @@ int sl__reload_apply_logs(const struct sl_config *c)
     int rc;
 
     sl_log_level = c->log_level;
+    sl__log_set_json(c->log_json);
     rc = sl__log_open(c->error_log_path);
     if (rc != 0) {
         sl_log(SL_LOG_ERROR, NULL, "cannot open error log %s: %s", c->error_log_path,
@@ -86,6 +88,8 @@ static int install(struct sl_gen *g, struct sl_gen *old)
     if (g->conf->workers != n_workers && old != NULL && g->conf->workers != old->conf->workers)
         sl_log(SL_LOG_WARN, NULL, "workers: %u needs a restart; keeping %u", g->conf->workers,
                n_workers);
+    if (sl__privileges_changed(g->conf) != NULL)
+        sl_log(SL_LOG_WARN, NULL, "%s", sl__privileges_changed(g->conf));
     if (sl__listeners_prepare(g, n_workers, why, sizeof(why)) != 0) {
         sl_log(SL_LOG_ERROR, NULL, "reload failed: %s; the running configuration keeps serving",
                why);
@@ -139,13 +143,13 @@ int sl__reload(uint64_t *generation, char **errors_out)
                "(generation %llu) keeps serving:",
                errors, errors == 1 ? "" : "s", (unsigned long long)cur->id);
         if (report != NULL)
-            sl__log_text(report);
+            sl__log_report(SL_LOG_ERROR, report);
         sl__metrics_reload(false);
         *errors_out = report;
         return -1;
     }
     if (report != NULL)
-        sl__log_text(report); /* warnings */
+        sl__log_report(SL_LOG_WARN, report); /* warnings */
     free(report);
     if (install(g, cur) != 0) {
         sl__metrics_reload(false);
