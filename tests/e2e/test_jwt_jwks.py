@@ -1,140 +1,29 @@
 """The jwt plugin with keys from a JWKS document (jwks_uri:) or found through
 OIDC discovery (issuer: with discovery: true), fetched from a test IdP.
 
-The IdP is a small HTTPS server on 127.0.0.1 with a certificate from a test
-CA (made with the PKI of tls_helpers.py) that the gateway is told to trust
-with ca:. Its JWKS can be switched, made to fail with 500, or taken down;
-it counts the requests for each path. Tokens are minted with PyJWT.
+The IdP (idp.py) is a small HTTPS server on 127.0.0.1 with a certificate
+from a test CA (made with the PKI of tls_helpers.py) that the gateway is told
+to trust with ca:. Its JWKS can be switched, made to fail with 500, or taken
+down; it counts the requests for each path. Tokens are minted with PyJWT.
 """
 
-import collections
-import datetime
-import ipaddress
 import json
 import random
 import re
-import ssl
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 import requests
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from conftest import basic_config, check_config, free_port, wait_for, wait_port
-from tls_helpers import PKI
+from idp import IdP, idp, idp_pki  # noqa: F401 (idp and idp_pki are fixtures)
 
 AUD = "users-api"
-
-
-# -- the IdP -----------------------------------------------------------------------------------
-
-
-def server_cert(pki, ca):
-    """A certificate for 127.0.0.1 and localhost (PKI.issue names DNS only)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(pki.now - datetime.timedelta(days=1))
-        .not_valid_after(pki.now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .sign(ca.key, hashes.SHA256())
-    )
-    return pki._write("idp", cert, key)
-
-
-class IdP:
-    """An HTTPS IdP: /.well-known/openid-configuration and /jwks.json."""
-
-    def __init__(self, cert, port=None, issuer_slash=False):
-        self.cert = cert
-        self.port = port or free_port()
-        self.base = f"https://127.0.0.1:{self.port}"
-        self.issuer = self.base + ("/" if issuer_slash else "")
-        self.jwks_uri = self.base + "/jwks.json"
-        self.keys = []        # JWK dicts served
-        self.status = 200     # what /jwks.json answers
-        self.delay = 0.0      # seconds before answering
-        self.counts = collections.Counter()
-        self.lock = threading.Lock()
-        self.server = None
-
-    def start(self):
-        idp = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                with idp.lock:
-                    idp.counts[self.path] += 1
-                time.sleep(idp.delay)
-                if self.path == "/.well-known/openid-configuration":
-                    body, status = {"issuer": idp.issuer, "jwks_uri": idp.jwks_uri}, 200
-                elif self.path == "/jwks.json":
-                    body, status = {"keys": idp.keys}, idp.status
-                else:
-                    body, status = {"error": "not found"}, 404
-                data = json.dumps(body).encode() if status == 200 else b"oops"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.cert.path, self.cert.key_path)
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        wait_port(self.port)
-        return self
-
-    def stop(self):
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-    def jwks_fetches(self):
-        with self.lock:
-            return self.counts["/jwks.json"]
-
-
-@pytest.fixture(scope="module")
-def idp_pki(tmp_path_factory):
-    p = PKI(tmp_path_factory.mktemp("idp-pki"))
-    p.idp_ca = p.ca("idp-ca", "sluice test IdP CA")
-    p.idp = server_cert(p, p.idp_ca)
-    return p
-
-
-@pytest.fixture
-def idp(idp_pki):
-    i = IdP(idp_pki.idp).start()
-    yield i
-    i.stop()
 
 
 # -- keys and tokens ---------------------------------------------------------------------------
