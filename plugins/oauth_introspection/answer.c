@@ -65,15 +65,10 @@ char *sl__oi_headers(const char *client_id, const char *client_secret)
              "Accept: application/json\r\n",
              b64);
     OPENSSL_cleanse(cred, strlen(cred));
+    OPENSSL_cleanse(b64, strlen((char *)b64));
     free(cred);
     free(b64);
     return h;
-}
-
-void sl__oi_outcome_clear(struct oi_outcome *o)
-{
-    json_decref(o->claims);
-    o->claims = NULL;
 }
 
 static struct oi_outcome failed(const char *why)
@@ -89,9 +84,10 @@ static struct oi_outcome inactive(const char *result, const char *why, double no
 }
 
 struct oi_outcome sl__oi_answer(int status, const char *body, size_t len, double now,
-                                double cache_ttl_s, double negative_ttl_s, double *until)
+                                const struct oi_times *t, double *until)
 {
-    json_t *j, *exp;
+    double cache_ttl_s = t->cache_ttl_s, negative_ttl_s = t->negative_ttl_s;
+    json_t *j, *exp, *type;
     double e;
 
     *until = 0;
@@ -109,12 +105,18 @@ struct oi_outcome sl__oi_answer(int status, const char *body, size_t len, double
         json_decref(j);
         return inactive("invalid", "the token is not active", now, negative_ttl_s, until);
     }
+    type = json_object_get(j, "token_type");
+    if (json_is_string(type) && strcasestr(json_string_value(type), "refresh") != NULL) {
+        json_decref(j);
+        return inactive("invalid", "a refresh token is not an access token", now, negative_ttl_s,
+                        until);
+    }
     exp = json_object_get(j, "exp");
     if (exp != NULL && !json_is_number(exp)) {
         json_decref(j);
         return inactive("invalid", "the token's exp is not a number", now, negative_ttl_s, until);
     }
-    e = exp != NULL ? json_number_value(exp) : 0;
+    e = exp != NULL ? json_number_value(exp) + t->leeway_s : 0;
     if (exp != NULL && !(e > now)) {
         json_decref(j);
         return inactive("expired", "the token has expired", now, negative_ttl_s, until);

@@ -24,12 +24,13 @@ char *sl__oi_headers(const char *client_id, const char *client_secret);
 /*
  * What the IdP's answer (HTTP status, body) means at now (Unix seconds),
  * and until when it may be kept (*until; 0: not at all). A 200 with a JSON
- * object whose "active" is true: OI_ACTIVE, kept min(cache_ttl, exp - now),
- * or OI_INACTIVE "expired" when its exp has passed; "active" anything else:
- * OI_INACTIVE, kept negative_ttl; any other status or body: OI_FAILED,
- * never kept.
+ * object whose "active" is true: OI_ACTIVE, kept min(cache_ttl, exp +
+ * leeway - now), or OI_INACTIVE "expired" when its exp (and the leeway)
+ * has passed, or "invalid" for a refresh token (its token_type says so:
+ * never an access token); "active" anything else: OI_INACTIVE, kept
+ * negative_ttl; any other status or body: OI_FAILED, never kept.
  */
 struct oi_outcome sl__oi_answer(int status, const char *body, size_t len, double now,
-                                double cache_ttl_s, double negative_ttl_s, double *until);
+                                const struct oi_times *t, double *until);
 
 #endif

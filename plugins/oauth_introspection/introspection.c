@@ -71,9 +71,10 @@ static enum sl_status decide(struct sl_req *req, const struct oi_conf *c,
     if (o->kind == OI_INACTIVE)
         return sl_bearer_reject(req, c->bearer, o->result, o->why);
     /* Kept no longer than exp, but the clock is checked on every use. */
-    if (sl_claim_number(o->claims, "exp", &v) == 0 && !(v > now))
+    if (sl_claim_number(o->claims, "exp", &v) == 0 && !(v + c->call.times.leeway_s > now))
         st = sl_bearer_reject(req, c->bearer, "expired", "the token has expired");
-    else if ((rc = sl_claim_number(o->claims, "nbf", &v)) < 0 || (rc == 0 && v > now))
+    else if ((rc = sl_claim_number(o->claims, "nbf", &v)) < 0 ||
+             (rc == 0 && v > now + c->call.times.leeway_s))
         st = sl_bearer_reject(req, c->bearer, "invalid", "the token is not valid yet");
     else
         st = sl_bearer_decide(req, c->bearer, t, o->claims);

@@ -21,6 +21,7 @@
 struct oi_conf {
     struct oi_call call;
     char *headers; /* call.headers, malloc'd (freed by conf_free): it holds the secret */
+    const char *client_id, *client_secret; /* in the generation arena */
     size_t max_token_size;
     /* Scopes, claims, rules, forward_claims, token_from, realm. */
     const struct sl_bearer *bearer;

@@ -9,6 +9,7 @@
  *     timeout: 2s                            # slower than this: 503 auth_unavailable
  *     cache_ttl: 60s                         # active answers, at most until the token's exp
  *     negative_ttl: 10s                      # inactive answers
+ *     leeway: 0s                             # clock skew allowed for exp and nbf
  *     max_token_size: 8k
  *
  * and what every token-checking plugin reads (sluice/bearer.h): scopes,
@@ -45,8 +46,11 @@ static int read_endpoint(struct sl_conf_ctx *ctx, const struct sl_node *node, st
         sl_conf_error(ctx, n, "expected an https:// (or http://) URL, found \"%s\"", url);
         return -1;
     }
-    if (url[url[4] == ':' ? 7 : 8] == '\0' || strpbrk(url, " \r\n\t") != NULL) {
-        sl_conf_error(ctx, n, "expected a URL with a host and no spaces, found \"%s\"", url);
+    if (!sl_fetch_url_ok(url)) {
+        sl_conf_error(ctx, n,
+                      "expected a URL with a host, an optional port (1-65535), no user:password@ "
+                      "and no spaces, found \"%s\"",
+                      url);
         return -1;
     }
     if (url[4] == ':' && !sl_fetch_url_is_loopback(url))
@@ -72,18 +76,14 @@ static int read_client(struct sl_conf_ctx *ctx, const struct sl_node *node, stru
     }
     c->headers = sl__oi_headers(id, secret);
     c->call.headers = c->headers;
-    /* Which IdP and client: answers are shared by every config asking the
-     * same one. */
-    c->call.ident =
-        sl_hash(sl_hash(sl_hash(0x243f6a8885a308d3ull, c->call.endpoint, strlen(c->call.endpoint)),
-                        id, strlen(id) + 1),
-                secret, strlen(secret) + 1);
+    c->client_id = id;
+    c->client_secret = secret;
     return 0;
 }
 
 static int read_times(struct sl_conf_ctx *ctx, const struct sl_node *node, struct oi_conf *c)
 {
-    uint64_t timeout = 2000, ttl = 60000, neg = 10000, size = 8192;
+    uint64_t timeout = 2000, ttl = 60000, neg = 10000, size = 8192, leeway = 0;
     int errors = sl_conf_errors(ctx);
 
     if (sl_conf_duration(ctx, node, "timeout", &timeout, false) == 0 &&
@@ -93,14 +93,32 @@ static int read_times(struct sl_conf_ctx *ctx, const struct sl_node *node, struc
         sl_conf_error(ctx, sl_node_get(node, "cache_ttl"), "expected at most 1d (0: not kept)");
     if (sl_conf_duration(ctx, node, "negative_ttl", &neg, false) == 0 && neg > NEG_TTL_MAX_MS)
         sl_conf_error(ctx, sl_node_get(node, "negative_ttl"), "expected at most 1h (0: not kept)");
+    if (sl_conf_duration(ctx, node, "leeway", &leeway, false) == 0 && leeway > 3600ull * 1000)
+        sl_conf_error(ctx, sl_node_get(node, "leeway"), "expected at most 1h");
     if (sl_conf_size(ctx, node, "max_token_size", &size, false) == 0 &&
         (size < 16 || size > 1024 * 1024))
         sl_conf_error(ctx, sl_node_get(node, "max_token_size"), "expected 16 to 1m");
     c->call.timeout_ms = timeout;
-    c->call.cache_ttl_s = (double)ttl / 1000.0;
-    c->call.negative_ttl_s = (double)neg / 1000.0;
+    c->call.times.cache_ttl_s = (double)ttl / 1000.0;
+    c->call.times.negative_ttl_s = (double)neg / 1000.0;
+    c->call.times.leeway_s = (double)leeway / 1000.0;
     c->max_token_size = (size_t)size;
     return sl_conf_errors(ctx) == errors ? 0 : -1;
+}
+
+/* Only configs asking the same IdP the same way share answers and calls:
+ * the same endpoint, credentials, CA, timeout and times (a route with a
+ * shorter cache_ttl never gets an answer kept longer for another). */
+static uint64_t ident(const struct oi_conf *c)
+{
+    const char *parts[] = {c->call.endpoint, c->client_id, c->client_secret,
+                           c->call.ca_file ? c->call.ca_file : ""};
+    uint64_t h = 0x243f6a8885a308d3ull;
+
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        h = sl_hash(h, parts[i], strlen(parts[i]) + 1);
+    h = sl_hash(h, &c->call.timeout_ms, sizeof(c->call.timeout_ms));
+    return sl_hash(h, &c->call.times, sizeof(c->call.times));
 }
 
 /* The header lines hold the client secret: wiped before they go. */
@@ -123,11 +141,16 @@ void *sl__oi_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
         return NULL;
     if (read_endpoint(ctx, node, c) == 0)
         read_client(ctx, node, c);
-    if (sl_conf_str(ctx, node, "ca", &c->call.ca_file, false) == 0 &&
-        access(c->call.ca_file, R_OK) != 0)
-        sl_conf_error(ctx, sl_node_get(node, "ca"), "cannot read %s: %s", c->call.ca_file,
-                      strerror(errno));
+    if (sl_conf_str(ctx, node, "ca", &c->call.ca_file, false) == 0) {
+        if (access(c->call.ca_file, R_OK) != 0)
+            sl_conf_error(ctx, sl_node_get(node, "ca"), "cannot read %s: %s", c->call.ca_file,
+                          strerror(errno));
+        else if (c->call.endpoint != NULL && c->call.endpoint[4] == ':')
+            sl_conf_warn(ctx, sl_node_get(node, "ca"), "unused: the endpoint is http://");
+    }
     read_times(ctx, node, c);
+    if (sl_conf_errors(ctx) == errors)
+        c->call.ident = ident(c);
     c->bearer = sl_bearer_conf(ctx, node, "oauth_introspection", &sl__oi_decisions);
     if (sl_conf_errors(ctx) != errors) {
         /* No conf_free follows a NULL. */

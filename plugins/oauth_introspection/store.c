@@ -43,10 +43,11 @@ struct oi_entry {
     struct sl_fetch *fetch;
     struct oi_worker *owner;
     struct oi_wait *waiters;
-    double cache_ttl_s, negative_ttl_s;
+    struct oi_times times;
     /* done: the answer and until when it holds */
     struct oi_outcome out;
     double until;
+    bool kept; /* counted in count */
 };
 
 struct oi_worker {
@@ -60,11 +61,35 @@ static uv_once_t once = UV_ONCE_INIT;
 static uv_mutex_t lock;
 static struct oi_entry **buckets;
 static struct oi_entry *oldest, *newest;
-static size_t count;
+static size_t count;     /* answers kept */
+static size_t in_flight; /* calls running */
 static struct oi_worker *workers;
 static uint64_t seed;
 
 static atomic_uint_fast64_t calls[3]; /* by enum oi_kind */
+
+static void init(void);
+
+/* Release an outcome's claims. Under the lock: the claims of a kept answer
+ * are shared by every worker, and jansson's reference count is not read
+ * atomically everywhere (json_decref's test for a static value). */
+void sl__oi_outcome_clear(struct oi_outcome *o)
+{
+    if (o->claims == NULL)
+        return;
+    uv_once(&once, init);
+    uv_mutex_lock(&lock);
+    json_decref(o->claims);
+    uv_mutex_unlock(&lock);
+    o->claims = NULL;
+}
+
+/* The same, with the lock held. */
+static void clear_locked(struct oi_outcome *o)
+{
+    json_decref(o->claims);
+    o->claims = NULL;
+}
 
 static void init(void)
 {
@@ -114,12 +139,14 @@ static void remove_entry(struct oi_entry *e)
         e->newer->older = e->older;
     else
         newest = e->older;
-    count--;
+    if (e->kept)
+        count--;
 }
 
+/* Free an entry out of the table; its answer's claims were released under
+ * the lock already (clear_locked). */
 static void free_entry(struct oi_entry *e)
 {
-    sl__oi_outcome_clear(&e->out);
     free(e->token);
     free(e->endpoint);
     free(e);
@@ -136,6 +163,7 @@ static void evict(void)
 
         if (!e->pending) {
             remove_entry(e);
+            clear_locked(&e->out);
             free_entry(e);
         }
         e = next;
@@ -184,12 +212,12 @@ static void called(void *arg, const struct sl_fetch_result *r)
                                 .why = "the introspection endpoint cannot be reached"};
     else
         o = sl__oi_answer(r->status, r->body, r->body_len,
-                          (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, e->cache_ttl_s,
-                          e->negative_ttl_s, &until);
+                          (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &e->times, &until);
     atomic_fetch_add(&calls[o.kind], 1);
     if (o.kind == OI_FAILED)
         log_failure(e, r, &o);
     uv_mutex_lock(&lock);
+    in_flight--;
     e->fetch = NULL;
     e->owner = NULL;
     e->pending = false;
@@ -198,14 +226,16 @@ static void called(void *arg, const struct sl_fetch_result *r)
     if (keep) {
         e->out = o;
         e->until = until;
+        e->kept = true;
+        count++;
+        evict();
     } else {
         remove_entry(e);
+        clear_locked(&o);
     }
     uv_mutex_unlock(&lock);
-    if (!keep) {
-        sl__oi_outcome_clear(&o);
+    if (!keep)
         free_entry(e);
-    }
 }
 
 static struct oi_entry *find(uint64_t h, uint64_t ident, const char *token, size_t len)
@@ -231,8 +261,7 @@ static struct oi_entry *add(struct oi_worker *w, const struct oi_call *c, uint64
     e->endpoint = sl_strdup(c->endpoint, "the introspection cache");
     e->pending = true;
     e->owner = w;
-    e->cache_ttl_s = c->cache_ttl_s;
-    e->negative_ttl_s = c->negative_ttl_s;
+    e->times = c->times;
     e->hnext = *b;
     *b = e;
     e->older = newest;
@@ -241,8 +270,7 @@ static struct oi_entry *add(struct oi_worker *w, const struct oi_call *c, uint64
     else
         oldest = e;
     newest = e;
-    count++;
-    evict();
+    in_flight++;
     return e;
 }
 
@@ -269,10 +297,12 @@ static void start(struct oi_worker *w, struct oi_entry *e, const struct oi_call 
         uv_mutex_unlock(&lock);
         return;
     }
+    in_flight--;
     hand_over(
         e, &(struct oi_outcome){.kind = OI_FAILED, .why = "the introspection call cannot start"});
     remove_entry(e);
     uv_mutex_unlock(&lock);
+    atomic_fetch_add(&calls[OI_FAILED], 1);
     free_entry(e);
 }
 
@@ -287,6 +317,7 @@ enum oi_found sl__oi_lookup(struct oi_worker *w, const struct oi_call *c, const 
     e = find(h, c->ident, token, len);
     if (e != NULL && !e->pending && !(now < e->until)) {
         remove_entry(e);
+        clear_locked(&e->out);
         gone = e;
         e = NULL;
     }
@@ -295,6 +326,19 @@ enum oi_found sl__oi_lookup(struct oi_worker *w, const struct oi_call *c, const 
         if (out->claims != NULL)
             json_incref(out->claims);
         uv_mutex_unlock(&lock);
+        return OI_HIT;
+    }
+    if (e == NULL && in_flight >= OI_MAX_CALLS) {
+        uv_mutex_unlock(&lock);
+        if (gone != NULL)
+            free_entry(gone);
+        atomic_fetch_add(&calls[OI_FAILED], 1);
+        sl_log(SL_LOG_WARN, NULL,
+               "oauth_introspection: %d calls to the IdP already in flight; more new tokens get "
+               "503 until they end",
+               OI_MAX_CALLS);
+        *out =
+            (struct oi_outcome){.kind = OI_FAILED, .why = "too many introspection calls in flight"};
         return OI_HIT;
     }
     if (e == NULL) {
@@ -386,9 +430,24 @@ void sl__oi_worker_free(struct oi_worker *w)
         }
     for (e = oldest; e != NULL; e = next) {
         next = e->newer;
-        if (!e->pending || e->owner != w)
+        if (!e->pending)
+            continue;
+        /* This worker's requests are gone by now (the core stops a worker
+         * once its connections are), but a waiter must never outlive its
+         * worker on another's entry. */
+        for (struct oi_wait *wt = e->waiters, *wn; wt != NULL; wt = wn) {
+            wn = wt->next;
+            if (wt->w == w) {
+                unlink_wait(&e->waiters, wt);
+                wt->where = OI_NOWHERE;
+                wt->entry = NULL;
+            }
+        }
+        if (e->owner != w)
             continue;
         sl_fetch_cancel(e->fetch);
+        in_flight--;
+        atomic_fetch_add(&calls[OI_FAILED], 1);
         hand_over(e, &gone);
         remove_entry(e);
         e->hnext = dead;
@@ -399,7 +458,7 @@ void sl__oi_worker_free(struct oi_worker *w)
 
         unlink_wait(&w->ready, wt);
         wt->where = OI_NOWHERE;
-        sl__oi_outcome_clear(&wt->out);
+        clear_locked(&wt->out);
     }
     uv_mutex_unlock(&lock);
     for (e = dead; e != NULL; e = next) {

@@ -28,6 +28,10 @@
 /* Answers kept at most, for the whole process; the oldest go first. */
 #define OI_STORE_ENTRIES 20000
 
+/* Calls in flight at most, for the whole process: a flood of new tokens
+ * gets 503 beyond this instead of a flood of calls to the IdP. */
+#define OI_MAX_CALLS 256
+
 enum oi_kind {
     OI_ACTIVE,   /* claims: the introspection answer */
     OI_INACTIVE, /* result and why say how */
@@ -41,15 +45,25 @@ struct oi_outcome {
     const char *why;    /* static text */
 };
 
+/* How long answers are kept, and the clock skew allowed for exp and nbf. */
+struct oi_times {
+    double cache_ttl_s;
+    double negative_ttl_s;
+    double leeway_s;
+};
+
 /* One IdP and client, as a config asks it. Everything is copied by a call. */
 struct oi_call {
-    uint64_t ident; /* a hash of endpoint, client_id and client_secret */
+    /* A hash of everything below: only configs asking the same IdP the same
+     * way (credentials, CA, timeout, how long answers hold) share answers
+     * and calls, so no route ever gets an answer kept longer, or fetched
+     * less carefully, than it asks. */
+    uint64_t ident;
     const char *endpoint;
     const char *ca_file;
     const char *headers; /* Authorization: Basic ..., Content-Type, Accept */
     uint64_t timeout_ms;
-    double cache_ttl_s;
-    double negative_ttl_s;
+    struct oi_times times;
 };
 
 struct oi_worker;
@@ -70,7 +84,7 @@ struct oi_wait {
 void sl__oi_outcome_clear(struct oi_outcome *o);
 
 enum oi_found {
-    OI_HIT,  /* *out is the kept answer (with a reference) */
+    OI_HIT,  /* *out is the kept answer (with a reference), or a failure */
     OI_WAIT, /* wt waits for a call (started now on w's loop, maybe) */
 };
 

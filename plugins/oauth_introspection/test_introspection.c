@@ -13,9 +13,11 @@
 
 #define NOW 1000000.0
 
+static const struct oi_times times = {.cache_ttl_s = 60, .negative_ttl_s = 10};
+
 static struct oi_outcome answer(int status, const char *body, double *until)
 {
-    return sl__oi_answer(status, body, strlen(body), NOW, 60, 10, until);
+    return sl__oi_answer(status, body, strlen(body), NOW, &times, until);
 }
 
 static void test_the_form_body_encodes_every_reserved_byte(void)
@@ -52,7 +54,8 @@ static void test_an_active_answer_is_kept_until_cache_ttl_or_exp(void)
     CHECK_EQ_INT(o.kind, OI_ACTIVE);
     CHECK(until == 1000005.0);
     sl__oi_outcome_clear(&o);
-    o = sl__oi_answer(200, "{\"active\":true}", 15, NOW, 0, 10, &until);
+    o = sl__oi_answer(200, "{\"active\":true}", 15, NOW,
+                      &(struct oi_times){.cache_ttl_s = 0, .negative_ttl_s = 10}, &until);
     CHECK_EQ_INT(o.kind, OI_ACTIVE);
     CHECK(until == 0);
     sl__oi_outcome_clear(&o);
@@ -77,6 +80,24 @@ static void test_inactive_and_expired_answers_are_kept_for_negative_ttl(void)
     o = answer(200, "{\"active\":true,\"exp\":\"soon\"}", &until);
     CHECK_EQ_INT(o.kind, OI_INACTIVE);
     CHECK_STREQ(o.result, "invalid");
+}
+
+static void test_the_leeway_stretches_exp_and_a_refresh_token_is_refused(void)
+{
+    const struct oi_times lee = {.cache_ttl_s = 60, .negative_ttl_s = 10, .leeway_s = 5};
+    const char *late = "{\"active\":true,\"exp\":999998}";
+    double until;
+    struct oi_outcome o = sl__oi_answer(200, late, strlen(late), NOW, &lee, &until);
+
+    CHECK_EQ_INT(o.kind, OI_ACTIVE);
+    CHECK(until == 999998.0 + 5);
+    sl__oi_outcome_clear(&o);
+    o = answer(200, "{\"active\":true,\"token_type\":\"refresh_token\"}", &until);
+    CHECK_EQ_INT(o.kind, OI_INACTIVE);
+    CHECK_CONTAINS(o.why, "refresh");
+    o = answer(200, "{\"active\":true,\"token_type\":\"Bearer\"}", &until);
+    CHECK_EQ_INT(o.kind, OI_ACTIVE);
+    sl__oi_outcome_clear(&o);
 }
 
 static void test_errors_and_nonsense_fail_and_are_never_kept(void)
@@ -104,6 +125,7 @@ int main(void)
     RUN(test_basic_credentials_are_form_encoded_then_base64);
     RUN(test_an_active_answer_is_kept_until_cache_ttl_or_exp);
     RUN(test_inactive_and_expired_answers_are_kept_for_negative_ttl);
+    RUN(test_the_leeway_stretches_exp_and_a_refresh_token_is_refused);
     RUN(test_errors_and_nonsense_fail_and_are_never_kept);
     return check_done();
 }

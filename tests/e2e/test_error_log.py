@@ -53,7 +53,7 @@ def test_a_failed_reload_is_one_json_object_holding_the_whole_report(sluice_fact
 def test_text_is_the_default_and_json_lines_follow_a_reload(sluice_factory, origin):
     conf = basic_config(free_port(), {"app": [origin.address]}, log={"access": "off"})
     s = sluice_factory(conf)
-    assert "[info] main: sluice" in s.error_log()
+    wait_for(lambda: "[info] main: sluice" in s.error_log(), what="the start line, as text")
     s.reload(dict(conf, log={"format": "json", "access": "off"}))
     requests.get(s.url + "/", timeout=5)
     s.reload(dict(conf, log={"format": "json", "access": "off", "level": "debug"}))

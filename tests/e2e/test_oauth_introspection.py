@@ -235,7 +235,7 @@ def test_the_introspection_request_is_an_rfc_7662_post_with_basic_credentials(gw
     auth = [v for k, v in req["header_list"] if k.lower() == "authorization"]
     assert auth == ["Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()]
     assert req["headers"]["content-type"] == "application/x-www-form-urlencoded"
-    assert req["headers"]["accept"] == "application/json"
+    assert [v for k, v in req["header_list"] if k.lower() == "accept"] == ["application/json"]
     assert req["body"] == f"token={t}&token_type_hint=access_token".encode()
 
 
@@ -553,6 +553,53 @@ def test_a_token_in_the_query_is_taken_out_of_the_forwarded_url(sluice_factory, 
     assert idp.introspections() == 1
 
 
+def test_a_query_token_reaches_the_idp_decoded(sluice_factory, origin, idp, idp_pki):
+    """RFC 6750 2.3: the parameter is form-encoded; the IdP gets the token."""
+    s = gateway(sluice_factory, origin, oi_conf(idp, idp_pki, token_from=["query:access_token"]))
+    t = "a+b/" + secrets.token_hex(6) + "=="
+    idp.tokens[t] = active()
+    r = call(s, path="/headers?access_token=" + urllib.parse.quote(t, safe="") + "&x=1")
+    assert_ok(r)
+    assert idp.last["form"]["token"] == [t]
+    assert r.json()["path"] == "/headers?x=1"
+
+
+def test_an_empty_token_is_refused_without_asking_the_idp(sluice_factory, origin, idp, idp_pki):
+    s = gateway(sluice_factory, origin, oi_conf(idp, idp_pki,
+                                                token_from=["query:access_token",
+                                                            "header:Authorization"]))
+    assert_invalid(call(s, path="/headers?access_token="))
+    assert_missing(call(s, headers={"Authorization": "Bearer "}))  # the scheme alone
+    assert idp.introspections() == 0
+
+
+def test_a_refresh_token_is_not_an_access_token(gw, idp):
+    t = new_token()
+    idp.tokens[t] = active(token_type="refresh_token")
+    assert_invalid(call(gw, t))
+
+
+def test_routes_asking_the_same_idp_differently_never_share_answers(sluice_factory, origin, idp,
+                                                                    idp_pki):
+    """A route with cache_ttl: 0 asks every time, even when another route
+    kept the answer; and a token revoked meanwhile is refused there."""
+    conf_a, conf_b = oi_conf(idp, idp_pki, cache_ttl="60s"), oi_conf(idp, idp_pki, cache_ttl="0s")
+    routes = [{"name": "a", "match": {"path": "/a"}, "upstream": "app",
+               "plugins": {PLUGIN: conf_a}},
+              {"name": "b", "match": {"path": "/b"}, "upstream": "app",
+               "plugins": {PLUGIN: conf_b}}]
+    s = sluice_factory(basic_config(free_port(), {"app": [origin.address]}, routes=routes))
+    t = new_token()
+    idp.tokens[t] = active()
+    assert_ok(call(s, t, path="/a"))
+    assert_ok(call(s, t, path="/a"))
+    assert idp.introspections(t) == 1
+    idp.tokens[t] = {"active": False}  # revoked
+    assert_invalid(call(s, t, path="/b"))
+    assert idp.introspections(t) == 2
+    assert_ok(call(s, t, path="/a"))  # a keeps what it was told, as configured
+
+
 def test_a_token_can_come_from_a_cookie_after_the_header(sluice_factory, origin, idp, idp_pki):
     s = gateway(sluice_factory, origin, oi_conf(idp, idp_pki,
                                                 token_from=["header:Authorization", "cookie:at"]))
@@ -721,6 +768,9 @@ BAD = {  # the setting, the key it is reported at, the text of the line it is re
     "negative_ttl too long": ({"negative_ttl": "2h"}, "negative_ttl", "negative_ttl:"),
     "bad token_from": ({"token_from": ["body:token"]}, "token_from", "- body:token"),
     "unreadable ca": ({"ca": "/nonexistent/idp-ca.pem"}, "ca", "ca:"),
+    "credentials in the url": ({"endpoint": "https://u:p@idp.test/x"}, "endpoint", "endpoint:"),
+    "port out of range": ({"endpoint": "https://idp.test:99999/x"}, "endpoint", "endpoint:"),
+    "leeway too long": ({"leeway": "2h"}, "leeway", "leeway:"),
 }
 
 

@@ -54,8 +54,12 @@ struct sl_fetch *sl_fetch(uv_loop_t *loop, const struct sl_fetch_opts *o, sl_fet
 /* Abandon a request whose callback has not run yet: it never will. */
 void sl_fetch_cancel(struct sl_fetch *f);
 
-/* Whether url's host is a loopback address or localhost (http:// to it
- * needs no warning). */
+/* Whether sl_fetch() can take url: http:// or https://, a host, a port in
+ * 1..65535, no user:password@, no spaces. For config checks. */
+bool sl_fetch_url_ok(const char *url);
+
+/* Whether url's host is a loopback address (127.0.0.0/8, ::1) or
+ * localhost (http:// to it needs no warning). */
 bool sl_fetch_url_is_loopback(const char *url);
 
 #endif

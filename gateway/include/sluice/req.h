@@ -34,11 +34,13 @@ struct sl_str sl_req_query(const struct sl_req *req); /* after '?', may be empty
 
 /*
  * The value of the first query parameter called name ("a=1&name=v&b" gives
- * "v", as sent: not percent-decoded; "" for a bare "name"), or {NULL, 0}.
- * Names are compared percent-decoded, as the backends will read them
- * (access%5Ftoken is access_token), here and in sl_req_query_param_remove().
+ * "v"; "" for a bare "name"), or {NULL, 0}: decoded as a form is (%XX, '+'
+ * for a space; a copy in the request arena when there was anything to
+ * decode, and {NULL, 0} too when that is full). Names are compared decoded,
+ * as the backends will read them (access%5Ftoken is access_token), here
+ * and in sl_req_query_param_remove().
  */
-struct sl_str sl_req_query_param(const struct sl_req *req, const char *name);
+struct sl_str sl_req_query_param(struct sl_req *req, const char *name);
 
 /*
  * Remove every query parameter called name from the request that goes

@@ -4,7 +4,9 @@
  * sl_bearer_find() takes the client's copies of the forwarded-claim
  * headers out first, token or not, and answers 401 when there is no token
  * (no error code: RFC 6750 3.1), when its header came twice (which copy
- * would the upstream believe?) and when it is too large to be checked.
+ * would the upstream believe?), when it is empty and when it is too large
+ * to be checked. A token in the query is decoded as a form is (RFC 6750
+ * 2.3).
  * sl_bearer_decide() answers 403 insufficient_scope naming every scope the
  * request needs, or lets it through with its claims forwarded. Every
  * answer is logged ("auth", "sub") and counted in the plugin's decisions.
@@ -92,6 +94,8 @@ enum sl_status sl_bearer_find(struct sl_req *req, const struct sl_bearer *b, siz
             return deny(req, b, "invalid", b->www_invalid, 401, "more than one token header");
         if (v.p == NULL)
             continue;
+        if (v.len == 0)
+            return deny(req, b, "invalid", b->www_invalid, 401, "the token is empty");
         if (v.len > max_size)
             return deny(req, b, "invalid", b->www_invalid, 401, "the token is too large");
         *t = (struct sl_bearer_token){v, s};

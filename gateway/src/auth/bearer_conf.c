@@ -53,7 +53,7 @@ static int read_claims(struct sl_conf_ctx *ctx, const struct sl_node *map, struc
     reqs = sl_arena_calloc(sl_conf_arena(ctx), m->n * sizeof(*reqs));
     for (size_t i = 0; i < m->n; i++) {
         const struct sl_node *item = m->items[i];
-        const char **values;
+        const char **values = NULL;
 
         reqs[i].path = item->key;
         if (!sl__claim_path_ok(item->key))

@@ -11,11 +11,13 @@
 #include <llhttp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/buf.h"
 #include "base/sbuf.h"
@@ -88,6 +90,9 @@ static int parse_url(const char *s, struct url *u)
     }
     end = h + strcspn(h, "/?#");
     u->path = *end == '\0' || *end == '#' ? "/" : end;
+    /* No user:password@ (the gateway never sends credentials in a URL). */
+    if (memchr(h, '@', (size_t)(end - h)) != NULL)
+        return -1;
     if (*h == '[') {
         const char *rb = memchr(h, ']', (size_t)(end - h));
 
@@ -110,7 +115,8 @@ static int parse_url(const char *s, struct url *u)
     if (colon != NULL) {
         size_t plen = (size_t)(end - colon - 1);
 
-        if (plen == 0 || plen >= sizeof(u->port) || strspn(colon + 1, "0123456789") < plen)
+        if (plen == 0 || plen > 5 || strspn(colon + 1, "0123456789") < plen ||
+            atoi(colon + 1) < 1 || atoi(colon + 1) > 65535)
             return -1;
         memcpy(u->port, colon + 1, plen);
         u->port[plen] = '\0';
@@ -123,14 +129,26 @@ static int parse_url(const char *s, struct url *u)
     return 0;
 }
 
-bool sl_fetch_url_is_loopback(const char *url)
+bool sl_fetch_url_ok(const char *url)
 {
     struct url u;
 
+    return parse_url(url, &u) == 0;
+}
+
+bool sl_fetch_url_is_loopback(const char *url)
+{
+    struct url u;
+    struct in_addr a4;
+    struct in6_addr a6;
+
     if (parse_url(url, &u) != 0)
         return false;
-    return strcmp(u.host, "localhost") == 0 || strncmp(u.host, "127.", 4) == 0 ||
-           strcmp(u.host, "::1") == 0;
+    if (strcmp(u.host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, u.host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, u.host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 /* -- the end ----------------------------------------------------------------- */
@@ -152,6 +170,9 @@ static void on_closed(uv_handle_t *h)
     sl__sbuf_free(&f->body);
     sl__sbuf_free(&f->field);
     free(f->host);
+    /* The request may hold credentials (an introspection's Basic). */
+    if (f->request != NULL)
+        OPENSSL_cleanse(f->request, f->request_len);
     free(f->request);
     free(f);
 }
@@ -472,6 +493,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         finish(f, uv_strerror(rc));
 }
 
+/* The caller's header lines name Accept themselves. */
+static bool has_accept(const char *h)
+{
+    while (h != NULL && *h != '\0') {
+        if (strncasecmp(h, "Accept:", 7) == 0)
+            return true;
+        h = strstr(h, "\r\n");
+        if (h != NULL)
+            h += 2;
+    }
+    return false;
+}
+
 /* The request's bytes: the line, Host, ours and the caller's headers, body. */
 static char *request_text(const struct sl_fetch_opts *o, const struct url *u, size_t *len)
 {
@@ -482,7 +516,9 @@ static char *request_text(const struct sl_fetch_opts *o, const struct url *u, si
     sl__sbuf_printf(&b, "%s %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n", o->method ? o->method : "GET",
                     u->path, v6 ? "[" : "", u->host, v6 ? "]" : "", default_port ? "" : ":",
                     default_port ? "" : u->port);
-    sl__sbuf_lit(&b, "User-Agent: sluice\r\nAccept: */*\r\nConnection: close\r\n");
+    sl__sbuf_lit(&b, "User-Agent: sluice\r\nConnection: close\r\n");
+    if (!has_accept(o->headers))
+        sl__sbuf_lit(&b, "Accept: */*\r\n");
     if (o->headers != NULL)
         sl__sbuf_lit(&b, o->headers);
     if (o->body != NULL || (o->method != NULL && strcmp(o->method, "POST") == 0))

@@ -138,36 +138,59 @@ static int hexval(char c)
                                   : -1;
 }
 
-/* Whether a parameter name as sent is want once percent-decoded ('+' is a
- * space): access%5Ftoken is access_token to every framework behind us. */
+/* The byte of form-encoded raw at *i, decoded ('%XX', '+' for a space,
+ * as application/x-www-form-urlencoded says); *i moves past it. */
+static int form_byte(struct sl_str raw, size_t *i)
+{
+    int c = (unsigned char)raw.p[*i];
+
+    if (c == '%' && *i + 2 < raw.len && hexval(raw.p[*i + 1]) >= 0 && hexval(raw.p[*i + 2]) >= 0) {
+        c = hexval(raw.p[*i + 1]) * 16 + hexval(raw.p[*i + 2]);
+        *i += 3;
+        return c;
+    }
+    (*i)++;
+    return c == '+' ? ' ' : c;
+}
+
+/* Whether a parameter name as sent is want once decoded: access%5Ftoken is
+ * access_token to every framework behind us. */
 static bool param_is(struct sl_str raw, struct sl_str want)
 {
     size_t i = 0, j = 0;
 
-    while (i < raw.len && j < want.len) {
-        int c = (unsigned char)raw.p[i];
-
-        if (c == '%' && i + 2 < raw.len && hexval(raw.p[i + 1]) >= 0 && hexval(raw.p[i + 2]) >= 0) {
-            c = hexval(raw.p[i + 1]) * 16 + hexval(raw.p[i + 2]);
-            i += 3;
-        } else {
-            c = c == '+' ? ' ' : c;
-            i++;
-        }
-        if (c != (unsigned char)want.p[j++])
+    while (i < raw.len && j < want.len)
+        if (form_byte(raw, &i) != (unsigned char)want.p[j++])
             return false;
-    }
     return i == raw.len && j == want.len;
 }
 
-struct sl_str sl_req_query_param(const struct sl_req *req, const char *name)
+/* raw decoded: raw itself when it holds nothing to decode, else a copy in
+ * the request arena ({NULL, 0} when that is full). */
+static struct sl_str form_decode(struct sl_req *req, struct sl_str raw)
+{
+    size_t i = 0, n = 0;
+    char *out;
+
+    if (memchr(raw.p, '%', raw.len) == NULL && memchr(raw.p, '+', raw.len) == NULL)
+        return raw;
+    out = sl_arena_alloc(&req->arena, raw.len + 1);
+    if (out == NULL)
+        return SL_STR_NULL;
+    while (i < raw.len)
+        out[n++] = (char)form_byte(raw, &i);
+    out[n] = '\0';
+    return (struct sl_str){out, n};
+}
+
+struct sl_str sl_req_query_param(struct sl_req *req, const char *name)
 {
     struct sl_str n, v, want = sl_str_from(name);
     size_t i = 0, start, end;
 
     while (next_param(req->query, &i, &n, &v, &start, &end))
         if (param_is(n, want))
-            return v;
+            return v.len == 0 ? v : form_decode(req, v);
     return SL_STR_NULL;
 }
 

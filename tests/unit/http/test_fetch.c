@@ -261,6 +261,23 @@ static void test_loopback_urls_are_told_apart(void)
     CHECK(sl_fetch_url_is_loopback("http://[::1]:80/"));
     CHECK(!sl_fetch_url_is_loopback("http://idp.example.com/"));
     CHECK(!sl_fetch_url_is_loopback("http://10.0.0.1/"));
+    CHECK(sl_fetch_url_is_loopback("http://127.9.8.7/"));
+    CHECK(!sl_fetch_url_is_loopback("http://127.0.0.1.nip.io/"));
+    CHECK(!sl_fetch_url_is_loopback("http://localhost.example.com/"));
+}
+
+static void test_urls_with_credentials_or_bad_ports_are_refused(void)
+{
+    CHECK(sl_fetch_url_ok("https://idp.example.com/introspect"));
+    CHECK(sl_fetch_url_ok("https://idp.example.com:8443/x?y=1"));
+    CHECK(sl_fetch_url_ok("http://[::1]:80/"));
+    CHECK(!sl_fetch_url_ok("https://user:pw@idp.example.com/"));
+    CHECK(!sl_fetch_url_ok("https://idp.example.com:0/"));
+    CHECK(!sl_fetch_url_ok("https://idp.example.com:65536/"));
+    CHECK(!sl_fetch_url_ok("https://idp.example.com:99999999/"));
+    CHECK(!sl_fetch_url_ok("https:///x"));
+    CHECK(!sl_fetch_url_ok("ftp://idp.example.com/"));
+    CHECK(!sl_fetch_url_ok("https://idp.example.com/a b"));
 }
 
 int main(void)
@@ -272,5 +289,6 @@ int main(void)
     RUN(test_a_refused_connection_fails_and_a_bad_url_does_not_start);
     RUN(test_a_canceled_fetch_never_calls_back_and_leaves_nothing_behind);
     RUN(test_loopback_urls_are_told_apart);
+    RUN(test_urls_with_credentials_or_bad_ports_are_refused);
     return check_done();
 }
