@@ -48,26 +48,23 @@ char *sl__oi_form_body(const char *token, size_t len, size_t *n)
 
 char *sl__oi_headers(const char *client_id, const char *client_secret)
 {
-    size_t il = strlen(client_id), sl = strlen(client_secret), n;
-    char *cred = sl_malloc(3 * (il + sl) + 2, "an introspection call");
-    unsigned char *b64;
-    char *h;
+    static const char head[] = "Authorization: Basic ",
+                      tail[] = "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                               "Accept: application/json\r\n";
+    size_t il = strlen(client_id), sl = strlen(client_secret), n, b;
+    char *cred = sl_malloc(3 * (il + sl) + 2, "an introspection call"), *h;
 
     n = form_encode(cred, client_id, il);
     cred[n++] = ':';
     n += form_encode(cred + n, client_secret, sl);
-    b64 = sl_malloc(4 * (n / 3 + 1) + 1, "an introspection call");
-    EVP_EncodeBlock(b64, (const unsigned char *)cred, (int)n);
-    n = strlen((char *)b64) + 128;
-    h = sl_malloc(n, "an introspection call");
-    snprintf(h, n,
-             "Authorization: Basic %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-             "Accept: application/json\r\n",
-             b64);
-    OPENSSL_cleanse(cred, strlen(cred));
-    OPENSSL_cleanse(b64, strlen((char *)b64));
+    /* "Authorization: Basic " base64(cred) CRLF ...: base64 is 4 bytes per 3. */
+    h = sl_malloc(sizeof(head) + 4 * (n / 3 + 1) + sizeof(tail), "an introspection call");
+    memcpy(h, head, sizeof(head) - 1);
+    b = (size_t)EVP_EncodeBlock((unsigned char *)h + sizeof(head) - 1, (const unsigned char *)cred,
+                                (int)n);
+    memcpy(h + sizeof(head) - 1 + b, tail, sizeof(tail));
+    OPENSSL_cleanse(cred, n);
     free(cred);
-    free(b64);
     return h;
 }
 

@@ -11,8 +11,11 @@
 
 #include <stddef.h>
 
-void *sl_malloc(size_t n, const char *what);
-void *sl_calloc(size_t n, size_t size, const char *what);
-char *sl_strdup(const char *s, const char *what);
+/* Never NULL: the compiler may rely on it. */
+#define SL_NONNULL_RESULT __attribute__((returns_nonnull, malloc))
+
+void *sl_malloc(size_t n, const char *what) SL_NONNULL_RESULT;
+void *sl_calloc(size_t n, size_t size, const char *what) SL_NONNULL_RESULT;
+char *sl_strdup(const char *s, const char *what) SL_NONNULL_RESULT;
 
 #endif
