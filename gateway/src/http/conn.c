@@ -209,6 +209,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         on_eof(c);
     else if (nread < 0)
         read_failed(c, uv_strerror((int)nread));
+    else
+        sl__conn_trim_idle(c); /* nothing to read after all (EAGAIN) */
 }
 
 /* -- TLS ---------------------------------------------------------------------- */
@@ -322,6 +324,8 @@ static void on_read_tls(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         on_eof(c);
     } else if (nread < 0) {
         read_failed(c, uv_strerror((int)nread));
+    } else {
+        sl__conn_trim_idle(c); /* nothing to read after all (EAGAIN) */
     }
 }
 
@@ -606,6 +610,32 @@ void sl__conn_request_done(struct sl_conn *c)
     sl__head_reset(&req->head);
     sl__conn_set_deadline(c, sl__conn_conf(c)->client_idle_ms);
     sl__request_parse(c);
+    sl__conn_trim_idle(c);
+}
+
+void sl__conn_trim_idle(struct sl_conn *c)
+{
+    /* An idle connection owns no memory beyond itself (nginx's lazy
+     * buffers): the read buffer and the request head's buffer go back to
+     * the worker's pool when nothing is left in them, and the request
+     * arena's chunk is freed. They come back when the next bytes do. */
+    if (c->closed || c->state != SL_CS_IDLE)
+        return;
+    if (c->ssl != NULL) {
+        /* Nothing undecrypted, nothing decrypted and unread; then the
+         * ciphertext buffer goes too (OpenSSL's own record buffers go with
+         * SSL_MODE_RELEASE_BUFFERS). */
+        if (sl__tls_has_input(c->ssl))
+            return;
+        sl__tls_trim(c->ssl);
+    }
+    if (c->rbuf != NULL && c->rpos == c->rbuf->len) {
+        sl__buf_unref(c->rbuf);
+        c->rbuf = NULL;
+        c->rpos = 0;
+    }
+    sl__head_free(&c->req.head);
+    sl_arena_destroy(&c->req.arena);
 }
 
 void sl__conn_start_body(struct sl_conn *c)

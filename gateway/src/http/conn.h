@@ -90,4 +90,8 @@ const struct sl_config *sl__conn_conf(const struct sl_conn *c);
  * response: the worker is stopping. */
 void sl__conn_stop(struct sl_conn *c);
 
+/* An idle keep-alive connection with nothing buffered gives its read buffer
+ * and request memory back (they come back with its next bytes). */
+void sl__conn_trim_idle(struct sl_conn *c);
+
 #endif

@@ -166,6 +166,15 @@ void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf)
     *buf = sl__buf_room(t->pool, &t->raw, &t->raw_pos, 4096);
 }
 
+void sl__tls_trim(struct sl_tls *t)
+{
+    if (t->raw != NULL && t->raw_pos == t->raw->len) {
+        sl__buf_unref(t->raw);
+        t->raw = NULL;
+        t->raw_pos = 0;
+    }
+}
+
 void sl__tls_received(struct sl_tls *t, size_t n)
 {
     t->raw->len += (uint32_t)n;

@@ -44,6 +44,10 @@ void sl__tls_free(struct sl_tls *t);
 /* Room for ciphertext from the socket (a libuv alloc callback's job). */
 void sl__tls_alloc(struct sl_tls *t, uv_buf_t *buf);
 
+/* Give the ciphertext buffer back to the pool when nothing is left in it
+ * (an idle connection). */
+void sl__tls_trim(struct sl_tls *t);
+
 /* n bytes of ciphertext landed in the room given by sl__tls_alloc(). */
 void sl__tls_received(struct sl_tls *t, size_t n);
 
