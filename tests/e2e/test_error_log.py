@@ -20,7 +20,10 @@ def test_every_error_log_line_is_a_json_object(sluice_factory, origin):
     s = sluice_factory(conf)
     r = requests.get(s.url + "/some/where?x=1", headers={"X-Request-Id": "req-42"}, timeout=5)
     assert r.status_code == 502
-    wait_for(lambda: "connect" in s.error_log(), what="the error line")
+    # The start line comes from the main thread once everything is up, and
+    # may follow the worker's first lines.
+    wait_for(lambda: "connect" in s.error_log() and "started" in s.error_log(),
+             what="the error line and the start line")
     got = lines(s)
     for l in got:
         assert set(l) >= {"ts", "level", "worker", "message"}, l

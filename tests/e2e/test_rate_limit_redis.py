@@ -566,14 +566,19 @@ def test_decisions_survive_redis_forgetting_its_scripts(sluice_factory, origin, 
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_a_plugin_reads_redis_wherever_the_file_declares_it(sluice_factory, origin, redis,
                                                             where):
-    conf = rl.rl_config(free_port(), origin.address, {"key": "route", "rate": "100/s",
+    # A slow rate: the bucket's key lives for seconds, not the 10 ms of a
+    # 100/s one, so it is still there when the test looks.
+    conf = rl.rl_config(free_port(), origin.address, {"key": "route", "rate": "100/m",
                                                       "store": "redis"})
     redis_section = {"redis": redis_conf(redis)}
     # YAML keeps the order written: redis: before everything, or after routes:.
     conf = {**redis_section, **conf} if where == "first" else {**conf, **redis_section}
     s = sluice_factory(conf)
     assert list(conf)[-1 if where == "last" else 0] == "redis"
-    assert rl.raw_status(s.listen_ports()[0]) == 200
+    # The first requests may come before the connection to Redis is up (a
+    # busy machine): they are decided locally, as on_store_failure says.
+    wait_for(lambda: rl.raw_status(s.listen_ports()[0]) == 200 and keys(redis),
+             what="a bucket in Redis")
     assert keys(redis) == ["sl:rl:r:0:route:-"]
 
 

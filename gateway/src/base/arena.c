@@ -46,6 +46,17 @@ static struct sl_arena_chunk *chunk_new(size_t size)
     return c;
 }
 
+void sl__arena_thread_done(void)
+{
+    while (cache != NULL) {
+        struct sl_arena_chunk *c = cache;
+
+        cache = c->next;
+        free(c);
+    }
+    cached = 0;
+}
+
 static void chunk_free(struct sl_arena_chunk *c)
 {
     if (c->size == CACHED_SIZE && cached < CACHE_MAX) {

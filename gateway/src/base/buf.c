@@ -204,13 +204,20 @@ void sl__out_slice(struct sl_out *o, struct sl_buf *b, const char *p, size_t len
     push_iov(w, p, len);
 }
 
-void sl__out_copy(struct sl_out *o, const char *p, size_t len)
+char *sl__out_reserve(struct sl_out *o, size_t len)
 {
-    struct sl_wreq *w;
+    struct sl_wreq *w = o->cur;
     struct sl_buf *t;
+    char *p;
 
-    if (len == 0)
-        return;
+    /* The common case first: more text right after the last text. */
+    if (w != NULL && (t = w->text) != NULL && t->cap - t->len >= len && w->n_iov > 0 &&
+        w->iov[w->n_iov - 1].base + w->iov[w->n_iov - 1].len == t->data + t->len) {
+        p = t->data + t->len;
+        w->iov[w->n_iov - 1].len += (unsigned)len;
+        t->len += (uint32_t)len;
+        return p;
+    }
     w = room(o);
     t = w->text;
     if (t != NULL && t->cap - t->len < len) {
@@ -221,9 +228,43 @@ void sl__out_copy(struct sl_out *o, const char *p, size_t len)
     }
     if (t == NULL)
         t = w->text = sl__buf_get(o->pool, len);
-    memcpy(t->data + t->len, p, len);
-    push_iov(w, t->data + t->len, len);
+    p = t->data + t->len;
+    push_iov(w, p, len);
     t->len += (uint32_t)len;
+    return p;
+}
+
+void sl__out_copy(struct sl_out *o, const char *p, size_t len)
+{
+    if (len != 0)
+        memcpy(sl__out_reserve(o, len), p, len);
+}
+
+void sl__out_field(struct sl_out *o, struct sl_str name, struct sl_str value)
+{
+    char *p = sl__out_reserve(o, name.len + value.len + 4);
+
+    memcpy(p, name.p, name.len);
+    p += name.len;
+    *p++ = ':';
+    *p++ = ' ';
+    if (value.len != 0)
+        memcpy(p, value.p, value.len);
+    p += value.len;
+    *p++ = '\r';
+    *p = '\n';
+}
+
+void sl__out_uint(struct sl_out *o, uint64_t v, unsigned base)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+
+    do {
+        *--p = digits[v % base];
+        v /= base;
+    } while (v != 0);
+    sl__out_copy(o, p, (size_t)(e - p));
 }
 
 void sl__out_printf(struct sl_out *o, const char *fmt, ...)

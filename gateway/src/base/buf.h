@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "sluice/str.h"
+
 #define SL_BUF_SIZE (32 * 1024)
 
 struct sl_bufpool;
@@ -91,6 +93,16 @@ void sl__out_slice(struct sl_out *o, struct sl_buf *b, const char *p, size_t len
 
 /* Add a copy of len bytes (small framing text, or a head). */
 void sl__out_copy(struct sl_out *o, const char *p, size_t len);
+
+/* Room for exactly len bytes of text, which the caller fills at once: one
+ * call for a whole header line instead of four copies. */
+char *sl__out_reserve(struct sl_out *o, size_t len);
+
+/* "NAME: VALUE\r\n" */
+void sl__out_field(struct sl_out *o, struct sl_str name, struct sl_str value);
+
+/* An unsigned number in base 10 or 16, without printf. */
+void sl__out_uint(struct sl_out *o, uint64_t v, unsigned base);
 
 /* Add printf-formatted text. */
 void sl__out_printf(struct sl_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -30,6 +30,10 @@ char *sl__xstrdup(const char *s);
 
 /* Milliseconds and nanoseconds of CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t sl__now_ms(void);
+
+/* Free the arena chunks this thread keeps for reuse (base/arena.c): a
+ * thread's last act. */
+void sl__arena_thread_done(void);
 uint64_t sl__mono_ns(void);
 
 #endif

@@ -415,7 +415,9 @@ static void worker_main(void *arg)
     plugins_fini(w); /* nothing left to do if finish_stop() ran */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     free(w->plugin_data);
+    hooks->thread_done(w);
     sl__router_thread_done();
+    sl__arena_thread_done();
 }
 
 static int worker_init(struct sl_worker *w, uint32_t id)

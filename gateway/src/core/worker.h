@@ -83,6 +83,9 @@ struct sl_worker_hooks {
     void (*deadline)(struct sl_worker *w);
     /* The last connection is gone: close the handles the layer holds. */
     void (*stop)(struct sl_worker *w);
+    /* On the worker's thread, its loop done: free what the layer keeps
+     * per thread. */
+    void (*thread_done)(struct sl_worker *w);
     /* Main thread, after the thread ended: free what init() made. */
     void (*fini)(struct sl_worker *w);
 };

@@ -40,8 +40,8 @@ static void on_timer(uv_timer_t *t);
 
 const struct sl_config *sl__conn_conf(const struct sl_conn *c)
 {
-    if (c->req.gen != NULL)
-        return c->req.gen->conf;
+    if (c->rx != NULL && c->rx->req.gen != NULL)
+        return c->rx->req.gen->conf;
     return c->w->wgen->gen->conf;
 }
 
@@ -129,7 +129,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
 
 static void on_eof(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = sl__conn_req(c); /* NULL when idle */
 
     c->eof = true;
     switch (c->state) {
@@ -194,7 +194,8 @@ static void got_plain(struct sl_conn *c, size_t n)
 static void read_failed(struct sl_conn *c, const char *why)
 {
     if (c->state != SL_CS_IDLE && c->state != SL_CS_CLOSING)
-        sl_log(SL_LOG_INFO, c->req.gen ? &c->req : NULL, "client connection error: %s", why);
+        sl_log(SL_LOG_INFO, c->rx != NULL && c->rx->req.gen ? &c->rx->req : NULL,
+               "client connection error: %s", why);
     sl__conn_abort(c);
 }
 
@@ -239,10 +240,14 @@ static bool want_read(const struct sl_conn *c)
  */
 static void tls_failed(struct sl_conn *c, const char *what)
 {
-    if (c->req.gen != NULL)
-        sl_log(SL_LOG_INFO, &c->req, "%s: %s", what, c->ssl->error);
-    else
-        sl_log(SL_LOG_INFO, NULL, "%s: %s, client: %s", what, c->ssl->error, c->ip);
+    if (c->rx != NULL && c->rx->req.gen != NULL)
+        sl_log(SL_LOG_INFO, &c->rx->req, "%s: %s", what, c->ssl->error);
+    else {
+        char ip[48];
+
+        sl__addr_str(&c->peer.sa, false, ip, sizeof(ip));
+        sl_log(SL_LOG_INFO, NULL, "%s: %s, client: %s", what, c->ssl->error, ip);
+    }
     if (c->state == SL_CS_CLOSING) {
         close_now(c); /* lingering: our FIN is out, nothing more can be sent */
         return;
@@ -374,7 +379,7 @@ static void on_shutdown(uv_shutdown_t *sr, int status)
 
 static void start_shutdown(struct sl_conn *c)
 {
-    if (c->shut || c->closed || c->shutdown_req.data != NULL)
+    if (c->shut || c->closed || c->shutdown_req != NULL)
         return;
     /* After a fatal error OpenSSL must not be asked for a close_notify: its
      * alert was the last record. */
@@ -382,29 +387,32 @@ static void start_shutdown(struct sl_conn *c)
         SSL_shutdown(c->ssl->ssl); /* close_notify, written before the FIN */
         sl__out_flush_raw(&c->out);
     }
-    c->shutdown_req.data = c;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    /* Only a closing connection needs one: not a part of every connection
+     * (freed with the connection). */
+    c->shutdown_req = sl__xmalloc(sizeof(*c->shutdown_req));
+    c->shutdown_req->data = c;
+    if (uv_shutdown(c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         close_now(c);
 }
 
 static void on_written(void *arg)
 {
     struct sl_conn *c = arg;
-    struct sl_req *req = &c->req;
+    struct sl_req *req = sl__conn_req(c);
 
     if (c->closed)
         return;
     if (c->out.error != 0) {
-        if (req->gen != NULL && !req->finished && req->head_done) {
+        if (req != NULL && req->gen != NULL && !req->finished && req->head_done) {
             req->action = "sending the response to the client";
             sl_log(SL_LOG_INFO, req, "client write failed: %s", uv_strerror(c->out.error));
         }
         sl__conn_abort(c);
         return;
     }
-    if (req->up != NULL && sl__out_queued(&c->out) <= SL_OUT_LOW)
+    if (req != NULL && req->up != NULL && sl__out_queued(&c->out) <= SL_OUT_LOW)
         sl__proxy_client_drained(req);
-    if (c->state == SL_CS_TUNNEL)
+    if (req != NULL && c->state == SL_CS_TUNNEL)
         sl__tunnel_maybe_end(req);
     if (c->state == SL_CS_CLOSING && c->out.pending == 0)
         start_shutdown(c);
@@ -414,7 +422,7 @@ static void on_timer(uv_timer_t *t)
 {
     struct sl_conn *c = t->data;
     uint64_t now = uv_now(&c->w->loop);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = sl__conn_req(c);
 
     c->timer_at = 0;
     if (c->out_held && !c->closed) {
@@ -432,7 +440,7 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     c->deadline = 0;
-    switch (c->state) {
+    switch (req != NULL ? c->state : SL_CS_IDLE) {
     case SL_CS_HEAD:
         if (req->gen == NULL)
             sl__req_init(req, c);
@@ -481,7 +489,8 @@ static void on_closed(uv_handle_t *h)
         sl__tls_free(c->ssl);
         free(c->ssl);
     }
-    sl_arena_destroy(&c->req.arena);
+    sl__conn_rx_release(c);
+    free(c->shutdown_req);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -498,8 +507,10 @@ static void on_closed(uv_handle_t *h)
  * sent away, before its response is complete. */
 static void drop_request(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = sl__conn_req(c);
 
+    if (req == NULL)
+        return;
     if (req->gen != NULL) {
         if (req->suspended)
             sl__req_cancel(req);
@@ -546,7 +557,7 @@ void sl__conn_close_graceful(struct sl_conn *c)
         return;
     if (c->state == SL_CS_CLOSING)
         return;
-    if (c->shutdown_req.data != NULL) {
+    if (c->shutdown_req != NULL) {
         close_now(c); /* a tunnel that already shut its side down */
         return;
     }
@@ -566,7 +577,7 @@ void sl__conn_close_graceful(struct sl_conn *c)
 
 void sl__conn_request_done(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     bool keep, body_pending = !req->body_done;
 
     if (req->finished || c->closed)
@@ -596,12 +607,12 @@ void sl__conn_request_done(struct sl_conn *c)
         sl__conn_close_graceful(c);
         return;
     }
-    llhttp_resume(&c->parser);
+    llhttp_resume(&c->rx->parser);
     if (!req->body_done) {
         /* Paused at the head of a bodiless message: llhttp still owes its
          * on_message_complete, which sees req->finished and releases it. */
-        c->exec_start = c->rbuf ? c->rbuf->data + c->rpos : "";
-        llhttp_execute(&c->parser, c->exec_start, 0);
+        c->rx->exec_start = c->rbuf ? c->rbuf->data + c->rpos : "";
+        llhttp_execute(&c->rx->parser, c->rx->exec_start, 0);
     } else {
         /* Paused at the end of the message; the next one may be buffered. */
         sl__req_release(req);
@@ -616,9 +627,9 @@ void sl__conn_request_done(struct sl_conn *c)
 void sl__conn_trim_idle(struct sl_conn *c)
 {
     /* An idle connection owns no memory beyond itself (nginx's lazy
-     * buffers): the read buffer and the request head's buffer go back to
-     * the worker's pool when nothing is left in them, and the request
-     * arena's chunk is freed. They come back when the next bytes do. */
+     * buffers): the read buffer goes back to the worker's pool when nothing
+     * is left in it, and so does the parser and request (with its head's
+     * buffer and arena chunk). They come back when the next bytes do. */
     if (c->closed || c->state != SL_CS_IDLE)
         return;
     if (c->ssl != NULL) {
@@ -634,13 +645,13 @@ void sl__conn_trim_idle(struct sl_conn *c)
         c->rbuf = NULL;
         c->rpos = 0;
     }
-    sl__head_free(&c->req.head);
-    sl_arena_destroy(&c->req.arena);
+    if (c->rx != NULL && c->rx->req.gen == NULL)
+        sl__conn_rx_release(c);
 }
 
 void sl__conn_start_body(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     if (c->closed)
         return;
@@ -658,7 +669,7 @@ void sl__conn_start_body(struct sl_conn *c)
     req->action = "sending the request body upstream";
     if (req->has_body)
         sl__conn_set_deadline(c, sl__conn_conf(c)->client_body_ms);
-    llhttp_resume(&c->parser);
+    llhttp_resume(&c->rx->parser);
     sl__request_parse(c);
 }
 
@@ -723,14 +734,16 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
     c->w = w;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
-    sl__addr_str((struct sockaddr *)&c->peer, false, c->ip, sizeof(c->ip));
     sl__out_init(&c->out, (uv_stream_t *)&c->tcp, &w->bufs, on_written, c);
     if (tls != NULL) {
         /* Before the timer exists: on failure only the TCP handle has to
          * be closed, and its callback may free the connection. */
         c->ssl = sl__xcalloc(1, sizeof(*c->ssl));
         if (sl__tls_accept(c->ssl, tls, &c->out, &w->bufs) != 0) {
-            sl_log(SL_LOG_ERROR, NULL, "cannot start TLS for a connection from %s", c->ip);
+            char ip[48];
+
+            sl__addr_str(&c->peer.sa, false, ip, sizeof(ip));
+            sl_log(SL_LOG_ERROR, NULL, "cannot start TLS for a connection from %s", ip);
             free(c->ssl);
             c->ssl = NULL;
             atomic_fetch_sub(&sl__conn_count, 1);
@@ -744,7 +757,6 @@ void sl__conn_accept(struct sl_worker *w, uv_stream_t *server, struct sl_tls_ser
     }
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
-    sl__request_parse_init(c);
     sl__conn_enter(c, SL_CS_IDLE);
     c->next = w->conns;
     if (w->conns)

@@ -36,22 +36,41 @@ enum sl_pause {
     SL_PAUSE_MESSAGE, /* request message complete */
 };
 
+/*
+ * What a connection needs only while it has request bytes in hand: the
+ * parser and the request. Taken (sl__conn_rx()) when bytes arrive, given
+ * back when the connection is idle with nothing left to parse, so an idle
+ * keep-alive connection is only struct sl_conn.
+ */
+struct sl_conn_rx {
+    llhttp_t parser;
+    enum sl_pause pause;
+    int perr_status; /* set by a callback that failed the request */
+    const char *perr_msg;
+    const char *exec_start; /* start of the bytes given to llhttp_execute() */
+    char hist[8];           /* the bytes fed to the parser just before exec_start */
+    bool in_version;        /* the request line's version has begun (it may come in pieces) */
+    char ip[48];            /* the client's address as text (made with the rx) */
+    struct sl_req req;
+};
+
+/* The client's address: TCP only, so no sockaddr_storage (128 bytes). */
+union sl_peer_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct sl_conn {
     uv_tcp_t tcp; /* first: the handle's data is the connection */
     uv_timer_t timer;
     struct sl_worker *w;
     struct sl_conn *prev, *next; /* the worker's list */
 
-    llhttp_t parser;
-    enum sl_pause pause;
-    int perr_status; /* set by a callback that failed the request */
-    const char *perr_msg;
+    struct sl_conn_rx *rx; /* while a request is being read or served, else NULL */
 
     struct sl_buf *rbuf; /* bytes read; [rpos, rbuf->len) not parsed yet */
     uint32_t rpos;
-    const char *exec_start; /* start of the bytes given to llhttp_execute() */
-    char hist[8];           /* the bytes fed to the parser just before exec_start */
-    bool in_version;        /* the request line's version has begun (it may come in pieces) */
 
     struct sl_out out;
 
@@ -73,12 +92,22 @@ struct sl_conn {
     uint32_t requests;
     uint64_t bytes_in;
 
-    struct sockaddr_storage peer;
-    char ip[48];
+    union sl_peer_addr peer;
 
-    uv_shutdown_t shutdown_req;
-    struct sl_req req;
+    uv_shutdown_t *shutdown_req; /* once a shutdown is sent (heap) */
 };
+
+/* A request's client address as text. */
+static inline const char *sl__req_ip(const struct sl_req *req)
+{
+    return req->conn->rx->ip;
+}
+
+/* The connection's current request, or NULL when it has none. */
+static inline struct sl_req *sl__conn_req(struct sl_conn *c)
+{
+    return c->rx != NULL ? &c->rx->req : NULL;
+}
 
 /* The worker a request runs on, and the response bytes handed to its
  * client so far. */

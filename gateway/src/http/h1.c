@@ -24,22 +24,27 @@
 
 static void status_line(struct sl_out *o, int status, struct sl_str reason)
 {
-    sl__out_printf(o, "HTTP/1.1 %d ", status);
+    char *p = sl__out_reserve(o, 13);
+    unsigned s = status >= 100 && status <= 999 ? (unsigned)status : 500;
+
+    /* "HTTP/1.1 NNN ": llhttp takes three digits only. */
+    memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = (char)('0' + s / 100);
+    p[10] = (char)('0' + s / 10 % 10);
+    p[11] = (char)('0' + s % 10);
+    p[12] = ' ';
     /* llhttp lets control characters (NUL among them) through in the reason
      * phrase: such a reason is replaced, never passed on. */
-    if (reason.len > 0 && sl__http_valid_value(reason))
-        sl__out_copy(o, reason.p, reason.len);
-    else
-        sl__out_printf(o, "%s", sl__http_reason(status));
-    sl__out_copy(o, "\r\n", 2);
+    if (!(reason.len > 0 && sl__http_valid_value(reason)))
+        reason = sl_str_from(sl__http_reason(status));
+    p = sl__out_reserve(o, reason.len + 2);
+    memcpy(p, reason.p, reason.len);
+    memcpy(p + reason.len, "\r\n", 2);
 }
 
 static void field(struct sl_out *o, struct sl_str name, struct sl_str value)
 {
-    sl__out_copy(o, name.p, name.len);
-    sl__out_copy(o, ": ", 2);
-    sl__out_copy(o, value.p, value.len);
-    sl__out_copy(o, "\r\n", 2);
+    sl__out_field(o, name, value);
 }
 
 /* The fields of h->fields not marked drop (nor Content-Length when
@@ -90,9 +95,12 @@ static void head(struct sl_req *req, const struct sl_resp_head *h)
     if (h->date)
         sl__out_copy(o, c->w->date, strlen(c->w->date));
     if (h->content_type != NULL)
-        sl__out_printf(o, "Content-Type: %s\r\n", h->content_type);
-    if (h->content_length >= 0)
-        sl__out_printf(o, "Content-Length: %lld\r\n", (long long)h->content_length);
+        sl__out_field(o, SL_STR("Content-Type"), sl_str_from(h->content_type));
+    if (h->content_length >= 0) {
+        sl__out_copy(o, "Content-Length: ", 16);
+        sl__out_uint(o, (uint64_t)h->content_length, 10);
+        sl__out_copy(o, "\r\n", 2);
+    }
     fields(o, h, req->resp_chunked);
     extra_headers(o, req);
     if (h->upgrade)
@@ -126,8 +134,10 @@ static void body(struct sl_req *req, struct sl_buf *b, const char *p, size_t len
 {
     struct sl_out *o = &req->conn->out;
 
-    if (req->resp_chunked)
-        sl__out_printf(o, "%zx\r\n", len);
+    if (req->resp_chunked) {
+        sl__out_uint(o, len, 16);
+        sl__out_copy(o, "\r\n", 2);
+    }
     if (b != NULL)
         sl__out_slice(o, b, p, len);
     else

@@ -462,8 +462,10 @@ void sl__proxy_body(struct sl_req *req, struct sl_buf *b, const char *at, size_t
     if (req->up == NULL)
         return;
     o = &req->up->out;
-    if (req->chunked)
-        sl__out_printf(o, "%zx\r\n", len);
+    if (req->chunked) {
+        sl__out_uint(o, len, 16);
+        sl__out_copy(o, "\r\n", 2);
+    }
     sl__out_slice(o, b, at, len);
     if (req->chunked)
         sl__out_copy(o, "\r\n", 2);

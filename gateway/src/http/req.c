@@ -69,7 +69,7 @@ size_t sl__req_log_context(struct sl_req *req, char *buf, size_t size)
     struct sl_str m = req->method_s, p = req->path;
     const char *action = req->action;
     int r = snprintf(buf, size, "%s%s, client: %s, request: \"%.*s %.*s\", id: %s",
-                     action ? ", while " : "", action ? action : "", req->conn->ip, (int)m.len,
+                     action ? ", while " : "", action ? action : "", sl__req_ip(req), (int)m.len,
                      m.p ? m.p : "", (int)SL_MIN(p.len, 512), p.p ? p.p : "",
                      req->id[0] ? req->id : "-");
 
@@ -85,7 +85,7 @@ void sl__req_log_context_json(struct sl_req *req, struct sl_sbuf *b)
         sl__sbuf_json(b, sl_str_from(req->action));
     }
     sl__sbuf_lit(b, ",\"client\":");
-    sl__sbuf_json(b, sl_str_from(req->conn->ip));
+    sl__sbuf_json(b, sl_str_from(sl__req_ip(req)));
     sl__sbuf_lit(b, ",\"method\":");
     sl__sbuf_json(b, req->method_s.p ? req->method_s : SL_STR(""));
     sl__sbuf_lit(b, ",\"path\":");
@@ -344,7 +344,7 @@ int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
 
 const char *sl_req_client_ip(const struct sl_req *req)
 {
-    return req->conn->ip;
+    return sl__req_ip(req);
 }
 
 const struct sockaddr *sl_req_client_addr(const struct sl_req *req)
@@ -380,7 +380,7 @@ static bool parse_ip(struct sl_str s, struct sockaddr_storage *ss)
 const char *sl_req_real_ip(struct sl_req *req)
 {
     const struct sl_config *c = req->gen ? req->gen->conf : NULL;
-    const char *ip = req->conn->ip;
+    const char *ip = sl__req_ip(req);
 
     if (req->real_ip != NULL)
         return req->real_ip;

@@ -12,9 +12,12 @@
 #include "http/request_parse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "config/config.h"
 #include "config/gen.h"
 #include "core/worker.h"
@@ -37,21 +40,21 @@ static inline struct sl_conn *conn_of(llhttp_t *p)
  * llhttp_execute() call; -1 when that is further back than we remember. */
 static int back(const struct sl_conn *c, const char *at, size_t k)
 {
-    size_t in_buf = (size_t)(at - c->exec_start);
+    size_t in_buf = (size_t)(at - c->rx->exec_start);
 
     if (k <= in_buf)
         return (unsigned char)at[-(ptrdiff_t)k];
     k -= in_buf;
-    if (k > sizeof(c->hist))
+    if (k > sizeof(c->rx->hist))
         return -1;
-    return (unsigned char)c->hist[sizeof(c->hist) - k];
+    return (unsigned char)c->rx->hist[sizeof(c->rx->hist) - k];
 }
 
 static int fail(struct sl_conn *c, int status, const char *msg)
 {
-    if (c->perr_status == 0) {
-        c->perr_status = status;
-        c->perr_msg = msg;
+    if (c->rx->perr_status == 0) {
+        c->rx->perr_status = status;
+        c->rx->perr_msg = msg;
     }
     return HPE_USER;
 }
@@ -60,17 +63,17 @@ static int on_message_begin(llhttp_t *p)
 {
     struct sl_conn *c = conn_of(p);
 
-    if (c->req.gen == NULL)
-        sl__req_init(&c->req, c);
+    if (c->rx->req.gen == NULL)
+        sl__req_init(&c->rx->req, c);
     sl__conn_enter(c, SL_CS_HEAD);
-    c->in_version = false;
+    c->rx->in_version = false;
     return 0;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     /* One space between method and target: "GET  /" is refused. */
     if (req->head.start_len == 0 && back(c, at, 2) == ' ')
@@ -88,9 +91,9 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
     (void)len;
     /* What comes before the version is checked once, at its first piece: a
      * version split over two reads comes in two. */
-    if (c->in_version)
+    if (c->rx->in_version)
         return 0;
-    c->in_version = true;
+    c->rx->in_version = true;
     /* llhttp also takes RTSP/1.0 and ICE/1.0 and reports them as 1.0; and
      * it takes two spaces before the version. */
     for (size_t k = 1; k <= 5; k++)
@@ -104,7 +107,7 @@ static int on_version(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     if (req->head.last != 1 && !req->head.in_trailers) {
         /* A new header line must follow CRLF; llhttp accepts a bare LF after
@@ -120,7 +123,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     /* A value piece that starts a line is a folded continuation (obs-fold,
      * RFC 9112 5.2), which a proxy must reject or rewrite. */
@@ -135,14 +138,14 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct sl_conn *c = conn_of(p);
 
-    c->pause = SL_PAUSE_HEAD;
+    c->rx->pause = SL_PAUSE_HEAD;
     return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     uint64_t max = sl__conn_conf(c)->max_body_bytes;
 
     req->body_bytes += len;
@@ -155,7 +158,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_chunk_header(llhttp_t *p)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     if (p->content_length == 0) {
         /* The last chunk: header callbacks from here on are trailers. */
@@ -169,7 +172,7 @@ static int on_chunk_header(llhttp_t *p)
 static int on_message_complete(llhttp_t *p)
 {
     struct sl_conn *c = conn_of(p);
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     if (req->finished) {
         /* The gateway already answered this bodiless request before its
@@ -180,7 +183,7 @@ static int on_message_complete(llhttp_t *p)
     }
     req->body_done = true;
     sl__proxy_body_end(req);
-    c->pause = SL_PAUSE_MESSAGE;
+    c->rx->pause = SL_PAUSE_MESSAGE;
     return HPE_PAUSED;
 }
 
@@ -198,11 +201,58 @@ static void init_settings(void)
     settings.on_message_complete = on_message_complete;
 }
 
-void sl__request_parse_init(struct sl_conn *c)
+/* Released parsers and requests, kept per worker thread for the next
+ * connection with bytes: no malloc per busy period. */
+#define RX_CACHE_MAX 64
+
+static _Thread_local struct sl_conn_rx *rx_cache[RX_CACHE_MAX];
+static _Thread_local unsigned rx_cached;
+
+struct sl_conn_rx *sl__conn_rx(struct sl_conn *c)
 {
+    struct sl_conn_rx *rx = c->rx;
+
+    if (rx != NULL)
+        return rx;
     uv_once(&settings_once, init_settings);
-    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-    c->parser.data = c;
+    rx = rx_cached > 0 ? rx_cache[--rx_cached] : sl__xcalloc(1, sizeof(*rx));
+    llhttp_init(&rx->parser, HTTP_REQUEST, &settings);
+    rx->parser.data = c;
+    rx->pause = SL_PAUSE_NONE;
+    rx->perr_status = 0;
+    rx->perr_msg = NULL;
+    rx->exec_start = NULL;
+    memset(rx->hist, 0, sizeof(rx->hist));
+    rx->in_version = false;
+    /* Made once per busy period, not kept by an idle connection. */
+    sl__addr_str(&c->peer.sa, false, rx->ip, sizeof(rx->ip));
+    c->rx = rx;
+    return rx;
+}
+
+void sl__conn_rx_thread_done(void)
+{
+    while (rx_cached > 0)
+        free(rx_cache[--rx_cached]);
+}
+
+void sl__conn_rx_release(struct sl_conn *c)
+{
+    struct sl_conn_rx *rx = c->rx;
+
+    if (rx == NULL)
+        return;
+    SL_BUG_ON(rx->req.gen != NULL);
+    c->rx = NULL;
+    sl__head_free(&rx->req.head);
+    sl_arena_destroy(&rx->req.arena);
+    if (rx_cached == RX_CACHE_MAX) {
+        free(rx);
+        return;
+    }
+    /* The request is cleared when the next message begins (sl__req_init);
+     * the rest is set again when the rx is taken. */
+    rx_cache[rx_cached++] = rx;
 }
 
 /* -- validating a complete head -------------------------------------------- */
@@ -248,10 +298,10 @@ static int precheck_body(struct sl_conn *c)
     llhttp_t probe;
     llhttp_errno_t err;
 
-    if (!c->req.has_body || c->rbuf == NULL || c->rpos == c->rbuf->len)
+    if (!c->rx->req.has_body || c->rbuf == NULL || c->rpos == c->rbuf->len)
         return 0;
     uv_once(&pre_once, init_pre_settings);
-    probe = c->parser;
+    probe = c->rx->parser;
     probe.settings = &pre_settings;
     probe.data = &pc;
     llhttp_resume(&probe);
@@ -264,7 +314,7 @@ static int precheck_body(struct sl_conn *c)
 /* The head is complete: check it, route it, run the ACCESS phase. */
 static void head_done(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     const struct sl_config *conf = req->gen->conf;
     const char *why = NULL;
     int status;
@@ -272,7 +322,7 @@ static void head_done(struct sl_conn *c)
     sl__conn_enter(c, SL_CS_WAIT);
     sl__conn_set_deadline(c, 0);
     req->action = "reading client request head";
-    status = sl__request_check(req, &c->parser, &why);
+    status = sl__request_check(req, &c->rx->parser, &why);
     if (status != 0) {
         sl_log(SL_LOG_INFO, req, "bad request: %s", why);
         sl__respond_error(req, status,
@@ -303,7 +353,7 @@ static void head_done(struct sl_conn *c)
 
 static void message_done(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
 
     req->body_done = true;
     if (c->state == SL_CS_BODY || c->state == SL_CS_WAIT) {
@@ -316,9 +366,9 @@ static void message_done(struct sl_conn *c)
 
 static void parse_error(struct sl_conn *c, llhttp_errno_t err)
 {
-    struct sl_req *req = &c->req;
-    int status = c->perr_status ? c->perr_status : 400;
-    const char *msg = c->perr_msg;
+    struct sl_req *req = &c->rx->req;
+    int status = c->rx->perr_status ? c->rx->perr_status : 400;
+    const char *msg = c->rx->perr_msg;
     char buf[160];
 
     if (req->gen == NULL)
@@ -341,8 +391,9 @@ static void parse_error(struct sl_conn *c, llhttp_errno_t err)
             break;
         default:
             snprintf(buf, sizeof(buf), "malformed request: %s",
-                     llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser)
-                                                         : llhttp_errno_name(err));
+                     llhttp_get_error_reason(&c->rx->parser)
+                         ? llhttp_get_error_reason(&c->rx->parser)
+                         : llhttp_errno_name(err));
             msg = sl_arena_strndup(&req->arena, buf, strlen(buf));
             if (msg == NULL)
                 msg = "malformed request";
@@ -364,13 +415,13 @@ static void parse_error(struct sl_conn *c, llhttp_errno_t err)
 
 static void remember(struct sl_conn *c, const char *data, size_t n)
 {
-    size_t keep = sizeof(c->hist);
+    size_t keep = sizeof(c->rx->hist);
 
     if (n >= keep) {
-        memcpy(c->hist, data + n - keep, keep);
+        memcpy(c->rx->hist, data + n - keep, keep);
     } else {
-        memmove(c->hist, c->hist + n, keep - n);
-        memcpy(c->hist + keep - n, data, n);
+        memmove(c->rx->hist, c->rx->hist + n, keep - n);
+        memcpy(c->rx->hist + keep - n, data, n);
     }
 }
 
@@ -382,21 +433,21 @@ static bool may_parse(const struct sl_conn *c)
 
 static void process_once(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     const char *data = c->rbuf->data + c->rpos;
     size_t avail = c->rbuf->len - c->rpos, used;
     bool in_head = c->state != SL_CS_BODY;
     llhttp_errno_t err;
 
-    c->exec_start = data;
-    c->pause = SL_PAUSE_NONE;
-    err = llhttp_execute(&c->parser, data, avail);
-    used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&c->parser) - data);
-    if (in_head && (c->state == SL_CS_HEAD || c->pause == SL_PAUSE_HEAD)) {
+    c->rx->exec_start = data;
+    c->rx->pause = SL_PAUSE_NONE;
+    err = llhttp_execute(&c->rx->parser, data, avail);
+    used = err == HPE_OK ? avail : (size_t)(llhttp_get_error_pos(&c->rx->parser) - data);
+    if (in_head && (c->state == SL_CS_HEAD || c->rx->pause == SL_PAUSE_HEAD)) {
         uint64_t max = sl__conn_conf(c)->max_header_bytes;
 
         req->head_bytes += used;
-        if (c->pause == SL_PAUSE_HEAD) {
+        if (c->rx->pause == SL_PAUSE_HEAD) {
             const char *end = data + used;
 
             /* The head must end in CRLF CRLF; llhttp takes a bare LF. */
@@ -421,9 +472,9 @@ static void process_once(struct sl_conn *c)
     case HPE_OK:
         break;
     case HPE_PAUSED:
-        if (c->pause == SL_PAUSE_HEAD) {
+        if (c->rx->pause == SL_PAUSE_HEAD) {
             head_done(c);
-        } else if (c->pause == SL_PAUSE_MESSAGE) {
+        } else if (c->rx->pause == SL_PAUSE_MESSAGE) {
             message_done(c);
         }
         c->again = true;
@@ -448,11 +499,16 @@ void sl__request_parse(struct sl_conn *c)
         c->again = false;
         if (!may_parse(c) || c->rbuf == NULL)
             break;
+        /* An idle connection takes its parser and request with its first
+         * bytes. */
+        if (c->rx == NULL && c->rpos == c->rbuf->len)
+            break;
+        sl__conn_rx(c);
         /* With nothing buffered there is nothing to parse, except that a
          * bodiless request paused at its head still owes llhttp's
          * on_message_complete, which a zero-length execute delivers. */
         if (c->rpos == c->rbuf->len &&
-            !(c->state == SL_CS_BODY && !c->req.body_done && !c->req.has_body))
+            !(c->state == SL_CS_BODY && !c->rx->req.body_done && !c->rx->req.has_body))
             break;
         process_once(c);
     } while (c->again && !c->closed);

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "http/access_log.h"
 #include "http/conn.h"
+#include "http/request_parse.h"
 #include "http/metrics.h"
 #include "http/pool.h"
 #include "http/proxy.h"
@@ -48,6 +49,12 @@ static void stop(struct sl_worker *w)
     sl__access_log_flush(w);
 }
 
+static void thread_done(struct sl_worker *w)
+{
+    (void)w;
+    sl__conn_rx_thread_done();
+}
+
 static void fini(struct sl_worker *w)
 {
     sl__pools_free(w->pools);
@@ -63,6 +70,7 @@ const struct sl_worker_hooks sl__http_worker_hooks = {
     .drain = drain,
     .deadline = deadline,
     .stop = stop,
+    .thread_done = thread_done,
     .fini = fini,
 };
 

@@ -36,7 +36,7 @@ void sl__tunnel_start(struct sl_req *req)
 
 void sl__tunnel_client_data(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     struct sl_upconn *uc = req->up;
 
     if (uc == NULL || c->rbuf == NULL)
@@ -58,7 +58,7 @@ void sl__tunnel_client_data(struct sl_conn *c)
 
 void sl__tunnel_client_eof(struct sl_conn *c)
 {
-    struct sl_req *req = &c->req;
+    struct sl_req *req = &c->rx->req;
     struct sl_upconn *uc = req->up;
 
     if (uc == NULL) {

@@ -70,24 +70,17 @@ void sl__upstream_request_head(struct sl_req *req, struct sl_out *o)
     sl__out_copy(o, " HTTP/1.1\r\n", 11);
     /* HTTP/1.1 upstream requests need a Host; an HTTP/1.0 client may have
      * sent none: then the target's address stands in. */
-    sl__out_copy(o, "Host: ", 6);
-    if (req->host_hdr.len > 0)
-        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
-    else
-        sl__out_copy(o, req->target->conf->ip, strlen(req->target->conf->ip));
-    sl__out_copy(o, "\r\n", 2);
+    sl__out_field(o, SL_STR("Host"),
+                  req->host_hdr.len > 0 ? req->host_hdr : sl_str_from(req->target->conf->ip));
     for (uint32_t i = 0; i < end; i++) {
         struct sl_header *f = &req->head.fields[i];
 
         if (f->drop)
             continue;
-        sl__out_copy(o, f->name.p, f->name.len);
-        sl__out_copy(o, ": ", 2);
-        sl__out_copy(o, f->value.p, f->value.len);
-        sl__out_copy(o, "\r\n", 2);
+        sl__out_field(o, f->name, f->value);
     }
     list_append(o, req, SL_STR("X-Forwarded-For"));
-    sl__out_copy(o, req->conn->ip, strlen(req->conn->ip));
+    sl__out_copy(o, sl__req_ip(req), strlen(sl__req_ip(req)));
     sl__out_copy(o, "\r\n", 2);
     if (hp->via != NULL) { /* RFC 9110 7.6.3: the protocol we received, and who we are */
         list_append(o, req, SL_STR("Via"));
@@ -104,15 +97,15 @@ void sl__upstream_request_head(struct sl_req *req, struct sl_out *o)
         sl__out_copy(o, "X-Forwarded-Proto: https\r\n", 26);
     else
         sl__out_copy(o, "X-Forwarded-Proto: http\r\n", 25);
-    if (req->host_hdr.len > 0) {
-        sl__out_copy(o, "X-Forwarded-Host: ", 18);
-        sl__out_copy(o, req->host_hdr.p, req->host_hdr.len);
-        sl__out_copy(o, "\r\n", 2);
-    }
+    if (req->host_hdr.len > 0)
+        sl__out_field(o, SL_STR("X-Forwarded-Host"), req->host_hdr);
     if (req->chunked)
         sl__out_copy(o, "Transfer-Encoding: chunked\r\n", 28);
-    else if (req->content_length_set)
-        sl__out_printf(o, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+    else if (req->content_length_set) {
+        sl__out_copy(o, "Content-Length: ", 16);
+        sl__out_uint(o, req->content_length, 10);
+        sl__out_copy(o, "\r\n", 2);
+    }
     if (req->upgrade) {
         struct sl_str up = sl_req_header(req, "Upgrade");
 

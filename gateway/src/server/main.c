@@ -177,6 +177,7 @@ static int run(void)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     sl__gen_publish(NULL);
+    sl__arena_thread_done();
     return exit_code;
 }
 

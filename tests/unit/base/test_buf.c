@@ -268,6 +268,42 @@ static void test_gathered_slices_copies_and_printf_arrive_in_order(void)
     harness_free(&h);
 }
 
+static void test_fields_numbers_and_reserved_text_arrive_as_written(void)
+{
+    static const uint64_t nums[] = {0, 7, 10, 255, 1000000, UINT64_MAX};
+    struct harness h;
+    struct sl_buf *src = NULL;
+    char frame[64];
+
+    harness_init(&h, true);
+    src = filled(&h.pool, 3);
+    for (unsigned i = 0; i < 200; i++) {
+        int n;
+        char *p;
+
+        sl__out_field(&h.out, SL_STR("X-Name"), SL_STR("value"));
+        bytes_add(&h.expected, "X-Name: value\r\n", 15);
+        sl__out_field(&h.out, SL_STR("Empty"), SL_STR(""));
+        bytes_add(&h.expected, "Empty: \r\n", 9);
+        sl__out_uint(&h.out, nums[i % 6], 10);
+        n = snprintf(frame, sizeof(frame), "%llu", (unsigned long long)nums[i % 6]);
+        bytes_add(&h.expected, frame, (size_t)n);
+        sl__out_uint(&h.out, nums[i % 6], 16);
+        n = snprintf(frame, sizeof(frame), "%llx", (unsigned long long)nums[i % 6]);
+        bytes_add(&h.expected, frame, (size_t)n);
+        p = sl__out_reserve(&h.out, 3);
+        memcpy(p, "abc", 3);
+        bytes_add(&h.expected, "abc", 3);
+        /* A slice between texts: the next text cannot extend the last. */
+        if (i % 3 == 0)
+            slice(&h, src, i, 5);
+    }
+    sl__buf_unref(src);
+    harness_finish(&h);
+    check_received_what_was_gathered(&h);
+    harness_free(&h);
+}
+
 static void test_slices_of_one_buffer_that_touch_are_sent_as_one_piece(void)
 {
     struct harness h;
@@ -399,6 +435,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     RUN(test_buffers_come_back_to_the_pool);
     RUN(test_gathered_slices_copies_and_printf_arrive_in_order);
+    RUN(test_fields_numbers_and_reserved_text_arrive_as_written);
     RUN(test_slices_of_one_buffer_that_touch_are_sent_as_one_piece);
     RUN(test_a_write_the_socket_takes_at_once_is_done_without_a_callback);
     RUN(test_discarded_pieces_are_never_sent);
