@@ -87,6 +87,7 @@ struct sl_conn {
     bool again;
     bool tls;
     bool pumping;           /* inside tls_pump() */
+    bool no_linger;         /* closing after a complete exchange: no shutdown, no lingering */
     struct sl_tls *ssl;     /* TLS state, or NULL on a plain listener */
     struct sl_wgen *tls_wg; /* the config held until the handshake is done */
     uint32_t requests;
