@@ -90,6 +90,14 @@ const struct sl_config *sl__conn_conf(const struct sl_conn *c);
  * response: the worker is stopping. */
 void sl__conn_stop(struct sl_conn *c);
 
+/*
+ * TCP_NODELAY, set once, when it starts to matter (nginx's tcp_nodelay):
+ * the connection stays for another request, or a response goes out in
+ * more than one write (streamed), or it becomes a tunnel. A connection
+ * that carries one response written at once never needs the syscall.
+ */
+void sl__conn_nodelay(struct sl_conn *c);
+
 /* An idle keep-alive connection with nothing buffered gives its read buffer
  * and request memory back (they come back with its next bytes). */
 void sl__conn_trim_idle(struct sl_conn *c);

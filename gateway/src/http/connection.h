@@ -88,6 +88,7 @@ struct sl_conn {
     bool tls;
     bool pumping;           /* inside tls_pump() */
     bool no_linger;         /* closing after a complete exchange: no shutdown, no lingering */
+    bool nodelay;           /* TCP_NODELAY is set (sl__conn_nodelay()) */
     struct sl_tls *ssl;     /* TLS state, or NULL on a plain listener */
     struct sl_wgen *tls_wg; /* the config held until the handshake is done */
     uint32_t requests;

@@ -160,6 +160,9 @@ static int flush(struct sl_req *req, bool hold)
         sl__conn_hold_output(c, HOLD_HEAD_MS);
         return 0;
     }
+    /* A second write for this response: it streams. */
+    if (sl__req_bytes_out(req) > 0)
+        sl__conn_nodelay(c);
     if (sl__out_flush(&c->out) != 0) {
         sl__conn_abort(c);
         return -1;

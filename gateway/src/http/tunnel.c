@@ -18,6 +18,7 @@ void sl__tunnel_start(struct sl_req *req)
 
     sl__upconn_enter(uc, SL_UP_TUNNEL);
     sl__conn_enter(c, SL_CS_TUNNEL);
+    sl__conn_nodelay(c);
     req->action = "tunnelling";
     sl__conn_set_deadline(c, 0);
     /* Bytes that came after the heads belong to the tunnel. */
