@@ -5,6 +5,7 @@ ports, and stops them (by PID) when it ends. Nothing here sleeps to wait for
 a server: we wait for its port to accept connections or for a line it prints.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -24,25 +25,14 @@ SLUICE = BUILD / "gateway" / "sluice"
 ORIGIN = BUILD / "bench" / "origin" / "sluice-origin"
 
 
-def free_port():
-    """A port nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10.0, proc=None):
-    """Wait until 127.0.0.1:port accepts a connection."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.01)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+# One place for the port helpers: the bench's (bench/lib/procs.py), loaded
+# by path so that its folder name does not shadow anything.
+_procs_spec = importlib.util.spec_from_file_location("sluice_bench_procs",
+                                                     ROOT / "bench" / "lib" / "procs.py")
+_procs = importlib.util.module_from_spec(_procs_spec)
+_procs_spec.loader.exec_module(_procs)
+free_port = _procs.free_port  # a port nothing listens on right now
+wait_port = _procs.wait_port  # until 127.0.0.1:port accepts (or the process exits)
 
 
 def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
