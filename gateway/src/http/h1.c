@@ -42,11 +42,6 @@ static void status_line(struct sl_out *o, int status, struct sl_str reason)
     memcpy(p + reason.len, "\r\n", 2);
 }
 
-static void field(struct sl_out *o, struct sl_str name, struct sl_str value)
-{
-    sl__out_field(o, name, value);
-}
-
 /* The fields of h->fields not marked drop (nor Content-Length when
  * no_length: a chunked body or a 1xx), then Via. */
 static void fields(struct sl_out *o, const struct sl_resp_head *h, bool no_length)
@@ -60,16 +55,16 @@ static void fields(struct sl_out *o, const struct sl_resp_head *h, bool no_lengt
             continue;
         if (no_length && sl_str_caseeq_lit(x->name, "Content-Length"))
             continue;
-        field(o, x->name, x->value);
+        sl__out_field(o, x->name, x->value);
     }
     if (h->via.len > 0)
-        field(o, SL_STR("Via"), h->via);
+        sl__out_field(o, SL_STR("Via"), h->via);
 }
 
 static void extra_headers(struct sl_out *o, const struct sl_req *req)
 {
     for (const struct sl_kv *kv = req->resp_extra; kv != NULL; kv = kv->next)
-        field(o, sl_str_from(kv->name), kv->value);
+        sl__out_field(o, sl_str_from(kv->name), kv->value);
 }
 
 static void head(struct sl_req *req, const struct sl_resp_head *h)
