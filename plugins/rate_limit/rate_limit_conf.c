@@ -32,7 +32,7 @@ static int read_limit(struct sl_conf_ctx *ctx, const struct sl_node *n, struct r
     l->key = (struct sl_key){SL_KEY_IP, NULL, "ip"};
     sl_conf_key(ctx, n, "key",
                 (1u << SL_KEY_IP) | (1u << SL_KEY_ROUTE) | (1u << SL_KEY_HEADER) |
-                    (1u << SL_KEY_JWT),
+                    (1u << SL_KEY_JWT) | (1u << SL_KEY_VAR),
                 &l->key, false);
     sl_conf_rate(ctx, n, "rate", &l->count, &l->period_ms, true);
     sl_conf_uint(ctx, n, "burst", 1, 1000000000, &burst, false);

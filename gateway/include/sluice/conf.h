@@ -119,21 +119,31 @@ int sl_conf_rate(struct sl_conf_ctx *ctx, const struct sl_node *map, const char 
  * for every key in the file (rate_limit's key, an upstream's hash_key...);
  * sl_req_key() (sluice/req.h) gives a request's value.
  */
-enum sl_key_source { SL_KEY_IP, SL_KEY_ROUTE, SL_KEY_HEADER, SL_KEY_COOKIE, SL_KEY_JWT };
+enum sl_key_source {
+    SL_KEY_IP,
+    SL_KEY_ROUTE,
+    SL_KEY_HEADER,
+    SL_KEY_COOKIE,
+    SL_KEY_JWT,
+    SL_KEY_VAR, /* a request variable: "consumer", "var:NAME" */
+};
 #define SL_KEYS_ALL                                                                                \
     ((1u << SL_KEY_IP) | (1u << SL_KEY_ROUTE) | (1u << SL_KEY_HEADER) | (1u << SL_KEY_COOKIE) |    \
-     (1u << SL_KEY_JWT))
+     (1u << SL_KEY_JWT) | (1u << SL_KEY_VAR))
 
 struct sl_key {
     enum sl_key_source source;
-    const char *name; /* header, cookie or claim; NULL for ip and route */
+    /* header, cookie, claim or variable ("consumer" for consumer); NULL
+     * for ip and route */
+    const char *name;
     const char *text; /* as written ("jwt:sub" is also the claim's request variable) */
 };
 
 /*
  * A key as written ("ip", "route", "header:NAME", "cookie:NAME",
- * "jwt:CLAIM"), of the sources whose bit (1u << SL_KEY_*) is in allowed;
- * any other is reported with the list of what is allowed.
+ * "jwt:CLAIM", "consumer", "var:NAME"), of the sources whose bit
+ * (1u << SL_KEY_*) is in allowed; any other is reported with the list of
+ * what is allowed.
  */
 int sl_conf_key(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                 unsigned allowed, struct sl_key *out, bool required);
@@ -164,6 +174,14 @@ const struct sl_redis_conf *sl_conf_redis(struct sl_conf_ctx *ctx);
  * client's exact copy is left for the plugin to replace or remove.
  */
 void sl_conf_header_owned(struct sl_conf_ctx *ctx, const char *name);
+
+/*
+ * An upstream named by map[key] (a string naming one of the config's
+ * upstreams:): *index is what sl_req_set_upstream() (sluice/req.h) takes.
+ * Like the other getters: 1 when absent, 0, or -1 reported.
+ */
+int sl_conf_upstream(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                     unsigned *index, bool required);
 
 /* The same checks on a node already in hand (a sequence item, say). */
 int sl_conf_node_str(struct sl_conf_ctx *ctx, const struct sl_node *n, const char **out);

@@ -11,10 +11,14 @@
  *             the request through (SL_NEXT), answer it itself with
  *             sl_req_respond() (SL_DONE), or suspend it (SL_AGAIN) to wait for
  *             something asynchronous and call sl_req_resume() later.
+ *   UPSTREAM  after ACCESS let the request through, before a target is
+ *             balanced to: choose the upstream group with
+ *             sl_req_set_upstream() (split). Cannot fail or suspend.
  *   RESPONSE  when the response head is ready to go to the client (proxied or
  *             made by the gateway): add or change response headers. It
  *             cannot fail the request (the status is decided), so it
- *             returns nothing.
+ *             returns nothing. It may route a proxied body through a
+ *             filter (sl_resp_body_filter(), sluice/req.h): compress.
  *   LOG       after the response is complete: count, record.
  *
  * Handlers run on the worker loop that owns the request and must never block.
@@ -34,7 +38,7 @@
 
 /* Bumped whenever struct sl_plugin or a handler's contract changes; the
  * core refuses to start with a plugin built for another. */
-#define SL_PLUGIN_ABI 2
+#define SL_PLUGIN_ABI 3
 
 /*
  * A counter series a plugin owns, by route and one label of its own
@@ -104,6 +108,9 @@ struct sl_plugin {
     /* The versions of the libraries the plugin links, for sluice -V
      * ("hiredis 0.14.1"); optional. */
     const char *(*versions)(void);
+
+    /* The UPSTREAM phase (see above); NULL when the plugin takes no part. */
+    void (*upstream)(struct sl_req *req, void *conf);
 };
 
 #endif

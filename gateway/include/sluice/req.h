@@ -64,6 +64,11 @@ unsigned sl_req_header_count(const struct sl_req *req, const char *name);
  */
 int sl_req_header_set(struct sl_req *req, const char *name, const char *value);
 
+/* Add one more line called name to what goes upstream, after the others
+ * (a client's lines of that name stay). Returns 0, or -1 when the capped
+ * request arena is full. */
+int sl_req_header_add(struct sl_req *req, const char *name, const char *value);
+
 /* The client's address as text ("192.0.2.1" or "2001:db8::1"). */
 const char *sl_req_client_ip(const struct sl_req *req);
 const struct sockaddr *sl_req_client_addr(const struct sl_req *req);
@@ -82,9 +87,10 @@ int sl_req_set_id(struct sl_req *req, struct sl_str id);
 /*
  * The request's value of a key read with sl_conf_key() (sluice/conf.h): the
  * client's address as sl_req_real_ip() gives it, the route's name, the
- * first value of a header, a cookie's value, or the claim a token plugin
- * left in the request variable "jwt:CLAIM". {NULL, 0} when the header,
- * cookie or claim is missing (the caller decides what stands in).
+ * first value of a header, a cookie's value, the claim a token plugin
+ * left in the request variable "jwt:CLAIM", or any request variable
+ * ("consumer", "var:NAME"). {NULL, 0} when the header, cookie, claim or
+ * variable is missing (the caller decides what stands in).
  */
 struct sl_key;
 struct sl_str sl_req_key(struct sl_req *req, const struct sl_key *k);
@@ -93,8 +99,12 @@ struct sl_str sl_req_key(struct sl_req *req, const struct sl_key *k);
 const char *sl_req_route(const struct sl_req *req);
 
 /*
- * Request variables: named values one plugin leaves for others ("jwt:sub").
- * sl_req_var() returns {NULL, 0} when unset.
+ * Request variables: named values one plugin leaves for others, for the
+ * plugins after it and for keys (sl_req_key()). Those set today:
+ * "jwt:CLAIM" (jwt, oauth_introspection: each verified claim that is a
+ * string or a number) and "consumer" (api_key: the consumer's name).
+ * Setting one again replaces it. sl_req_var() returns {NULL, 0} when
+ * unset.
  */
 int sl_req_var_set(struct sl_req *req, const char *name, struct sl_str value);
 struct sl_str sl_req_var(const struct sl_req *req, const char *name);
@@ -115,8 +125,9 @@ void *sl_req_worker_data(struct sl_req *req, const struct sl_plugin *p);
 
 /*
  * Answer the request from the gateway: status with the JSON body
- * {"error": code, "message": message, "request_id": ...}. Call it from an
- * ACCESS handler and return SL_DONE. Returns 0 or -1.
+ * {"error": code, "message": message, "request_id": ...}, or, with code
+ * and message NULL, with no body at all (a CORS preflight's 204). Call it
+ * from an ACCESS handler and return SL_DONE. Returns 0 or -1.
  */
 int sl_req_respond(struct sl_req *req, int status, const char *code, const char *message);
 
@@ -126,9 +137,71 @@ int sl_req_respond(struct sl_req *req, int status, const char *code, const char 
  */
 int sl_resp_header_add(struct sl_req *req, const char *name, const char *value);
 
-/* In the RESPONSE phase: the status and a header of the response. */
+/* In the RESPONSE phase: the status and a header of the response (its
+ * first value: the upstream's, or else one a plugin added). */
 int sl_resp_status(const struct sl_req *req);
 struct sl_str sl_resp_header(const struct sl_req *req, const char *name);
+
+/*
+ * In the RESPONSE phase: remove every field called name (any case) from
+ * the response, the upstream's and those plugins added; set is remove then
+ * add. The framing fields (Content-Length, Transfer-Encoding, Connection)
+ * are the core's and are left alone: a plugin changes the framing with a
+ * body filter. Return 0, or -1 when the arena is full or name is one of
+ * those.
+ */
+int sl_resp_header_remove(struct sl_req *req, const char *name);
+int sl_resp_header_set(struct sl_req *req, const char *name, const char *value);
+
+/* The response comes from an upstream (false: the gateway made it). */
+bool sl_resp_proxied(const struct sl_req *req);
+
+/*
+ * The upstream the request goes to: by default the route's, or the one an
+ * UPSTREAM handler chose with sl_req_set_upstream(), given as an index
+ * from sl_conf_upstream() (sluice/conf.h). Returns 0, or -1 for an index
+ * the request's config does not have.
+ */
+const char *sl_req_upstream(const struct sl_req *req);
+int sl_req_set_upstream(struct sl_req *req, unsigned index);
+
+/*
+ * Response body filters. A RESPONSE handler may route the body of a
+ * proxied response that has one (not HEAD, 204, 304 or 101) through a
+ * filter: sl_resp_body_filter() returns 0, or -1 when this response cannot
+ * be filtered (made by the gateway, no body, SL_BODY_FILTERS_MAX already,
+ * the arena full). From then on the response has no Content-Length (the
+ * core drops it; the body goes chunked to an HTTP/1.1 client and is
+ * delimited by the close for HTTP/1.0), and the body's bytes go to
+ * f->body() in order, as they arrive, instead of to the client.
+ *
+ * body() passes on what it makes with sl_resp_body_write(), to the next
+ * filter (filters run in plugin order) or to the client. flags:
+ *   SL_BODY_FLUSH  the upstream has nothing more for now: write out what
+ *                  the filter holds (a compressor's sync flush), so that a
+ *                  streamed response keeps moving;
+ *   SL_BODY_END    the body ends with these bytes (len may be 0): write
+ *                  the rest. Nothing follows.
+ * It returns 0, or -1 when it cannot go on (the client's connection is
+ * then cut, as when an upstream breaks off mid-body). Backpressure is the
+ * core's: it stops reading the upstream while the client's queue is above
+ * its high mark, so a filter that writes about what it is given (and
+ * keeps a bounded state) never holds a whole body.
+ *
+ * done(state), if set, runs exactly once when the request ends, however it
+ * ends (complete, client gone, upstream broken): free the state there.
+ */
+#define SL_BODY_FLUSH       1u
+#define SL_BODY_END         2u
+#define SL_BODY_FILTERS_MAX 4
+
+struct sl_body_filter {
+    int (*body)(struct sl_req *req, void *state, const char *p, size_t len, unsigned flags);
+    void (*done)(void *state);
+};
+
+int sl_resp_body_filter(struct sl_req *req, const struct sl_body_filter *f, void *state);
+int sl_resp_body_write(struct sl_req *req, const char *p, size_t len);
 
 /*
  * Suspension. An ACCESS handler that must wait calls sl_req_suspend() and

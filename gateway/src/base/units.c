@@ -152,7 +152,8 @@ int sl__parse_key(const char *s, unsigned allowed, struct sl_key *out)
     } kinds[] = {
         {"ip", SL_KEY_IP, false},         {"route", SL_KEY_ROUTE, false},
         {"header:", SL_KEY_HEADER, true}, {"cookie:", SL_KEY_COOKIE, true},
-        {"jwt:", SL_KEY_JWT, true},
+        {"jwt:", SL_KEY_JWT, true},       {"consumer", SL_KEY_VAR, false},
+        {"var:", SL_KEY_VAR, true},
     };
 
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -164,6 +165,8 @@ int sl__parse_key(const char *s, unsigned allowed, struct sl_key *out)
                            : strcmp(s, kinds[i].text) != 0)
             continue;
         *out = (struct sl_key){kinds[i].source, kinds[i].named ? s + n : NULL, s};
+        if (kinds[i].source == SL_KEY_VAR && !kinds[i].named)
+            out->name = s; /* "consumer" is the variable of that name */
         return 0;
     }
     return -1;

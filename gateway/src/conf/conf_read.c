@@ -516,12 +516,32 @@ int sl_conf_rate(struct sl_conf_ctx *ctx, const struct sl_node *map, const char 
     return 0;
 }
 
+int sl_conf_upstream(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
+                     unsigned *index, bool required)
+{
+    const char *name;
+    size_t known = 0;
+    int r = sl_conf_str(ctx, map, key, &name, required);
+
+    if (r != 0)
+        return r;
+    if (ctx->find_upstream != NULL && ctx->find_upstream(ctx, name, index, &known) == 0)
+        return 0;
+    sl_conf_error(ctx, sl_node_get(map, key), "unknown upstream \"%s\"%s", name,
+                  known ? "" : " (no upstreams are defined)");
+    return -1;
+}
+
 int sl_conf_key(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
                 unsigned allowed, struct sl_key *out, bool required)
 {
-    static const char *const names[] = {"ip", "route", "header:NAME", "cookie:NAME", "jwt:CLAIM"};
-    char list[128];
-    size_t len = 0, n = 0, total = 0;
+    /* What each source (bit) is written as. */
+    static const char *const names[][2] = {{"ip"},          {"route"},
+                                           {"header:NAME"}, {"cookie:NAME"},
+                                           {"jwt:CLAIM"},   {"consumer", "var:NAME"}};
+    const char *forms[2 * SL_ARRAY_LEN(names)];
+    char list[160];
+    size_t len = 0, n = 0;
     const char *text;
     int r = sl_conf_str(ctx, map, key, &text, required);
 
@@ -530,18 +550,15 @@ int sl_conf_key(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *
     if (sl__parse_key(text, allowed, out) == 0)
         return 0;
     for (size_t i = 0; i < SL_ARRAY_LEN(names); i++)
-        total += (allowed >> i) & 1;
+        for (size_t j = 0; j < 2 && ((allowed >> i) & 1) && names[i][j] != NULL; j++)
+            forms[n++] = names[i][j];
     list[0] = '\0';
-    for (size_t i = 0; i < SL_ARRAY_LEN(names); i++) {
-        if (!((allowed >> i) & 1))
-            continue;
-        n++;
+    for (size_t i = 0; i < n && len < sizeof(list); i++)
         len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-                                n == 1       ? ""
-                                : n == total ? " or "
+                                i == 0       ? ""
+                                : i == n - 1 ? " or "
                                              : ", ",
-                                names[i]);
-    }
+                                forms[i]);
     sl_conf_error(ctx, sl_node_get(map, key), "expected %s, found \"%s\"", list, text);
     return -1;
 }

@@ -30,6 +30,11 @@ struct sl_conf_ctx {
     const struct sl_redis_conf *redis;
     bool redis_read;
     struct sl_header_names *owned; /* the config's: names plugins declare they set */
+    /* The config reader's: the index of the upstream called name (0), or
+     * -1 with *known set to how many upstreams there are. */
+    int (*find_upstream)(struct sl_conf_ctx *ctx, const char *name, unsigned *index,
+                         size_t *known);
+    void *config; /* what find_upstream looks in */
 };
 
 /* Something to release when the generation built by a ctx is freed. */

@@ -268,6 +268,20 @@ static void read_trusted(struct sl_conf_ctx *ctx, const struct sl_node *root, st
     }
 }
 
+static int find_upstream(struct sl_conf_ctx *ctx, const char *name, unsigned *index, size_t *known)
+{
+    const struct sl_config *c = ctx->config;
+
+    *known = c->n_upstreams;
+    for (size_t i = 0; i < c->n_upstreams; i++) {
+        if (strcmp(c->upstreams[i].name, name) == 0) {
+            *index = (unsigned)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node *root)
 {
     static const char *const keys[] = {"workers",
@@ -293,6 +307,8 @@ struct sl_config *sl__config_parse(struct sl_conf_ctx *ctx, const struct sl_node
     ctx->root = root;
     ctx->owned = &c->headers.owned; /* before any plugin is read */
     ctx->read_redis = read_redis;
+    ctx->find_upstream = find_upstream;
+    ctx->config = c;
     c->shutdown_timeout_ms = 30000;
     if (root->type != SL_NODE_MAP) {
         sl_conf_error(ctx, root, "the file must be a map of settings such as listen: and routes:");

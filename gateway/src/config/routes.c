@@ -17,6 +17,31 @@
 #include "config/plugins.h"
 #include "base/util.h"
 
+/* An empty map standing where at is: a plugin's defaults. */
+static const struct sl_node *empty_map(struct sl_conf_ctx *ctx, const struct sl_node *at)
+{
+    struct sl_node *e = sl_arena_calloc(ctx->arena, sizeof(*e));
+
+    e->type = SL_NODE_MAP;
+    e->line = at->line;
+    e->col = at->col;
+    e->key = at->key;
+    e->parent = at->parent;
+    e->index = -1;
+    return e;
+}
+
+static void parse_use(struct sl_conf_ctx *ctx, const struct sl_plugin *pl, const struct sl_node *p,
+                      struct sl_plugin_use *use)
+{
+    use->plugin = pl;
+    use->conf = pl->conf_parse(ctx, p);
+    if (use->conf == NULL)
+        use->plugin = NULL; /* its errors were reported */
+    else if (pl->conf_free != NULL)
+        sl__conf_on_free(ctx, pl->conf_free, use->conf);
+}
+
 /*
  * Read a "plugins:" map into uses (one slot per built-in plugin, indexed by
  * plugin id). A plugin set to false is recorded with conf == NULL and the
@@ -55,24 +80,8 @@ static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
             uses[id].conf = NULL;
             continue;
         }
-        if (p->type == SL_NODE_NULL) {
-            /* "request_id:" with nothing after it means defaults. */
-            static const struct sl_node empty = {.type = SL_NODE_MAP};
-            struct sl_node *e = sl_arena_alloc(ctx->arena, sizeof(*e));
-
-            *e = empty;
-            e->line = p->line;
-            e->col = p->col;
-            e->key = p->key;
-            e->parent = p->parent;
-            e->index = -1;
-            p = e;
-        }
-        uses[id].conf = pl->conf_parse(ctx, p);
-        if (uses[id].conf == NULL)
-            uses[id].plugin = NULL; /* its errors were reported */
-        else if (pl->conf_free != NULL)
-            sl__conf_on_free(ctx, pl->conf_free, uses[id].conf);
+        /* "request_id:" with nothing after it means defaults. */
+        parse_use(ctx, pl, p->type == SL_NODE_NULL ? empty_map(ctx, p) : p, &uses[id]);
     }
 }
 
@@ -205,7 +214,7 @@ static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct 
                                        "strip_prefix", "plugins", NULL};
     struct sl_plugin_use *uses;
     const struct sl_node *m, *p;
-    const char *up;
+    unsigned up;
 
     r->node = n;
     r->name = sl_arena_printf(ctx->arena, "route%u", r->index);
@@ -215,14 +224,8 @@ static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct 
     m = sl_node_get(n, "match");
     if (m != NULL)
         read_match(ctx, m, r);
-    if (sl_conf_str(ctx, n, "upstream", &up, true) == 0) {
-        for (size_t i = 0; i < c->n_upstreams; i++)
-            if (strcmp(c->upstreams[i].name, up) == 0)
-                r->upstream = &c->upstreams[i];
-        if (r->upstream == NULL)
-            sl_conf_error(ctx, sl_node_get(n, "upstream"), "unknown upstream \"%s\"%s", up,
-                          c->n_upstreams ? "" : " (no upstreams are defined)");
-    }
+    if (sl_conf_upstream(ctx, n, "upstream", &up, true) == 0)
+        r->upstream = &c->upstreams[up];
     if (sl_conf_str(ctx, n, "strip_prefix", &r->strip_prefix, false) == 0 &&
         (r->strip_prefix[0] != '/' || strcmp(r->strip_prefix, "/") == 0))
         sl_conf_error(ctx, sl_node_get(n, "strip_prefix"), "expected a path prefix such as /v1");

@@ -1,5 +1,5 @@
 /*
- * The RESPONSE and LOG phases: every plugin of the request's route (or the
+ * The UPSTREAM, RESPONSE and LOG phases: every plugin of the request's route (or the
  * top-level defaults, for a request no route took) in the fixed order of
  * config/plugins.c. The ACCESS phase, which may suspend and resume, is
  * req.c's.
@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/gen.h"
+#include "config/upstream.h"
 #include "http/request.h"
 
 /* The plugins of req's route, or the defaults for a request without one. */
@@ -25,6 +26,29 @@ static const struct sl_plugin_use *uses(const struct sl_req *req, size_t *n)
     }
     *n = req->gen->conf->n_default_plugins;
     return req->gen->conf->default_plugins;
+}
+
+void sl__req_upstream_phase(struct sl_req *req)
+{
+    size_t n;
+    const struct sl_plugin_use *u = uses(req, &n);
+
+    for (size_t i = 0; i < n; i++)
+        if (u[i].plugin->upstream != NULL)
+            u[i].plugin->upstream(req, u[i].conf);
+}
+
+const char *sl_req_upstream(const struct sl_req *req)
+{
+    return req->upstream != NULL ? req->upstream->conf->name : NULL;
+}
+
+int sl_req_set_upstream(struct sl_req *req, unsigned index)
+{
+    if (req->gen == NULL || index >= req->gen->conf->n_upstreams)
+        return -1;
+    req->upstream = sl__gen_upstream(req->gen, &req->gen->conf->upstreams[index]);
+    return 0;
 }
 
 void sl__req_response_phase(struct sl_req *req)

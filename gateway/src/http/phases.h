@@ -6,6 +6,9 @@
 
 struct sl_req;
 
+/* After ACCESS, before balancing: the plugins may choose the upstream. */
+void sl__req_upstream_phase(struct sl_req *req);
+
 /* The plugins add their response headers (the status is decided). */
 void sl__req_response_phase(struct sl_req *req);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "http/body_filter.h"
 #include "http/conn.h"
 #include "http/h1.h"
 #include "config/gen.h"
@@ -59,6 +60,7 @@ void sl__req_release(struct sl_req *req)
         req->wg = NULL;
     }
     req->gen = NULL;
+    sl__body_filters_release(req);
     sl_arena_reset(&req->arena);
     req->head.fields = NULL;
     req->head.n = req->head.cap = 0;
@@ -304,18 +306,40 @@ struct sl_str sl_req_key(struct sl_req *req, const struct sl_key *k)
         return v.p != NULL ? cookie_value(v, k->name) : v;
     case SL_KEY_JWT:
         return sl_req_var(req, k->text); /* "jwt:sub" */
+    case SL_KEY_VAR:
+        return sl_req_var(req, k->name); /* "consumer", "var:NAME" */
     }
     return SL_STR_NULL;
+}
+
+/* One more line of the request head going upstream. */
+static int append_field(struct sl_req *req, const char *name, const char *value)
+{
+    struct sl_header *f = sl__head_new_field(&req->head, &req->arena);
+
+    if (f == NULL)
+        return -1;
+    *f = (struct sl_header){SL_STR(""), SL_STR(""), true}; /* nothing, until both are copied */
+    f->name.p = sl_arena_strndup(&req->arena, name, strlen(name));
+    f->value.p = sl_arena_strndup(&req->arena, value, strlen(value));
+    if (f->name.p == NULL || f->value.p == NULL) {
+        *f = (struct sl_header){SL_STR(""), SL_STR(""), true};
+        return -1;
+    }
+    f->name.len = strlen(name);
+    f->value.len = strlen(value);
+    f->drop = false;
+    return 0;
 }
 
 int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
 {
     struct sl_head *h = &req->head;
     size_t len = strlen(name);
-    struct sl_header *f;
 
     for (uint32_t i = 0; i < h->n; i++) {
-        f = &h->fields[i];
+        struct sl_header *f = &h->fields[i];
+
         /* Its underscore twins too (X_User_Id for X-User-Id): a backend that
          * folds '_' and '-' alike must see only the plugin's value. */
         if (sl__header_fold_eq(f->name, (struct sl_str){name, len})) {
@@ -325,21 +349,12 @@ int sl_req_header_set(struct sl_req *req, const char *name, const char *value)
             f->name.p = "";
         }
     }
-    if (value == NULL)
-        return 0;
-    if ((f = sl__head_new_field(h, &req->arena)) == NULL)
-        return -1;
-    *f = (struct sl_header){SL_STR(""), SL_STR(""), true}; /* nothing, until both are copied */
-    f->name.p = sl_arena_strndup(&req->arena, name, len);
-    f->value.p = sl_arena_strndup(&req->arena, value, strlen(value));
-    if (f->name.p == NULL || f->value.p == NULL) {
-        *f = (struct sl_header){SL_STR(""), SL_STR(""), true};
-        return -1;
-    }
-    f->name.len = len;
-    f->value.len = strlen(value);
-    f->drop = false;
-    return 0;
+    return value == NULL ? 0 : append_field(req, name, value);
+}
+
+int sl_req_header_add(struct sl_req *req, const char *name, const char *value)
+{
+    return append_field(req, name, value);
 }
 
 const char *sl_req_client_ip(const struct sl_req *req)
@@ -451,8 +466,8 @@ const char *sl_req_route(const struct sl_req *req)
     return req->route ? req->route->name : NULL;
 }
 
-static int kv_set(struct sl_req *req, struct sl_kv **list, const char *name, struct sl_str v,
-                  bool replace)
+int sl__req_kv_set(struct sl_req *req, struct sl_kv **list, const char *name, struct sl_str v,
+                   bool replace)
 {
     struct sl_kv *kv;
 
@@ -486,7 +501,7 @@ static int kv_set(struct sl_req *req, struct sl_kv **list, const char *name, str
 
 int sl_req_var_set(struct sl_req *req, const char *name, struct sl_str value)
 {
-    return kv_set(req, &req->vars, name, value, true);
+    return sl__req_kv_set(req, &req->vars, name, value, true);
 }
 
 struct sl_str sl_req_var(const struct sl_req *req, const char *name)
@@ -499,7 +514,7 @@ struct sl_str sl_req_var(const struct sl_req *req, const char *name)
 
 int sl_req_log_field(struct sl_req *req, const char *name, const char *value)
 {
-    return kv_set(req, &req->log_fields, name, sl_str_from(value), true);
+    return sl__req_kv_set(req, &req->log_fields, name, sl_str_from(value), true);
 }
 
 struct sl_arena *sl_req_arena(struct sl_req *req)
@@ -522,28 +537,6 @@ void sl_req_count(struct sl_req *req, const struct sl_counter *c, const char *va
     sl__metrics_count(req->conn->w->metrics, req->route ? req->route->name : "-", c, value);
 }
 
-int sl_resp_header_add(struct sl_req *req, const char *name, const char *value)
-{
-    return kv_set(req, &req->resp_extra, name, sl_str_from(value), false);
-}
-
-int sl_resp_status(const struct sl_req *req)
-{
-    return req->status;
-}
-
-struct sl_str sl_resp_header(const struct sl_req *req, const char *name)
-{
-    struct sl_header *h = sl__head_find((struct sl_head *)&req->resp, name, 0, req->resp.n);
-
-    if (h != NULL)
-        return h->value;
-    for (const struct sl_kv *kv = req->resp_extra; kv != NULL; kv = kv->next)
-        if (strcasecmp(kv->name, name) == 0)
-            return kv->value;
-    return SL_STR_NULL;
-}
-
 /* -- phases ----------------------------------------------------------------- */
 
 int sl_req_respond(struct sl_req *req, int status, const char *code, const char *message)
@@ -551,6 +544,12 @@ int sl_req_respond(struct sl_req *req, int status, const char *code, const char 
     /* Recorded now, sent when the handler returns SL_DONE (or resumes with
      * it): answering from inside a handler would end the request under it. */
     req->pending_status = status;
+    if (code == NULL) { /* no body */
+        req->pending_code = req->pending_msg = NULL;
+        return 0;
+    }
+    if (message == NULL)
+        message = "";
     req->pending_code = sl_arena_strndup(&req->arena, code, strlen(code));
     req->pending_msg = sl_arena_strndup(&req->arena, message, strlen(message));
     return req->pending_code && req->pending_msg ? 0 : -1;
@@ -630,6 +629,7 @@ void sl__req_access(struct sl_req *req)
             return;
         }
     }
+    sl__req_upstream_phase(req);
     sl__proxy_start(req);
 }
 

@@ -34,6 +34,11 @@ void sl__req_dispatch(struct sl_req *req);
  */
 void sl__req_access(struct sl_req *req);
 
+/* Add name: v to list (replace: the first of that name gets v instead);
+ * copies both into the request arena. 0, or -1 when it is full. */
+int sl__req_kv_set(struct sl_req *req, struct sl_kv **list, const char *name, struct sl_str v,
+                   bool replace);
+
 /* Cancel a suspended handler (the client went away). */
 void sl__req_cancel(struct sl_req *req);
 

@@ -25,6 +25,7 @@ struct sl_route_conf;
 struct sl_upstream;
 struct sl_target;
 struct sl_tstate;
+struct sl_filters;
 
 struct sl_kv {
     const char *name;
@@ -106,6 +107,8 @@ struct sl_req {
     bool resp_chunked;     /* we chunk the body to the client */
     bool resp_until_close; /* HTTP/1.0 client, unknown length: close delimits */
     bool resp_no_body;
+    bool resp_proxied; /* the response head is an upstream's (sl_resp_proxied()) */
+    struct sl_filters *filters; /* response body filters, or NULL (http/body_filter.c) */
     bool finished;
     uint64_t resp_body_bytes;
     uint64_t bytes_out_start; /* client out counter when the request began */

@@ -29,6 +29,7 @@ void sl__respond_error(struct sl_req *req, int status, const char *code, const c
     req->status = status;
     req->error_code = code;
     req->resp_started = true;
+    req->resp_proxied = false;
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
         status == 505 || status == 417 || (req->has_body && !req->body_done) || !req->head_done ||
         req->upgrade)
@@ -38,24 +39,28 @@ void sl__respond_error(struct sl_req *req, int status, const char *code, const c
     if (status == 401 && sl_resp_header(req, "WWW-Authenticate").p == NULL)
         sl_resp_header_add(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 
-    sl__sbuf_lit(&body, "{\"error\": ");
-    sl__sbuf_json(&body, sl_str_from(code));
-    sl__sbuf_lit(&body, ", \"message\": ");
-    sl__sbuf_json(&body, sl_str_from(message));
-    sl__sbuf_lit(&body, ", \"request_id\": ");
-    sl__sbuf_json(&body, sl_str_from(req->id));
-    sl__sbuf_lit(&body, "}\n");
+    if (code != NULL) {
+        sl__sbuf_lit(&body, "{\"error\": ");
+        sl__sbuf_json(&body, sl_str_from(code));
+        sl__sbuf_lit(&body, ", \"message\": ");
+        sl__sbuf_json(&body, sl_str_from(message));
+        sl__sbuf_lit(&body, ", \"request_id\": ");
+        sl__sbuf_json(&body, sl_str_from(req->id));
+        sl__sbuf_lit(&body, "}\n");
+    }
 
+    /* No body at all (code NULL: a preflight's 204) has no type either, and
+     * a 204 or 304 no Content-Length (RFC 9110 8.6). */
     rh = (struct sl_resp_head){
         .status = status,
-        .content_type = "application/json",
-        .content_length = (int64_t)body.len,
+        .content_type = code != NULL ? "application/json" : NULL,
+        .content_length = status == 204 || status == 304 ? -1 : (int64_t)body.len,
         .length_known = true,
-        .no_body = req->method == HTTP_HEAD,
+        .no_body = req->method == HTTP_HEAD || status == 204 || status == 304,
         .date = true,
     };
     req->down->head(req, &rh);
-    if (req->method != HTTP_HEAD)
+    if (!rh.no_body && body.len > 0)
         req->down->body(req, NULL, body.p, body.len);
     sl__sbuf_free(&body);
     req->down->done(req);

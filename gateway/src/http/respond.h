@@ -14,6 +14,7 @@ struct sl_req;
  * X-Request-Id and RateLimit headers are added), then end the request. The
  * connection is closed afterwards when the error is about the connection
  * itself (400, 408, 413, 431, 505) or an unread request body is pending.
+ * With code NULL the response has no body (a plugin's 204).
  * Nothing is sent if a response has already started; the connection is
  * aborted instead. Runs on the request's loop.
  */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "http/body_filter.h"
 #include "http/conn.h"
 #include "config/gen.h"
 #include "base/log.h"
@@ -183,7 +184,9 @@ static void send_response_head(struct sl_req *req, llhttp_t *p)
     req->resp_no_body = rh.no_body;
     mark_forwarded(req, h, rh.upgrade);
     rh.via = via(req, h, p->http_minor);
+    req->resp_proxied = true;
     sl__req_response_phase(req);
+    sl__body_filters_start(req, &rh);
     req->down->head(req, &rh);
 }
 

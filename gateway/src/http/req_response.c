@@ -1,0 +1,79 @@
+/*
+ * What plugins see and change of the response (sluice/req.h): its status,
+ * its header fields (the upstream's, in req->resp, and those plugins add,
+ * in req->resp_extra), whether it is proxied at all.
+ */
+#include <strings.h>
+
+#include "http/req.h"
+
+/* The framing is the core's to write (h1.c); a plugin cannot take it out. */
+static bool framing(const char *name)
+{
+    return strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0 ||
+           strcasecmp(name, "Connection") == 0;
+}
+
+int sl_resp_header_add(struct sl_req *req, const char *name, const char *value)
+{
+    return sl__req_kv_set(req, &req->resp_extra, name, sl_str_from(value), false);
+}
+
+int sl_resp_status(const struct sl_req *req)
+{
+    return req->status;
+}
+
+bool sl_resp_proxied(const struct sl_req *req)
+{
+    return req->resp_proxied;
+}
+
+struct sl_str sl_resp_header(const struct sl_req *req, const char *name)
+{
+    if (req->resp_proxied) {
+        struct sl_header *h = sl__head_find((struct sl_head *)&req->resp, name, 0, req->resp.n);
+
+        if (h != NULL)
+            return h->value;
+    }
+    for (const struct sl_kv *kv = req->resp_extra; kv != NULL; kv = kv->next)
+        if (strcasecmp(kv->name, name) == 0)
+            return kv->value;
+    return SL_STR_NULL;
+}
+
+int sl_resp_header_remove(struct sl_req *req, const char *name)
+{
+    struct sl_head *h = &req->resp;
+
+    if (framing(name))
+        return -1;
+    if (req->resp_proxied) {
+        size_t len = strlen(name);
+
+        for (uint32_t i = 0; i < h->n; i++) {
+            struct sl_header *f = &h->fields[i];
+
+            if (f->name.len == len && strncasecmp(f->name.p, name, len) == 0) {
+                /* Hidden from sl_resp_header() too. */
+                f->drop = true;
+                f->name = SL_STR("");
+            }
+        }
+    }
+    for (struct sl_kv **kv = &req->resp_extra; *kv != NULL;) {
+        if (strcasecmp((*kv)->name, name) == 0)
+            *kv = (*kv)->next;
+        else
+            kv = &(*kv)->next;
+    }
+    return 0;
+}
+
+int sl_resp_header_set(struct sl_req *req, const char *name, const char *value)
+{
+    if (sl_resp_header_remove(req, name) != 0)
+        return -1;
+    return sl_resp_header_add(req, name, value);
+}
