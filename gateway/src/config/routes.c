@@ -31,8 +31,8 @@ static const struct sl_node *empty_map(struct sl_conf_ctx *ctx, const struct sl_
     return e;
 }
 
-static void parse_use(struct sl_conf_ctx *ctx, const struct sl_plugin *pl, const struct sl_node *p,
-                      struct sl_plugin_use *use)
+static void parse_use(struct sl_conf_ctx *ctx, const struct sl_plugin *pl,
+                      const struct sl_node *p, struct sl_plugin_use *use)
 {
     use->plugin = pl;
     use->conf = pl->conf_parse(ctx, p);
@@ -83,6 +83,20 @@ static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
         /* "request_id:" with nothing after it means defaults. */
         parse_use(ctx, pl, p->type == SL_NODE_NULL ? empty_map(ctx, p) : p, &uses[id]);
     }
+}
+
+/*
+ * Every proxied request gets an X-Request-Id (DESIGN.md): request_id is on
+ * unless the top-level plugins: (or a route's) says request_id: off.
+ */
+static void default_on(struct sl_conf_ctx *ctx, const struct sl_node *root,
+                       struct sl_plugin_use *defaults)
+{
+    size_t id;
+    const struct sl_plugin *pl = sl__plugin_find("request_id", &id);
+
+    if (pl != NULL && defaults[id].plugin == NULL)
+        parse_use(ctx, pl, empty_map(ctx, root), &defaults[id]);
 }
 
 /* Compact a per-id array of uses into the enabled ones, in table order. */
@@ -248,6 +262,7 @@ void sl__config_read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root,
     p = sl_node_get(root, "plugins");
     if (p != NULL)
         read_plugins(ctx, p, defaults);
+    default_on(ctx, root, defaults);
     compact_uses(ctx, defaults, &c->default_plugins, &c->n_default_plugins);
 
     if (n == NULL)
