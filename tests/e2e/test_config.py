@@ -178,6 +178,13 @@ def test_an_unknown_top_level_key_is_an_error_at_the_key(tmp_path):
     assert_error(err, text, path, "frobnicate", *pos(text, "frobnicate:"), "unknown key")
 
 
+def test_a_nul_character_in_a_value_is_an_error_not_a_silently_cut_string(tmp_path):
+    text = good_text(free_port(), top_extra='via: "sluice\\0evil"\n')
+    rc, out, err, path = check(tmp_path, text)
+    assert rc == 1
+    assert_error(err, text, path, "via", *pos(text, '"sluice'), "NUL character")
+
+
 def test_a_duration_with_an_unknown_unit_is_an_error(tmp_path):
     text = good_text(free_port(), top_extra="timeouts: {client_header: 10 parsecs}\n")
     rc, out, err, path = check(tmp_path, text)

@@ -201,6 +201,13 @@ static struct sl_node *scalar(struct loader *ld, yaml_event_t *ev)
     }
     n = new_node(ld, SL_NODE_SCALAR, ev->start_mark);
     n->quoted = !plain;
+    if (memchr(text, '\0', len) != NULL) {
+        /* "a\0b": every string is NUL-terminated past here, so it would be
+         * cut short without a word. */
+        n->text = "";
+        flag(ld, n, false, "a NUL character (\\0) cannot be part of a value");
+        return n;
+    }
     expanded = sl__env_expand(ld->arena, text, len, &missing);
     if (expanded == NULL) {
         n->text = "";
