@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 from . import procs
@@ -175,6 +176,32 @@ def one_request(server, tls):
         c.getresponse().read()
     finally:
         c.close()
+
+
+def encoding_check(server, sc, origin_port):
+    """One request of sc through the server and the same straight from the
+    origin: the Content-Encoding the server answered with, the sizes, and
+    whether its body decodes to exactly the origin's."""
+    def get(port, headers):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            c.putrequest(sc.method, sc.path, skip_accept_encoding=True)
+            for k, v in headers.items():
+                c.putheader(k, v)
+            c.endheaders()
+            r = c.getresponse()
+            return r.getheader("Content-Encoding"), r.read()
+        finally:
+            c.close()
+
+    enc, body = get(server.port, sc.headers)
+    _, plain = get(origin_port, {})
+    try:
+        decoded = zlib.decompress(body, 16 + zlib.MAX_WBITS) if enc == "gzip" else body
+    except zlib.error:
+        decoded = None
+    return {"encoding": enc, "bytes": len(body), "identity_bytes": len(plain),
+            "decodes": decoded == plain}
 
 
 def run_idle(server, sc, n):

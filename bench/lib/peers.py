@@ -75,7 +75,7 @@ def make_cert(d):
     return str(crt), str(key)
 
 
-def sluice_conf(env, port, tls_port, workers, plugins=None, redis=None):
+def sluice_conf(env, port, tls_port, workers, plugins=None, redis=None, gzip=0):
     lines = [
         f"workers: {workers}",
         "listen:",
@@ -97,13 +97,19 @@ def sluice_conf(env, port, tls_port, workers, plugins=None, redis=None):
         "  - match: {path: /}",
         "    upstream: origin",
     ]
+    if gzip:  # as nginx's gzip_types and gzip_min_length
+        plugins = (plugins or []) + [f"compress: {{algorithms: [gzip], level: {gzip}, "
+                                     "types: [application/json], min_size: 20}"]
     if plugins:
         lines += ["    plugins:"] + ["      " + p for p in plugins]
     return "\n".join(lines) + "\n"
 
 
-def nginx_conf(env, port, tls_port, workers):
+def nginx_conf(env, port, tls_port, workers, gzip=0):
     d = env.tmp
+    # gzip_vary: sluice and h2o say Vary: Accept-Encoding too.
+    gz = (f"gzip on; gzip_comp_level {gzip}; gzip_types application/json; gzip_proxied any; "
+          "gzip_vary on;" if gzip else "")
     return f"""\
 worker_processes {workers};
 worker_rlimit_nofile {env.nofile};
@@ -146,13 +152,15 @@ http {{
       proxy_set_header Via "1.1 nginx";
       proxy_request_buffering off;
       proxy_max_temp_file_size 0;
+      {gz}
     }}
   }}
 }}
 """
 
 
-def haproxy_conf(env, port, tls_port, workers):
+def haproxy_conf(env, port, tls_port, workers, gzip=0):
+    assert not gzip, "this HAProxy (libslz) has no gzip level: see Scenario.only_peers"
     pem = env.tmp / "haproxy.pem"
     if not pem.exists():
         pem.write_text(Path(env.cert).read_text() + Path(env.key).read_text())
@@ -189,8 +197,9 @@ backend be
 """
 
 
-def h2o_conf(env, port, tls_port, workers):
+def h2o_conf(env, port, tls_port, workers, gzip=0):
     d = env.tmp
+    gz = f"\n        compress: {{gzip: {gzip}}}" if gzip else ""
     return f"""\
 num-threads: {workers}
 {"user: root" if os.geteuid() == 0 else ""}
@@ -219,7 +228,7 @@ hosts:
   default:
     paths:
       /:
-        proxy.reverse.url: http://127.0.0.1:{env.origin_port}/
+        proxy.reverse.url: http://127.0.0.1:{env.origin_port}/{gz}
 """
 
 
@@ -237,17 +246,18 @@ def command(name, env, path):
     return ["h2o", "-c", path]
 
 
-def start(env, name, workers=1, label=None, plugins=None, redis=None):
-    """Start peer `name` (label: how the report calls it) and wait for it."""
+def start(env, name, workers=1, label=None, plugins=None, redis=None, gzip=0):
+    """Start peer `name` (label: how the report calls it) and wait for it;
+    gzip: a level at which it gzips the responses (0: it does not)."""
     label = label or name
     port, tls_port = procs.free_port(), procs.free_port()
     if name == "sluice":
-        text = sluice_conf(env, port, tls_port, workers, plugins, redis)
+        text = sluice_conf(env, port, tls_port, workers, plugins, redis, gzip)
     else:
-        text = WRITERS[name](env, port, tls_port, workers)
+        text = WRITERS[name](env, port, tls_port, workers, gzip)
     path = env.tmp / f"{label}-w{workers}-{port}.{EXT[name]}"
     path.write_text(text)
-    kept = f"{label}-w{workers}.{EXT[name]}"
+    kept = f"{label}-w{workers}{f'-gzip{gzip}' if gzip else ''}.{EXT[name]}"
     if kept not in env.configs:
         (env.out / "configs").mkdir(parents=True, exist_ok=True)
         shutil.copy(path, env.out / "configs" / kept)

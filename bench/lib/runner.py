@@ -38,6 +38,9 @@ class Runner:
 
     def targets(self, sc, stack):
         if not sc.variants:
+            out = [p for p in self.peers if sc.only_peers and p not in sc.only_peers]
+            if out:
+                self.notes.append(f"{sc.name}: {', '.join(out)} left out: {sc.why_only}")
             return scenarios.peer_targets(self.env, sc, self.peers)
         if "sluice" not in self.peers:
             return []
@@ -95,6 +98,8 @@ class Runner:
         try:
             for t in targets:
                 servers[t.name] = t.start()
+                if sc.gzip_level:
+                    self.check_gzip(sc, t.name, servers[t.name])
                 if sc.kind == "wrk":
                     scripts[t.name] = load.wrk_script(
                         self.env.tmp / f"{sc.name}-{t.name}.lua", t.spec(sc))
@@ -113,6 +118,16 @@ class Runner:
             for s in servers.values():
                 s.stop()
         return runs, extras
+
+    def check_gzip(self, sc, name, server):
+        """A compression scenario means something only if every target
+        compresses, and correctly: check one response first."""
+        c = load.encoding_check(server, sc, self.env.origin_port)
+        if c["encoding"] != "gzip" or not c["decodes"]:
+            raise RuntimeError(f"{name} answered Content-Encoding {c['encoding']}, "
+                               f"{'a body that decodes' if c['decodes'] else 'a wrong body'}")
+        self.notes.append(f"{sc.name}: {name} gzips the {c['identity_bytes']:,}-byte body to "
+                          f"{c['bytes']:,} bytes")
 
     def fresh_rounds(self, sc, targets):
         """Idle scenarios: a new server for every run, so that each memory

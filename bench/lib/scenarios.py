@@ -34,6 +34,9 @@ class Scenario:
     idle_n_quick: int = 0
     rate_fraction: float = 0.0  # paced: of nginx's req/s on ka-c50
     tokens_file: Path = None    # jwt: a token per request, in turn (set per variant)
+    gzip_level: int = 0     # every peer gzips the responses at this level (0: none does)
+    only_peers: tuple = ()  # the peers that can take part (empty: all)...
+    why_only: str = ""      # ...and why the others cannot, for the report's notes
 
 
 def _ka(c, quick):
@@ -47,6 +50,12 @@ SCENARIOS = [
              path="/?size=16384", quick=False),
     Scenario("size-1m", "wrk", "1 MiB response, keep-alive, 50 connections", group="size",
              path="/?size=1048576"),
+    Scenario("gzip-64k", "wrk", "a 64 KiB JSON response gzipped at level 5 on the way "
+             "(Accept-Encoding: gzip), keep-alive, 50 connections", group="compress",
+             path="/?json=1", headers={"Accept-Encoding": "gzip"}, quick=False, gzip_level=5,
+             only_peers=("sluice", "nginx", "h2o"),
+             why_only="HAProxy 2.6 is built here with libslz, which has no compression level "
+                      "(only a zlib build honours tune.comp.maxlevel)"),
     Scenario("post-1k", "wrk", "1 KiB POST body, small response, keep-alive, 50 connections",
              method="POST", body_bytes=1024),
     Scenario("close", "wrk", "a new connection per request (Connection: close), 50 at once",
@@ -119,7 +128,9 @@ class Target:
 
 
 def peer_targets(env, sc, names):
-    return [Target(n, lambda n=n: peers.start(env, n, workers=sc.workers)) for n in names]
+    names = [n for n in names if not sc.only_peers or n in sc.only_peers]
+    return [Target(n, lambda n=n: peers.start(env, n, workers=sc.workers,
+                                              gzip=sc.gzip_level)) for n in names]
 
 
 def start_redis(env):

@@ -404,6 +404,8 @@ static bool parse_query(struct conn *c, const char *s, const char *end)
             ok = num(v, false, &q->delay);
         else if (KEY("chunked"))
             q->chunked = on;
+        else if (KEY("json"))
+            q->json = on;
         else if (KEY("chunk"))
             ok = num(v, true, &q->chunk) && q->chunk > 0;
         else if (KEY("trailer"))

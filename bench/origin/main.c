@@ -112,7 +112,7 @@ static void usage(FILE *f)
                "  -q          quiet\n"
                "  -d          log 'REQ <usec> <METHOD> <TARGET>' per request to stderr\n"
                "paths: /healthz /stats /echo /headers /sink /ws, anything else: hello\n"
-               "query: size= status= delay= chunked=1 chunk= trailer=1 header=N:V\n"
+               "query: size= json=1 status= delay= chunked=1 chunk= trailer=1 header=N:V\n"
                "       close=1 reset=1 reset_after= hang=1\n");
 }
 

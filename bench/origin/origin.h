@@ -35,7 +35,7 @@ struct req {
     enum route route;
     int status; /* 0: the route's own status */
     uint64_t size, delay, chunk, cut, body;
-    bool query, has_size, has_cut, chunked, trailer, close, reset, hang;
+    bool query, has_size, has_cut, chunked, json, trailer, close, reset, hang;
     bool keep, http10, head, in_body;
 };
 

@@ -3,7 +3,9 @@
  * held in memory, plain or chunked with a trailer, and what the query asks
  * of them: ?status, ?delay, ?close, ?reset, ?reset_after and ?hang.  Bodies
  * are handed to libuv only while its write queue is short, so memory stays
- * flat whatever size is asked for.
+ * flat whatever size is asked for.  ?json=1 makes the body JSON: cut from a
+ * 64 KiB document (an array of records with varied values, compressible
+ * about as much as an API's answers are), repeated past 64 KiB.
  */
 #include "respond.h"
 
@@ -24,20 +26,55 @@
 #include "origin.h"
 
 enum {
-    PIECE = 64 * 1024,      /* largest single body write */
-    PERIOD = 26,            /* generated bodies repeat "a".."z" */
-    PUMP_HIGH = 256 * 1024, /* generate body only below this queue */
-    CHUNK = 16 * 1024,      /* default chunk size for ?chunked=1 */
+    PIECE = 64 * 1024,       /* largest single body write */
+    PERIOD = 26,             /* generated bodies repeat "a".."z" */
+    PUMP_HIGH = 256 * 1024,  /* generate body only below this queue */
+    CHUNK = 16 * 1024,       /* default chunk size for ?chunked=1 */
+    JSON_PERIOD = 64 * 1024, /* ?json=1 bodies repeat this document */
 };
 
 /* Generated bodies are sliced from here at their offset modulo PERIOD, so
  * it runs PERIOD bytes past one PIECE for a write to start anywhere. */
 static char pattern[PIECE + PERIOD];
+static char json_doc[PIECE + JSON_PERIOD];
+
+/* A JSON array of exactly JSON_PERIOD bytes: records whose values come
+ * from a fixed LCG (the same bytes every run), padded with spaces. */
+static void json_init(void)
+{
+    static const char *const names[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
+    uint32_t x = 2463534242u;
+    size_t n = 1, room = JSON_PERIOD - 2;
+
+    json_doc[0] = '[';
+    for (unsigned i = 0;; i++) {
+        char rec[256];
+        int len;
+
+        x = x * 1664525u + 1013904223u;
+        len = snprintf(
+            rec, sizeof rec,
+            "%s{\"id\":%u,\"user\":\"%s%u\",\"email\":\"%s%u@example.com\","
+            "\"active\":%s,\"score\":%u.%02u,\"created\":\"2026-%02u-%02uT%02u:%02u:00Z\"}",
+            i ? "," : "", 100000 + i, names[x % 6], (x >> 8) % 1000, names[(x >> 3) % 6],
+            (x >> 12) % 1000, (x >> 20) & 1 ? "true" : "false", (x >> 9) % 100, (x >> 16) % 100,
+            1 + (x >> 4) % 12, 1 + (x >> 14) % 28, (x >> 18) % 24, (x >> 22) % 60);
+        if (n + (size_t)len > room)
+            break;
+        memcpy(json_doc + n, rec, (size_t)len);
+        n += (size_t)len;
+    }
+    memset(json_doc + n, ' ', JSON_PERIOD - 1 - n);
+    json_doc[JSON_PERIOD - 1] = ']';
+    for (size_t k = JSON_PERIOD; k < sizeof json_doc; k++)
+        json_doc[k] = json_doc[k - JSON_PERIOD];
+}
 
 void respond_init(void)
 {
     for (size_t k = 0; k < sizeof pattern; k++)
         pattern[k] = 'a' + k % PERIOD;
+    json_init();
 }
 
 static const char *reason(int status)
@@ -241,7 +278,11 @@ void prepare(struct conn *c)
         echo_report(c, &j);
         break;
     default:
-        if (q->has_size) {
+        if (q->json) {
+            r->src = json_doc;
+            r->period = JSON_PERIOD;
+            r->left = q->has_size ? q->size : JSON_PERIOD;
+        } else if (q->has_size) {
             r->src = pattern;
             r->period = PERIOD;
             r->left = q->size;
@@ -283,7 +324,7 @@ void respond(struct conn *c)
     r->chunk = q->chunk ? q->chunk : CHUNK;
     r->trailer = q->trailer && r->chunked;
     send_head(c, status,
-              q->route == R_DEFAULT || q->route == R_HEALTH || q->route == R_NOWS
+              (q->route == R_DEFAULT && !q->json) || q->route == R_HEALTH || q->route == R_NOWS
                   ? "text/plain"
                   : "application/json",
               r->left);
