@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sluice/alloc.h"
 
@@ -87,6 +88,17 @@ static int64_t content_length(const struct sl_req *req)
     return n;
 }
 
+/* Whether any line of the response called name lists token. */
+static bool resp_lists(const struct sl_req *req, const char *name, const char *token)
+{
+    struct sl_str v;
+
+    for (unsigned i = 0; (v = sl_resp_header_nth(req, name, i)).p != NULL; i++)
+        if (sl__cz_list_has(v, token))
+            return true;
+    return false;
+}
+
 /*
  * Why this response is not one to compress for anybody, or NULL when it
  * is (and *size is its Content-Length, or -1 for a body of unknown length).
@@ -104,7 +116,7 @@ static const char *unfit(struct sl_req *req, const struct cz_conf *c, int64_t *s
         return "range"; /* a range of the identity body: compressing it changes its meaning */
     if (ce.p != NULL && !sl_str_caseeq_lit(ce, "identity"))
         return "encoded";
-    if (sl__cz_list_has(sl_resp_header(req, "Cache-Control"), "no-transform"))
+    if (resp_lists(req, "Cache-Control", "no-transform"))
         return "no_transform";
     if (!sl__cz_type_match(sl_resp_header(req, "Content-Type"), c->types, c->n_types))
         return "type";
@@ -117,15 +129,34 @@ static const char *unfit(struct sl_req *req, const struct cz_conf *c, int64_t *s
 /* The coding this client gets, or CZ_IDENTITY. */
 static enum cz_coding negotiate(struct sl_req *req, const struct cz_conf *c)
 {
+    unsigned n = sl_req_header_count(req, "Accept-Encoding");
+    struct sl_str v = sl_req_header(req, "Accept-Encoding");
     struct cz_accept a;
 
-    /* Several Accept-Encoding lines are one list, but only the first is
-     * visible here: rather than miss a "gzip;q=0" in another line, send
-     * the body as it is (always acceptable). One line is what clients
-     * send. */
-    if (sl_req_header_count(req, "Accept-Encoding") != 1)
+    /* Several lines are one list (RFC 9110 5.3): joined with commas. A
+     * list too large for the arena gets the body as it is (always
+     * acceptable). */
+    if (n > 1) {
+        size_t len = 0;
+        char *p;
+
+        for (unsigned i = 0; i < n; i++)
+            len += sl_req_header_nth(req, "Accept-Encoding", i).len + 1;
+        if ((p = sl_arena_alloc(sl_req_arena(req), len)) == NULL)
+            return CZ_IDENTITY;
+        v = (struct sl_str){p, 0};
+        for (unsigned i = 0; i < n; i++) {
+            struct sl_str l = sl_req_header_nth(req, "Accept-Encoding", i);
+
+            if (i > 0)
+                p[v.len++] = ',';
+            memcpy(p + v.len, l.p, l.len);
+            v.len += l.len;
+        }
+    }
+    if (v.p == NULL)
         return CZ_IDENTITY;
-    sl__cz_accept_parse(sl_req_header(req, "Accept-Encoding"), &a);
+    sl__cz_accept_parse(v, &a);
     return sl__cz_accept_choose(&a, c->order, c->n_order);
 }
 
@@ -161,9 +192,7 @@ static void on_response(struct sl_req *req, void *conf)
     struct cz_body *b;
 
     if (why == NULL) {
-        struct sl_str vary = sl_resp_header(req, "Vary");
-
-        if (!sl__cz_list_has(vary, "accept-encoding") && !sl__cz_list_has(vary, "*"))
+        if (!resp_lists(req, "Vary", "accept-encoding") && !resp_lists(req, "Vary", "*"))
             sl_resp_header_add(req, "Vary", "Accept-Encoding");
         if (sl_str_caseeq_lit(sl_req_method(req), "HEAD"))
             why = "head";

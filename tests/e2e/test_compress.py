@@ -286,12 +286,31 @@ def test_the_coding_follows_the_accept_encoding_weights(sluice_factory, accept, 
     up.close()
 
 
-def test_two_accept_encoding_lines_get_the_body_as_it_is(sluice_factory):
+def test_several_accept_encoding_lines_are_one_list(sluice_factory):
     body = json_body(5000)
     up = canned({"/": response(body=body)})
     s, port = gateway(sluice_factory, up)
-    status, h, raw = fetch(port, accept="gzip", headers=[("Accept-Encoding", "br")])
+    # gzip refused in the first line, br offered in the second: br.
+    status, h, raw = fetch(port, accept="gzip;q=0", headers=[("Accept-Encoding", "br")])
+    assert status == 200 and h["Content-Encoding"] == "br"
+    assert decode("br", raw) == body
+    status, h, raw = fetch(port, accept="identity;q=0.5", headers=[("Accept-Encoding", "gzip")])
+    assert status == 200 and h["Content-Encoding"] == "gzip"
+    assert decode("gzip", raw) == body
+    status, h, raw = fetch(port, accept="gzip;q=0", headers=[("Accept-Encoding", "br;q=0")])
     assert status == 200 and h["Content-Encoding"] is None and raw == body
+    up.close()
+
+
+def test_no_transform_in_a_second_cache_control_line_is_honoured(sluice_factory):
+    body = json_body(5000)
+    up = canned({"/": response(headers=[("Content-Type", "application/json"),
+                                        ("Cache-Control", "max-age=60"),
+                                        ("Cache-Control", "no-transform")], body=body)})
+    s, port = gateway(sluice_factory, up)
+    status, h, raw = fetch(port, accept="gzip")
+    assert status == 200 and h["Content-Encoding"] is None and raw == body
+    assert h["Content-Length"] == str(len(body))
     up.close()
 
 

@@ -54,6 +54,10 @@ bool sl_req_is_tls(const struct sl_req *req);
 /* The first value of a request header; {NULL, 0} if absent. */
 struct sl_str sl_req_header(const struct sl_req *req, const char *name);
 
+/* The value of the line number nth (from 0) called name, {NULL, 0} past
+ * the last: every line of a list header (Accept-Encoding, Cache-Control). */
+struct sl_str sl_req_header_nth(const struct sl_req *req, const char *name, unsigned nth);
+
 /* How many lines of the request head are called name (any case). */
 unsigned sl_req_header_count(const struct sl_req *req, const char *name);
 
@@ -141,6 +145,8 @@ int sl_resp_header_add(struct sl_req *req, const char *name, const char *value);
  * first value: the upstream's, or else one a plugin added). */
 int sl_resp_status(const struct sl_req *req);
 struct sl_str sl_resp_header(const struct sl_req *req, const char *name);
+/* Line number nth (from 0) called name, as sl_req_header_nth() does. */
+struct sl_str sl_resp_header_nth(const struct sl_req *req, const char *name, unsigned nth);
 
 /*
  * In the RESPONSE phase: remove every field called name (any case) from

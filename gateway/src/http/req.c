@@ -237,7 +237,7 @@ bool sl_req_is_tls(const struct sl_req *req)
     return req->conn->tls;
 }
 
-struct sl_str sl_req_header(const struct sl_req *req, const char *name)
+struct sl_str sl_req_header_nth(const struct sl_req *req, const char *name, unsigned nth)
 {
     uint32_t to = req->head.in_trailers ? req->head.trailers_from : req->head.n;
     size_t len = strlen(name);
@@ -247,10 +247,15 @@ struct sl_str sl_req_header(const struct sl_req *req, const char *name)
 
         /* A header replaced by a plugin lost its name (see below); the new
          * value follows later in the list. */
-        if (h->name.len == len && strncasecmp(h->name.p, name, len) == 0)
+        if (h->name.len == len && strncasecmp(h->name.p, name, len) == 0 && nth-- == 0)
             return h->value;
     }
     return SL_STR_NULL;
+}
+
+struct sl_str sl_req_header(const struct sl_req *req, const char *name)
+{
+    return sl_req_header_nth(req, name, 0);
 }
 
 unsigned sl_req_header_count(const struct sl_req *req, const char *name)

@@ -29,18 +29,27 @@ bool sl_resp_proxied(const struct sl_req *req)
     return req->resp_proxied;
 }
 
-struct sl_str sl_resp_header(const struct sl_req *req, const char *name)
+struct sl_str sl_resp_header_nth(const struct sl_req *req, const char *name, unsigned nth)
 {
-    if (req->resp_proxied) {
-        struct sl_header *h = sl__head_find((struct sl_head *)&req->resp, name, 0, req->resp.n);
+    const struct sl_head *h = &req->resp;
+    size_t len = strlen(name);
 
-        if (h != NULL)
-            return h->value;
+    /* The upstream's head, without its trailers; then the plugins'. */
+    for (uint32_t i = 0; req->resp_proxied && i < (h->in_trailers ? h->trailers_from : h->n); i++) {
+        const struct sl_header *f = &h->fields[i];
+
+        if (f->name.len == len && strncasecmp(f->name.p, name, len) == 0 && nth-- == 0)
+            return f->value;
     }
     for (const struct sl_kv *kv = req->resp_extra; kv != NULL; kv = kv->next)
-        if (strcasecmp(kv->name, name) == 0)
+        if (strcasecmp(kv->name, name) == 0 && nth-- == 0)
             return kv->value;
     return SL_STR_NULL;
+}
+
+struct sl_str sl_resp_header(const struct sl_req *req, const char *name)
+{
+    return sl_resp_header_nth(req, name, 0);
 }
 
 int sl_resp_header_remove(struct sl_req *req, const char *name)
