@@ -69,6 +69,13 @@ void sl_conf_error(struct sl_conf_ctx *ctx, const struct sl_node *node, const ch
 void sl_conf_warn(struct sl_conf_ctx *ctx, const struct sl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Declare that node's line holds a secret (an API key, a password written
+ * in the file): messages about anything on that line give its place but
+ * never quote it. Call it before reporting.
+ */
+void sl_conf_secret(struct sl_conf_ctx *ctx, const struct sl_node *node);
+
 /* Errors reported so far through ctx. */
 int sl_conf_errors(const struct sl_conf_ctx *ctx);
 

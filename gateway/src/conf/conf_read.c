@@ -111,7 +111,19 @@ void sl__conf_path(const struct sl_node *n, char *buf, size_t size)
     }
 }
 
-/* Quote source line `line` and put a caret under column `col`. */
+void sl_conf_secret(struct sl_conf_ctx *ctx, const struct sl_node *node)
+{
+    struct sl_secret_line *s;
+
+    if (node == NULL || (s = sl_arena_alloc(ctx->arena, sizeof(*s))) == NULL)
+        return;
+    s->line = node->line;
+    s->next = ctx->secrets;
+    ctx->secrets = s;
+}
+
+/* Quote source line `line` and put a caret under column `col`; a line
+ * holding a secret is named, not shown. */
 static void quote_line(struct sl_conf_ctx *ctx, int line, int col)
 {
     const char *p = ctx->text, *end = ctx->text + ctx->len, *eol;
@@ -119,6 +131,12 @@ static void quote_line(struct sl_conf_ctx *ctx, int line, int col)
 
     if (p == NULL || line < 1)
         return;
+    for (const struct sl_secret_line *s = ctx->secrets; s != NULL; s = s->next) {
+        if (s->line == line) {
+            append(ctx, "%5d | (not shown: the line holds a secret)\n", line);
+            return;
+        }
+    }
     while (l < line && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
 

@@ -32,9 +32,14 @@ struct sl_conf_ctx {
     struct sl_header_names *owned; /* the config's: names plugins declare they set */
     /* The config reader's: the index of the upstream called name (0), or
      * -1 with *known set to how many upstreams there are. */
-    int (*find_upstream)(struct sl_conf_ctx *ctx, const char *name, unsigned *index,
-                         size_t *known);
-    void *config; /* what find_upstream looks in */
+    int (*find_upstream)(struct sl_conf_ctx *ctx, const char *name, unsigned *index, size_t *known);
+    void *config;                   /* what find_upstream looks in */
+    struct sl_secret_line *secrets; /* lines never quoted (sl_conf_secret()) */
+};
+
+struct sl_secret_line {
+    int line;
+    struct sl_secret_line *next;
 };
 
 /* Something to release when the generation built by a ctx is freed. */
