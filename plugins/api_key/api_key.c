@@ -3,7 +3,7 @@
  * upstream learns whose key it was.
  *
  * ACCESS: the key comes from the header (X-Api-Key by default) or, when
- * configured, a query parameter. Its SHA-256 is looked up among the
+ * configured, a query parameter; either sent twice is refused. Its SHA-256 is looked up among the
  * route's (compared in constant time); a missing or unknown key gets 401
  * invalid_api_key. A known one goes on with its consumer's name in
  * X-Consumer (replacing whatever the client sent), in the request variable
@@ -43,16 +43,17 @@ static enum sl_status reject(struct sl_req *req, const struct ak_conf *c, const 
 }
 
 /* The key the request carries: the header's, else the query's; {NULL, 0}
- * when neither has one. *twice: the header came more than once. */
+ * when neither has one. *twice: the header, or the query parameter, came
+ * more than once (which one the gateway checked and which one the
+ * upstream reads could differ: api_key=bad&api_key=good). */
 static struct sl_str find_key(struct sl_req *req, const struct ak_conf *c, bool *twice)
 {
     struct sl_str k = SL_STR_NULL;
 
-    *twice = false;
-    if (c->header != NULL) {
-        *twice = sl_req_header_count(req, c->header) > 1;
+    *twice = (c->header != NULL && sl_req_header_count(req, c->header) > 1) ||
+             (c->query != NULL && sl__ak_query_count(sl_req_query(req), c->query) > 1);
+    if (c->header != NULL)
         k = sl_req_header(req, c->header);
-    }
     if ((k.p == NULL || k.len == 0) && c->query != NULL)
         k = sl_req_query_param(req, c->query);
     return k;

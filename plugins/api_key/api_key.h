@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "sluice/plugin.h"
 
@@ -13,6 +14,7 @@
 #define AK_MIN_KEY      16
 #define AK_MAX_KEY      1024
 #define AK_MAX_CONSUMER 128
+#define AK_MAX_LINE     4096 /* a key file's line, newline aside */
 
 /*
  * The keys of a route, by the SHA-256 of each: the keys themselves are
@@ -64,6 +66,41 @@ const char *sl__ak_put(struct ak_table *t, const unsigned char digest[AK_DIGEST]
  * line, which may hold a key).
  */
 int sl__ak_parse_line(char *line, const char **consumer, const char **key, const char **why);
+
+/*
+ * A key file open for reading. Its stdio buffer and its line live here,
+ * not on the heap, so that sl__ak_file_close() can wipe both: no byte of
+ * a key goes back to malloc (getline()'s buffer, each realloc() leaving a
+ * copy behind, did).
+ */
+struct ak_file {
+    FILE *f;
+    int line;                  /* the number of the line in buf, from 1 */
+    char io[4096];             /* the stream's buffer (setvbuf) */
+    char buf[AK_MAX_LINE + 1]; /* the line, NUL-terminated, without its newline */
+};
+
+/* Open the key file path into *kf: 0, or -1 with errno set (nothing to
+ * close then). */
+int sl__ak_file_open(struct ak_file *kf, const char *path);
+
+/*
+ * The next line of kf into kf->buf: 1; 0 at the end of the file; -1 with
+ * *why set for a line that cannot be a key's (longer than AK_MAX_LINE, or
+ * holding a NUL byte, which would cut a key short: the rest of it is
+ * skipped); -2 on a read error (errno set: stop there).
+ */
+int sl__ak_file_next(struct ak_file *kf, const char **why);
+
+/* Close kf and wipe its buffers (OPENSSL_cleanse). */
+void sl__ak_file_close(struct ak_file *kf);
+
+/*
+ * How many parameters of the query string q are called name, compared
+ * decoded as sl_req_query_param() compares them ('%XX', '+' for a space:
+ * api%5Fkey is api_key): a key sent twice is refused, as the header is.
+ */
+unsigned sl__ak_query_count(struct sl_str q, const char *name);
 
 /* NULL when s is a sane consumer name (1 to AK_MAX_CONSUMER characters of
  * [A-Za-z0-9._@+-]), else what is wrong. */

@@ -9,12 +9,13 @@
  *     query: api_key                 # default: not from the URL
  *     hide_credentials: true         # the key does not go upstream
  *
- * Only each key's SHA-256 is kept; a key never appears in a message.
+ * Only each key's SHA-256 is kept; a key never appears in a message, and
+ * the lines of the file that hold one are never quoted under a message
+ * (sl_conf_secret()).
  */
 #include "api_key.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,12 @@
 #include "sluice/alloc.h"
 
 /* The characters of an HTTP token (RFC 9110 5.6.2): a header name. */
-#define TCHARS "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#define ALNUM  "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#define TCHARS "!#$%&'*+-.^_`|~" ALNUM
+/* A query parameter's name: a token too (it goes in the 401's challenge as
+ * a quoted string), without what a query string or its decoding reads
+ * otherwise ('&' and '#' end it, '%' and '+' decode). */
+#define QCHARS "!$'*-.^_`|~" ALNUM
 
 /* A key read, on its way to the table. */
 struct entry {
@@ -71,6 +77,21 @@ static void report(struct sl_conf_ctx *ctx, const struct entry *e, const char *f
         sl_conf_error(ctx, e->node, "%s", msg);
 }
 
+/* Declare every line under keys: that may hold a key a secret, before
+ * anything reports on it: every scalar but a consumer's name (in block
+ * style each is on its own line; in flow style the key hides its item's
+ * line, consumer and all). A keys: of the wrong shape is covered too. */
+static void hide_keys(struct sl_conf_ctx *ctx, const struct sl_node *n)
+{
+    if (n->type == SL_NODE_SCALAR) {
+        if (n->key == NULL || strcmp(n->key, "consumer") != 0)
+            sl_conf_secret(ctx, n);
+        return;
+    }
+    for (size_t i = 0; (n->type == SL_NODE_MAP || n->type == SL_NODE_SEQ) && i < n->n; i++)
+        hide_keys(ctx, n->items[i]);
+}
+
 static void read_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, struct entries *es)
 {
     static const char *const keys[] = {"consumer", "key", NULL};
@@ -78,6 +99,7 @@ static void read_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, struc
 
     if (seq == NULL)
         return;
+    hide_keys(ctx, seq);
     if (seq->type != SL_NODE_SEQ) {
         sl_conf_error(ctx, seq, "expected a list of {consumer, key}, found %s",
                       sl_node_type_name(seq));
@@ -109,22 +131,24 @@ static void read_file(struct sl_conf_ctx *ctx, const struct sl_node *node, struc
 {
     const struct sl_node *fn = sl_node_get(node, "file");
     const char *path = NULL, *consumer, *key, *why;
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    FILE *f;
+    struct ak_file kf;
+    int r;
 
     if (sl_conf_str(ctx, node, "file", &path, false) != 0)
         return;
-    f = fopen(path, "re");
-    if (f == NULL) {
+    if (sl__ak_file_open(&kf, path) != 0) {
         sl_conf_error(ctx, fn, "cannot read the key file %s: %s", path, strerror(errno));
         return;
     }
-    while (getline(&line, &cap, f) >= 0) {
-        struct entry e = {.node = fn, .file = path, .line = ++lineno};
-        int r = sl__ak_parse_line(line, &consumer, &key, &why);
+    while ((r = sl__ak_file_next(&kf, &why)) != 0) {
+        struct entry e = {.node = fn, .file = path, .line = kf.line};
 
+        if (r == -2) {
+            sl_conf_error(ctx, fn, "cannot read the key file %s: %s", path, strerror(errno));
+            break;
+        }
+        if (r > 0)
+            r = sl__ak_parse_line(kf.buf, &consumer, &key, &why);
         if (r < 0)
             report(ctx, &e, "%s", why);
         if (r <= 0)
@@ -133,12 +157,7 @@ static void read_file(struct sl_conf_ctx *ctx, const struct sl_node *node, struc
         sl__ak_digest(key, strlen(key), e.digest);
         add(es, &e);
     }
-    if (ferror(f))
-        sl_conf_error(ctx, fn, "cannot read the key file %s: %s", path, strerror(errno));
-    if (line != NULL)
-        OPENSSL_cleanse(line, cap); /* the last key read */
-    free(line);
-    fclose(f);
+    sl__ak_file_close(&kf); /* wipes the line and the stream's buffer */
 }
 
 /* The table of es, or an error for each key given twice. */
@@ -165,6 +184,30 @@ static int build(struct sl_conf_ctx *ctx, const struct entries *es, struct ak_ta
     return bad;
 }
 
+/* Whether s is one or more of the characters of set. */
+static bool made_of(const char *s, const char *set)
+{
+    return s[0] != '\0' && strspn(s, set) == strlen(s);
+}
+
+/* s as a message may quote it: visible ASCII as it is, any other byte
+ * (a CR or LF above all) as \xNN. In the generation arena. */
+static const char *printable(struct sl_arena *a, const char *s)
+{
+    char *out = sl_arena_alloc(a, strlen(s) * 4 + 1), *p = out;
+
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+            *p++ = (char)ch;
+        else
+            p += sprintf(p, "\\x%02x", ch);
+    }
+    *p = '\0';
+    return out;
+}
+
 /* Where the key is read, and what a 401 says about it. */
 static void read_sources(struct sl_conf_ctx *ctx, const struct sl_node *node, struct ak_conf *c)
 {
@@ -174,12 +217,18 @@ static void read_sources(struct sl_conf_ctx *ctx, const struct sl_node *node, st
     sl_conf_str(ctx, node, "query", &c->query, false);
     if (c->header != NULL && strcmp(c->header, "off") == 0)
         c->header = NULL;
-    if (c->header != NULL &&
-        (c->header[0] == '\0' || strspn(c->header, TCHARS) != strlen(c->header)))
-        sl_conf_error(ctx, sl_node_get(node, "header"), "expected a header name, found \"%s\"",
-                      c->header);
-    if (c->query != NULL && (c->query[0] == '\0' || c->query[strcspn(c->query, "&=#")] != '\0'))
-        sl_conf_error(ctx, sl_node_get(node, "query"), "expected a query parameter name");
+    /* Both go in every 401's WWW-Authenticate, as quoted strings: a CR, LF,
+     * '"' or space there would split or forge the answer. */
+    if (c->header != NULL && !made_of(c->header, TCHARS))
+        sl_conf_error(ctx, sl_node_get(node, "header"),
+                      "expected a header name (an RFC 9110 token: letters, digits and "
+                      "!#$%%&'*+-.^_`|~), found \"%s\"",
+                      printable(a, c->header));
+    if (c->query != NULL && !made_of(c->query, QCHARS))
+        sl_conf_error(ctx, sl_node_get(node, "query"),
+                      "expected a query parameter name (an RFC 9110 token without & # %% +: "
+                      "letters, digits and !$'*-.^_`|~), found \"%s\"",
+                      printable(a, c->query));
     if (c->header == NULL && c->query == NULL)
         sl_conf_error(ctx, sl_node_get(node, "header"),
                       "header: off needs query: (where else would the key come from?)");

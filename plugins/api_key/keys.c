@@ -1,10 +1,12 @@
 /*
- * api_key plugin: the table of key digests and the lines of a key file.
- * Pure functions, unit-tested in test_api_key.c.
+ * api_key plugin: the table of key digests, the reading of a key file and
+ * its lines, and the count of a query parameter. Unit-tested in
+ * test_api_key.c.
  */
 #include "api_key.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
@@ -106,4 +108,107 @@ const char *sl__ak_key_problem(const char *s)
         if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
             return "an API key is made of visible ASCII characters (no spaces)";
     return NULL;
+}
+
+int sl__ak_file_open(struct ak_file *kf, const char *path)
+{
+    kf->line = 0;
+    kf->f = fopen(path, "re");
+    if (kf->f == NULL)
+        return -1;
+    /* Before any read: the stream then never allocates a buffer of its own. */
+    setvbuf(kf->f, kf->io, _IOFBF, sizeof(kf->io));
+    return 0;
+}
+
+int sl__ak_file_next(struct ak_file *kf, const char **why)
+{
+    size_t n = 0;
+    bool any = false, nul = false;
+    int c;
+
+    while ((c = getc(kf->f)) != EOF) {
+        any = true;
+        if (c == '\n')
+            break;
+        nul |= c == '\0';
+        if (n < AK_MAX_LINE)
+            kf->buf[n] = (char)c;
+        n++; /* past AK_MAX_LINE too: the line is skipped to its end */
+    }
+    if (ferror(kf->f))
+        return -2;
+    if (!any)
+        return 0;
+    kf->line++;
+    kf->buf[n < AK_MAX_LINE ? n : AK_MAX_LINE] = '\0';
+    if (n > AK_MAX_LINE) {
+        *why = "a line is longer than 4096 bytes";
+        return -1;
+    }
+    if (nul) {
+        *why = "a line holds a NUL byte";
+        return -1;
+    }
+    return 1;
+}
+
+void sl__ak_file_close(struct ak_file *kf)
+{
+    int saved = errno;
+
+    fclose(kf->f);
+    kf->f = NULL;
+    OPENSSL_cleanse(kf->io, sizeof(kf->io));
+    OPENSSL_cleanse(kf->buf, sizeof(kf->buf));
+    errno = saved;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Whether the form-encoded name raw (len bytes) is want once decoded,
+ * byte for byte as the core decodes it (an unfinished %X stays as it is). */
+static bool param_is(const char *raw, size_t len, const char *want)
+{
+    size_t i = 0;
+
+    for (; i < len; want++) {
+        int c = (unsigned char)raw[i];
+
+        if (c == '%' && i + 2 < len && hexval(raw[i + 1]) >= 0 && hexval(raw[i + 2]) >= 0) {
+            c = hexval(raw[i + 1]) * 16 + hexval(raw[i + 2]);
+            i += 3;
+        } else {
+            c = c == '+' ? ' ' : c;
+            i++;
+        }
+        if (*want == '\0' || c != (unsigned char)*want)
+            return false;
+    }
+    return *want == '\0';
+}
+
+unsigned sl__ak_query_count(struct sl_str q, const char *name)
+{
+    unsigned count = 0;
+    size_t i = 0;
+
+    while (i < q.len) {
+        size_t start = i;
+        const char *eq;
+
+        while (i < q.len && q.p[i] != '&')
+            i++;
+        eq = memchr(q.p + start, '=', i - start);
+        if (i > start && param_is(q.p + start, eq ? (size_t)(eq - q.p) - start : i - start, name))
+            count++;
+        i++; /* the '&' */
+    }
+    return count;
 }

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -137,6 +138,71 @@ static void test_consumer_names_and_keys_are_checked(void)
     CHECK(sl__ak_key_problem(long_key) == NULL);
 }
 
+/* Whether any 12 bytes of key are left in the n bytes at p. */
+static bool holds_part_of(const char *p, size_t n, const char *key)
+{
+    for (size_t i = 0; i + 12 <= strlen(key); i++)
+        if (memmem(p, n, key + i, 12) != NULL)
+            return true;
+    return false;
+}
+
+static void test_a_key_file_is_read_line_by_line_and_its_buffers_are_wiped(void)
+{
+    static const char k1[] = "key-one-0123456789abcdef", k2[] = "key-two-fedcba9876543210";
+    char path[] = "/tmp/sl-test-api-keys-XXXXXX", longline[AK_MAX_LINE + 10];
+    const char *why = NULL, *c, *k;
+    struct ak_file kf;
+    int fd = mkstemp(path);
+    FILE *f = fdopen(fd, "w");
+
+    memset(longline, 'x', sizeof(longline) - 1);
+    longline[sizeof(longline) - 1] = '\0';
+    fprintf(f, "# keys\nalice: %s\n%s\nnul: 0123456789", k1, longline);
+    fputc('\0', f);
+    fprintf(f, "abcdef-after-nul\n\nbob: %s", k2); /* no final newline */
+    fclose(f);
+
+    CHECK_EQ_INT(sl__ak_file_open(&kf, path), 0);
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), 1);
+    CHECK_STREQ(kf.buf, "# keys");
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), 1);
+    CHECK_EQ_INT(sl__ak_parse_line(kf.buf, &c, &k, &why), 1);
+    CHECK_STREQ(k, k1);
+    CHECK_EQ_INT(kf.line, 2);
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), -1);
+    CHECK_CONTAINS(why, "longer than 4096 bytes");
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), -1); /* skipped whole, not cut in two */
+    CHECK_CONTAINS(why, "NUL byte");
+    CHECK_EQ_INT(kf.line, 4);
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), 1);
+    CHECK_STREQ(kf.buf, "");
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), 1);
+    CHECK_EQ_INT(sl__ak_parse_line(kf.buf, &c, &k, &why), 1);
+    CHECK_STREQ(k, k2);
+    CHECK_EQ_INT(sl__ak_file_next(&kf, &why), 0);
+    CHECK_EQ_INT(kf.line, 6);
+    /* The keys were in both buffers; once closed, in neither. */
+    CHECK(holds_part_of(kf.io, sizeof(kf.io), k2) && holds_part_of(kf.buf, sizeof(kf.buf), k2));
+    sl__ak_file_close(&kf);
+    CHECK(!holds_part_of(kf.io, sizeof(kf.io), k1) && !holds_part_of(kf.io, sizeof(kf.io), k2));
+    CHECK(!holds_part_of(kf.buf, sizeof(kf.buf), k2));
+    unlink(path);
+    CHECK_EQ_INT(sl__ak_file_open(&kf, path), -1);
+}
+
+static void test_a_query_parameter_is_counted_by_its_decoded_name(void)
+{
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR(""), "api_key"), 0);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("a=1&api_key=x&b"), "api_key"), 1);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("api_key=bad&api_key=good"), "api_key"), 2);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("api_key=x&api%5Fkey=y&api%5fkey"), "api_key"), 3);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("&&api_key&&=api_key&"), "api_key"), 1);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("api_keys=1&xapi_key=2&api_ke=3"), "api_key"), 0);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("a+b=1&a%20b=2&a%2=3"), "a b"), 2);
+    CHECK_EQ_UINT(sl__ak_query_count(SL_STR("key%=1&key%2=2"), "key%2"), 1);
+}
+
 int main(void)
 {
     RUN(test_the_digest_is_sha256);
@@ -146,5 +212,7 @@ int main(void)
     RUN(test_key_file_lines_are_consumer_colon_key_with_comments_and_blanks);
     RUN(test_bad_lines_say_why_without_quoting_the_key);
     RUN(test_consumer_names_and_keys_are_checked);
+    RUN(test_a_key_file_is_read_line_by_line_and_its_buffers_are_wiped);
+    RUN(test_a_query_parameter_is_counted_by_its_decoded_name);
     return check_done();
 }

@@ -9,8 +9,8 @@
  *
  * RESPONSE: every other response of the route, proxied or made by the
  * gateway (a 401 or a 429 the page should be able to read), gets
- * Access-Control-Allow-Origin and the rest when its Origin is allowed, and
- * none when it is not; whatever CORS headers the upstream sent are removed
+ * Access-Control-Allow-Origin and the rest when its Origin and its method
+ * are allowed, and none when they are not; whatever CORS headers the upstream sent are removed
  * first, so the client sees the gateway's policy only. Unless every origin
  * is allowed, the answer depends on Origin: Vary: Origin says so to caches.
  */
@@ -156,15 +156,16 @@ static void preflight_headers(struct sl_req *req, const struct cors_conf *c,
         sl_resp_header_add(req, "Access-Control-Max-Age", c->max_age_text);
 }
 
-/* Vary: Origin, unless the upstream's Vary already says it (or "*"). */
+/* Vary: Origin, unless one of the response's Vary lines already says it
+ * (or "*"). */
 static void vary_origin(struct sl_req *req)
 {
-    struct sl_str vary = sl_resp_header(req, "Vary"), v;
-    size_t i = 0;
+    struct sl_str vary, v;
 
-    while (vary.p != NULL && next_item(vary, &i, &v))
-        if (sl_str_eq(v, SL_STR("*")) || sl_str_caseeq_lit(v, "Origin"))
-            return;
+    for (unsigned n = 0; (vary = sl_resp_header_nth(req, "Vary", n)).p != NULL; n++)
+        for (size_t i = 0; next_item(vary, &i, &v);)
+            if (sl_str_eq(v, SL_STR("*")) || sl_str_caseeq_lit(v, "Origin"))
+                return;
     sl_resp_header_add(req, "Vary", "Origin");
 }
 
@@ -188,7 +189,11 @@ static void on_response(struct sl_req *req, void *conf)
         vary_origin(req);
     if (origin.p == NULL && !c->any_origin)
         return;
-    allowed = origin_allowed(c, req, origin);
+    /* A method a preflight could not ask for gets no CORS headers either:
+     * a simple one (GET, HEAD, POST) is sent without asking, and counts
+     * only if listed. */
+    allowed = origin_allowed(c, req, origin) &&
+              (c->any_method || listed(c->methods, sl_req_method(req), false));
     if (origin.p != NULL)
         decided(req, allowed ? "allowed" : "refused");
     if (!allowed)

@@ -14,12 +14,12 @@
  * One entry of origins: an exact origin ("https://app.example.com:8443"),
  * or a pattern of subdomains (*.example.org, or https:// followed by it).
  * Exact origins and ports compare as written (ASCII case aside); a pattern
- * without a scheme takes any.
+ * without a scheme is https only.
  */
 struct cors_origin {
     bool pattern;
     const char *text;     /* as written */
-    struct sl_str scheme; /* a pattern's, or {NULL, 0} for any */
+    struct sl_str scheme; /* a pattern's: as written, or "https" */
     struct sl_str suffix; /* a pattern's ".example.org" */
     struct sl_str port;   /* a pattern's ":8443", or {"", 0}: the default port */
 };
@@ -49,6 +49,10 @@ int sl__cors_origin_parse(const char *text, struct cors_origin *o, const char **
 /* Whether origin (a request's Origin header) is one of list[0..n). A value
  * that is not a well-formed scheme://host[:port] never is. */
 bool sl__cors_origin_allowed(const struct cors_origin *list, size_t n, struct sl_str origin);
+
+/* Whether o allows pages sent in plain http (http://, loopback hosts
+ * aside), which anyone on their network path can change. */
+bool sl__cors_origin_plaintext(const struct cors_origin *o);
 
 /* Whether s is an HTTP token (RFC 9110 5.6.2): a method or a field name. */
 bool sl__cors_is_token(struct sl_str s);

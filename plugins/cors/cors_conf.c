@@ -2,7 +2,7 @@
  * cors plugin: its YAML.
  *
  *   cors:
- *     origins: [https://app.example.com, "*.example.org"]   # or ["*"]
+ *     origins: [https://app.example.com, "*.example.org"]   # or ["*"]; *.x: https only
  *     methods: [GET, HEAD, POST]       # the default; ["*"]: whichever is asked
  *     headers: [Authorization]         # absent: whichever are asked
  *     expose_headers: [RateLimit-Remaining]
@@ -107,11 +107,20 @@ static void read_origins(struct sl_conf_ctx *ctx, const struct sl_node *node, st
     }
     c->origins = sl_arena_calloc(sl_conf_arena(ctx), l.n * sizeof(*c->origins));
     c->n_origins = l.n;
-    for (size_t i = 0; i < l.n; i++)
-        if (strcmp(l.items[i], "*") != 0 &&
-            sl__cors_origin_parse(l.items[i], &c->origins[i], &why) != 0)
-            sl_conf_error(ctx, sl_node_get(node, "origins")->items[i], "%s, found \"%s\"", why,
-                          l.items[i]);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct sl_node *item = sl_node_get(node, "origins")->items[i];
+
+        if (strcmp(l.items[i], "*") == 0)
+            continue;
+        if (sl__cors_origin_parse(l.items[i], &c->origins[i], &why) != 0)
+            sl_conf_error(ctx, item, "%s, found \"%s\"", why, l.items[i]);
+        else if (c->credentials && sl__cors_origin_plaintext(&c->origins[i]))
+            sl_conf_warn(ctx, item,
+                         "%s is plain http: anyone on the network path of its pages can change "
+                         "them, and with credentials: true they read answers made with the "
+                         "user's cookies (use https://)",
+                         l.items[i]);
+    }
 }
 
 static void read_max_age(struct sl_conf_ctx *ctx, const struct sl_node *node, struct cors_conf *c)

@@ -111,7 +111,9 @@ int sl__cors_origin_parse(const char *text, struct cors_origin *o, const char **
         return -1;
     if (p.host.len >= 2 && p.host.p[0] == '*' && p.host.p[1] == '.') {
         o->pattern = true;
-        o->scheme = p.scheme;
+        /* Without a scheme, https only: a page sent in plain http can be
+         * anyone's on its network path (http:// is written out). */
+        o->scheme = p.scheme.p != NULL ? p.scheme : SL_STR("https");
         o->suffix = (struct sl_str){p.host.p + 1, p.host.len - 1};
         o->port = p.port;
         if (!hostname_ok((struct sl_str){o->suffix.p + 1, o->suffix.len - 1}))
@@ -127,6 +129,36 @@ int sl__cors_origin_parse(const char *text, struct cors_origin *o, const char **
     if (p.scheme.p != NULL && is_default_port(p.scheme, p.port))
         return *why = "browsers never send the scheme's default port: leave it out", -1;
     return 0;
+}
+
+/* A loopback host, whose pages no one on a network can change: localhost,
+ * *.localhost, 127.0.0.0/8 and [::1]. */
+static bool loopback(struct sl_str h)
+{
+    static const char v4[] = "127.";
+
+    if (sl_str_caseeq_lit(h, "localhost") || sl_str_eq(h, SL_STR("[::1]")))
+        return true;
+    if (h.len > 10 && sl_str_caseeq((struct sl_str){h.p + h.len - 10, 10}, SL_STR(".localhost")))
+        return true;
+    if (h.len < sizeof(v4) || memcmp(h.p, v4, sizeof(v4) - 1) != 0)
+        return false;
+    for (size_t i = 0; i < h.len; i++)
+        if (!isdigit((unsigned char)h.p[i]) && h.p[i] != '.')
+            return false;
+    return true;
+}
+
+bool sl__cors_origin_plaintext(const struct cors_origin *o)
+{
+    struct parts p;
+    const char *why;
+
+    if (split(sl_str_from(o->text), true, &p, &why) != 0)
+        return false;
+    if (o->pattern)
+        return sl_str_caseeq_lit(o->scheme, "http");
+    return sl_str_caseeq_lit(p.scheme, "http") && !loopback(p.host);
 }
 
 static bool suffix_caseeq(struct sl_str s, struct sl_str suffix)

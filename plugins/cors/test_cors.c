@@ -73,10 +73,16 @@ static void test_an_exact_origin_allows_itself_in_any_case_and_nothing_else(void
     CHECK(!allows("https://app.example.com", NULL));
 }
 
-static void test_a_pattern_allows_subdomains_only_of_any_scheme_unless_one_is_named(void)
+static void test_a_pattern_allows_subdomains_only_of_https_unless_a_scheme_is_named(void)
 {
     CHECK(allows("*.example.org", "https://a.example.org"));
-    CHECK(allows("*.example.org", "http://a.b.example.org"));
+    CHECK(allows("*.example.org", "https://a.b.example.org"));
+    CHECK(allows("*.example.org", "HTTPS://A.example.org"));
+    CHECK(!allows("*.example.org", "http://a.b.example.org"));
+    CHECK(!allows("*.example.org", "ftp://a.example.org"));
+    CHECK(!allows("*.example.org", "wss://a.example.org"));
+    CHECK(allows("http://*.example.org", "http://a.example.org"));
+    CHECK(!allows("http://*.example.org", "https://a.example.org"));
     CHECK(!allows("*.example.org", "https://example.org"));
     CHECK(!allows("*.example.org", "https://evilexample.org"));
     CHECK(!allows("*.example.org", "https://.example.org"));
@@ -89,6 +95,30 @@ static void test_a_pattern_allows_subdomains_only_of_any_scheme_unless_one_is_na
     CHECK(!allows("https://*.example.org", "http://a.example.org"));
     CHECK(allows("*.example.org:8443", "https://a.example.org:8443"));
     CHECK(!allows("*.example.org:8443", "https://a.example.org"));
+}
+
+static bool plaintext(const char *text)
+{
+    struct cors_origin o;
+    const char *why;
+
+    return sl__cors_origin_parse(text, &o, &why) == 0 && sl__cors_origin_plaintext(&o);
+}
+
+static void test_plain_http_origins_are_told_apart_loopback_aside(void)
+{
+    CHECK(plaintext("http://app.example.com"));
+    CHECK(plaintext("HTTP://app.example.com:8080"));
+    CHECK(plaintext("http://*.example.org"));
+    CHECK(plaintext("http://192.0.2.7"));
+    CHECK(plaintext("http://127.example.com"));
+    CHECK(!plaintext("https://app.example.com"));
+    CHECK(!plaintext("*.example.org"));
+    CHECK(!plaintext("https://*.example.org"));
+    CHECK(!plaintext("http://localhost:3000"));
+    CHECK(!plaintext("http://app.localhost"));
+    CHECK(!plaintext("http://127.0.0.1:8080"));
+    CHECK(!plaintext("http://[::1]:8080"));
 }
 
 static void test_methods_and_header_names_must_be_tokens(void)
@@ -107,7 +137,8 @@ int main(void)
     RUN(test_well_formed_origins_and_patterns_are_accepted);
     RUN(test_paths_slashes_bad_ports_and_stray_wildcards_are_refused);
     RUN(test_an_exact_origin_allows_itself_in_any_case_and_nothing_else);
-    RUN(test_a_pattern_allows_subdomains_only_of_any_scheme_unless_one_is_named);
+    RUN(test_a_pattern_allows_subdomains_only_of_https_unless_a_scheme_is_named);
+    RUN(test_plain_http_origins_are_told_apart_loopback_aside);
     RUN(test_methods_and_header_names_must_be_tokens);
     return check_done();
 }

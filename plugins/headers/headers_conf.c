@@ -11,8 +11,8 @@
  *       remove: [Server]
  *
  * Names are checked as RFC 9110 tokens and against the fields the gateway
- * writes itself; values are read into templates (template.h), refused if
- * they hold a control character. Every mistake is reported at its key or
+ * (or another plugin: X-Consumer, the request id's) writes itself; values are read into templates
+ * (template.h), refused if they hold a control character. Every mistake is reported at its key or
  * value.
  */
 #include "headers.h"
@@ -30,10 +30,35 @@ static const struct sl_node *at_key(const struct sl_node *n, struct sl_node *cop
     return copy;
 }
 
+/* One direction being read: request (upstream) or response. */
+struct dir {
+    bool request;
+    /* The header the request_id plugin carries the id in, when the config
+     * names one (X-Request-Id is refused anyway): in requests, not ours. */
+    const char *request_id;
+};
+
+/* The request_id plugin's header: that of the request_id section beside
+ * this headers section (the route's plugins, or the top level's), else
+ * the top level's; NULL when none names one. Only read, from the tree:
+ * that plugin parses and checks it. */
+static const char *request_id_header(const struct sl_node *node)
+{
+    const struct sl_node *root = node, *rid = sl_node_get(node->parent, "request_id"), *h;
+
+    while (root->parent != NULL)
+        root = root->parent;
+    if (rid == NULL)
+        rid = sl_node_get(sl_node_get(root, "plugins"), "request_id");
+    h = sl_node_get(rid, "header");
+    return h != NULL && h->type == SL_NODE_SCALAR ? h->text : NULL;
+}
+
 /* Whether name may be used in that direction; reported at where if not. */
 static bool name_ok(struct sl_conf_ctx *ctx, const struct sl_node *where, const char *name,
-                    bool request)
+                    const struct dir *d)
 {
+    bool request = d->request;
     const char *why;
 
     if (!sl__hdr_name_valid(name)) {
@@ -44,6 +69,9 @@ static bool name_ok(struct sl_conf_ctx *ctx, const struct sl_node *where, const 
         return false;
     }
     why = sl__hdr_name_owned(name, request);
+    if (why == NULL && request && d->request_id != NULL && strcasecmp(name, d->request_id) == 0)
+        why = "the request_id plugin sets it (its header:) to the id the logs have, and the "
+              "upstream would get another";
     if (why != NULL) {
         sl_conf_error(ctx, where, "the headers plugin cannot change %s: %s", name, why);
         return false;
@@ -66,7 +94,7 @@ static bool repeated(struct sl_conf_ctx *ctx, const struct sl_node *where, const
 
 /* dir.set or dir.add: a map of names to value templates. */
 static void read_values(struct sl_conf_ctx *ctx, const struct sl_node *dir, const char *key,
-                        bool request, struct hdr_op **out, size_t *n_out)
+                        const struct dir *d, struct hdr_op **out, size_t *n_out)
 {
     const struct sl_node *m = sl_node_get(dir, key);
     struct sl_arena *a = sl_conf_arena(ctx);
@@ -87,7 +115,7 @@ static void read_values(struct sl_conf_ctx *ctx, const struct sl_node *dir, cons
         const char *text;
         char why[256];
 
-        if (!name_ok(ctx, at_key(item, &k), item->key, request) ||
+        if (!name_ok(ctx, at_key(item, &k), item->key, d) ||
             repeated(ctx, at_key(item, &k), ops, n, item->key) ||
             sl_conf_node_str(ctx, item, &text) != 0)
             continue;
@@ -96,6 +124,7 @@ static void read_values(struct sl_conf_ctx *ctx, const struct sl_node *dir, cons
             sl_conf_error(ctx, item, "%s", why);
             continue;
         }
+        ops[n].proxied_only = !d->request && sl__hdr_name_gateway_answer(item->key);
         ops[n++].name = item->key;
     }
     *out = ops;
@@ -103,7 +132,7 @@ static void read_values(struct sl_conf_ctx *ctx, const struct sl_node *dir, cons
 }
 
 /* dir.remove: a list of names. */
-static void read_removals(struct sl_conf_ctx *ctx, const struct sl_node *dir, bool request,
+static void read_removals(struct sl_conf_ctx *ctx, const struct sl_node *dir, const struct dir *d,
                           struct hdr_ops *ops)
 {
     const struct sl_node *l = sl_node_get(dir, "remove");
@@ -119,10 +148,10 @@ static void read_removals(struct sl_conf_ctx *ctx, const struct sl_node *dir, bo
     for (size_t i = 0; i < l->n; i++) {
         const char *name;
 
-        if (sl_conf_node_str(ctx, l->items[i], &name) != 0 ||
-            !name_ok(ctx, l->items[i], name, request) ||
+        if (sl_conf_node_str(ctx, l->items[i], &name) != 0 || !name_ok(ctx, l->items[i], name, d) ||
             repeated(ctx, l->items[i], ops->remove, n, name))
             continue;
+        ops->remove[n].proxied_only = !d->request && sl__hdr_name_gateway_answer(name);
         ops->remove[n++].name = name;
     }
     ops->n_remove = n;
@@ -134,12 +163,13 @@ static void read_dir(struct sl_conf_ctx *ctx, const struct sl_node *node, const 
 {
     static const char *const keys[] = {"set", "add", "remove", NULL};
     const struct sl_node *dir = sl_node_get(node, key);
+    struct dir d = {request, request ? request_id_header(node) : NULL};
 
     if (dir == NULL || (sl_conf_keys(ctx, dir, keys) != 0 && dir->type != SL_NODE_MAP))
         return;
-    read_removals(ctx, dir, request, ops);
-    read_values(ctx, dir, "set", request, &ops->set, &ops->n_set);
-    read_values(ctx, dir, "add", request, &ops->add, &ops->n_add);
+    read_removals(ctx, dir, &d, ops);
+    read_values(ctx, dir, "set", &d, &ops->set, &ops->n_set);
+    read_values(ctx, dir, "add", &d, &ops->add, &ops->n_add);
     /* What a client sends under these names (or their underscore twins,
      * X_Client_Ip) must not reach the upstream as if the gateway had. */
     for (size_t i = 0; request && i < ops->n_set; i++)

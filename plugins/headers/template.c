@@ -212,5 +212,18 @@ const char *sl__hdr_name_owned(const char *name, bool request)
     for (size_t i = 0; request && upstream[i] != NULL; i++)
         if (strcasecmp(name, upstream[i]) == 0)
             return "the gateway writes it itself on the way upstream";
+    /* What other plugins tell the upstream: changed here, the upstream
+     * would believe something the gateway did not check or log. */
+    if (request && strcasecmp(name, "X-Consumer") == 0)
+        return "the api_key plugin sets it to the consumer whose key it checked, and a "
+               "value from here would pass for one";
+    if (request && strcasecmp(name, "X-Request-Id") == 0)
+        return "the request_id plugin sets it to the id the logs have, and the upstream "
+               "would get another";
     return NULL;
+}
+
+bool sl__hdr_name_gateway_answer(const char *name)
+{
+    return strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, "Date") == 0;
 }

@@ -140,6 +140,14 @@ static void test_the_gateways_own_fields_are_refused_in_their_direction(void)
     CHECK(sl__hdr_name_owned("Host", false) == NULL);
     CHECK(sl__hdr_name_owned("Server", false) == NULL);
     CHECK(sl__hdr_name_owned("X-Internal", true) == NULL);
+    /* Other plugins' in requests: the upstream trusts them. */
+    CHECK(sl__hdr_name_owned("X-Consumer", true) != NULL);
+    CHECK(sl__hdr_name_owned("x-request-id", true) != NULL);
+    CHECK(sl__hdr_name_owned("X-Consumer", false) == NULL);
+    CHECK(sl__hdr_name_owned("X-Request-Id", false) == NULL);
+    CHECK(sl__hdr_name_gateway_answer("content-type"));
+    CHECK(sl__hdr_name_gateway_answer("Date"));
+    CHECK(!sl__hdr_name_gateway_answer("Content-Language"));
 }
 
 int main(void)

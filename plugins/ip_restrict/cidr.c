@@ -74,12 +74,25 @@ enum ipr_parse sl__ipr_cidr_parse(const char *text, struct ipr_cidr *out)
 
         for (; d[n] >= '0' && d[n] <= '9' && n < 4; n++)
             p = p * 10 + (unsigned)(d[n] - '0');
-        if (n == 0 || d[n] != '\0' || p > (out->family == 4 ? 32u : 128u))
+        /* No leading zero, as the addresses have none either: /032 is no
+         * prefix (0 alone is /0). */
+        if (n == 0 || d[n] != '\0' || (n > 1 && d[0] == '0') || p > (out->family == 4 ? 32u : 128u))
             return IPR_BAD_PREFIX;
         out->prefix = p;
     }
     unmap(out);
     return clear_host_bits(out) ? IPR_HOST_BITS : IPR_OK;
+}
+
+bool sl__ipr_cidr_covers_v4mapped(const struct ipr_cidr *c)
+{
+    struct ipr_cidr m = {.family = 6, .prefix = c->prefix};
+
+    if (c->family != 6 || c->prefix >= 96)
+        return false;
+    memcpy(m.addr, v4mapped, sizeof(v4mapped));
+    clear_host_bits(&m);
+    return memcmp(m.addr, c->addr, sizeof(m.addr)) == 0;
 }
 
 void sl__ipr_cidr_str(const struct ipr_cidr *c, char *buf, size_t size)

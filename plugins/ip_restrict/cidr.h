@@ -25,7 +25,7 @@ struct ipr_cidr {
 enum ipr_parse {
     IPR_OK = 0,
     IPR_BAD_ADDR,   /* not an IPv4 or IPv6 address */
-    IPR_BAD_PREFIX, /* not a number, or over 32 (IPv4) or 128 (IPv6) */
+    IPR_BAD_PREFIX, /* not a number, a leading zero, or over 32 (IPv4) or 128 (IPv6) */
     IPR_HOST_BITS,  /* bits set after the prefix: *out holds the network */
 };
 
@@ -36,6 +36,14 @@ enum ipr_parse {
  * network the prefix names, with the host bits cleared.
  */
 enum ipr_parse sl__ipr_cidr_parse(const char *text, struct ipr_cidr *out);
+
+/*
+ * Whether c, an IPv6 rule of prefix under 96 (its host bits cleared),
+ * covers the whole of ::ffff:0:0/96 (::/0, ::/80): it still matches no
+ * IPv4 client, since a v4-mapped client is read as IPv4 (a rule is
+ * either family, never both), which its writer may not expect.
+ */
+bool sl__ipr_cidr_covers_v4mapped(const struct ipr_cidr *c);
 
 /* Write c as text ("10.0.0.0/8") into buf (at least 64 bytes). */
 void sl__ipr_cidr_str(const struct ipr_cidr *c, char *buf, size_t size);

@@ -3,7 +3,8 @@
  * address is the one per-client limits use (sl_req_real_ip(): the peer, or
  * behind trusted_proxies the right-most untrusted X-Forwarded-For hop).
  * deny is checked first and always wins; then, when there is an allow
- * list, the address must be in it. A refusal is a 403 "forbidden" made
+ * list, the address must be in it; an address that is not an IP address
+ * never passes. A refusal is a 403 "forbidden" made
  * before anything goes upstream. The first handler of the ACCESS phase.
  */
 #include "ip_restrict.h"
@@ -16,14 +17,14 @@ static const struct sl_counter decisions = {
     .values = decisions_values,
 };
 
-/* Whether a may pass: not denied, and allowed when there is an allow list.
- * A client address that is not an IP (a Unix socket's) matches no rule. */
-static bool passes(const struct ipr_conf *c, const char *ip)
+bool sl__ipr_passes(const struct ipr_conf *c, const char *ip)
 {
     struct ipr_cidr a;
 
+    /* Fail closed: an address no rule can be checked against might be one
+     * that deny: [0.0.0.0/0, "::/0"] was written to keep out. */
     if (!sl__ipr_addr_parse(ip, &a))
-        return !c->has_allow;
+        return false;
     if (sl__ipr_set_has(&c->deny, &a))
         return false;
     return !c->has_allow || sl__ipr_set_has(&c->allow, &a);
@@ -31,7 +32,7 @@ static bool passes(const struct ipr_conf *c, const char *ip)
 
 static enum sl_status on_access(struct sl_req *req, void *conf)
 {
-    if (passes(conf, sl_req_real_ip(req))) {
+    if (sl__ipr_passes(conf, sl_req_real_ip(req))) {
         sl_req_count(req, &decisions, "allowed");
         return SL_NEXT;
     }

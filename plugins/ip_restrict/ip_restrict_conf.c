@@ -25,8 +25,8 @@ static void report(struct sl_conf_ctx *ctx, const struct sl_node *item, enum ipr
                       item->text);
         break;
     case IPR_BAD_PREFIX:
-        sl_conf_error(ctx, item, "\"%s\": the prefix length is 0 to %s", item->text,
-                      c->family == 4 ? "32 for IPv4" : "128 for IPv6");
+        sl_conf_error(ctx, item, "\"%s\": the prefix length is 0 to %s, without leading zeros",
+                      item->text, c->family == 4 ? "32 for IPv4" : "128 for IPv6");
         break;
     case IPR_HOST_BITS:
         /* Fail closed: 10.1.2.3/8 may mean 10.0.0.0/8 or the one address,
@@ -40,6 +40,21 @@ static void report(struct sl_conf_ctx *ctx, const struct sl_node *item, enum ipr
     }
 }
 
+/* An IPv6 entry over all of ::ffff:0:0/96 (::/0) in a list without IPv4
+ * entries may have been meant to take in IPv4 clients too: a v4-mapped
+ * client is read as IPv4 and meets the IPv4 entries only. */
+static void warn_v4mapped(struct sl_conf_ctx *ctx, const struct ipr_set *s,
+                          const struct ipr_cidr *c, const struct sl_node *const *at, size_t n)
+{
+    for (size_t i = 0; i < n && s->n4 == 0; i++)
+        if (sl__ipr_cidr_covers_v4mapped(&c[i]))
+            sl_conf_warn(ctx, at[i],
+                         "\"%s\" matches IPv6 clients only: IPv4 clients, a dual-stack "
+                         "listener's (::ffff:a.b.c.d) too, meet the IPv4 entries, and this list "
+                         "has none (add 0.0.0.0/0 for all of them)",
+                         at[i]->text);
+}
+
 /* One list, allow or deny, into s (*given set when there is one); errors
  * are reported through ctx. */
 static void read_list(struct sl_conf_ctx *ctx, const struct sl_node *map, const char *key,
@@ -48,6 +63,7 @@ static void read_list(struct sl_conf_ctx *ctx, const struct sl_node *map, const 
     const struct sl_node *list = sl_node_get(map, key);
     struct sl_arena *a = sl_conf_arena(ctx);
     struct ipr_cidr *c;
+    const struct sl_node **at; /* each entry's node, for warnings */
     size_t n = 0;
     bool ok = true;
 
@@ -66,6 +82,7 @@ static void read_list(struct sl_conf_ctx *ctx, const struct sl_node *map, const 
         return;
     }
     c = sl_arena_alloc(a, list->n * sizeof(*c));
+    at = sl_arena_alloc(a, list->n * sizeof(*at));
     for (size_t i = 0; i < list->n; i++) {
         const char *text;
         enum ipr_parse r;
@@ -79,7 +96,7 @@ static void read_list(struct sl_conf_ctx *ctx, const struct sl_node *map, const 
         if (r != IPR_OK)
             ok = false;
         else
-            n++;
+            at[n++] = list->items[i];
     }
     if (!ok)
         return;
@@ -87,6 +104,7 @@ static void read_list(struct sl_conf_ctx *ctx, const struct sl_node *map, const 
     s->v6 = sl_arena_alloc(a, n * sizeof(*s->v6));
     sl__ipr_set_build(s, c, n);
     *given = true;
+    warn_v4mapped(ctx, s, c, at, n);
 }
 
 void *sl__ip_restrict_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)

@@ -6,15 +6,16 @@
 #include "cidr.h"
 
 #include "check.h"
+#include "ip_restrict.h"
 
-#define MAX 16
+#define MAX_RULES 16
 
 /* A set built from texts (each must parse), in static storage. */
 static struct ipr_set set_of(const char *const *texts)
 {
-    static struct ipr_range4 v4[MAX];
-    static struct ipr_range6 v6[MAX];
-    struct ipr_cidr c[MAX];
+    static struct ipr_range4 v4[MAX_RULES];
+    static struct ipr_range6 v6[MAX_RULES];
+    struct ipr_cidr c[MAX_RULES];
     struct ipr_set s = {v4, 0, v6, 0};
     size_t n = 0;
 
@@ -69,6 +70,13 @@ static void test_bad_addresses_and_prefixes_are_told_apart(void)
     CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/8x", &c), IPR_BAD_PREFIX);
     CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/-1", &c), IPR_BAD_PREFIX);
     CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/00008", &c), IPR_BAD_PREFIX);
+    /* No leading zeros at all, as in the addresses. */
+    CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/08", &c), IPR_BAD_PREFIX);
+    CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/032", &c), IPR_BAD_PREFIX);
+    CHECK_EQ_INT(sl__ipr_cidr_parse("0.0.0.0/00", &c), IPR_BAD_PREFIX);
+    CHECK_EQ_INT(sl__ipr_cidr_parse("::/0128", &c), IPR_BAD_PREFIX);
+    CHECK_EQ_INT(sl__ipr_cidr_parse("10.0.0.0/8", &c), IPR_OK);
+    CHECK_EQ_INT(sl__ipr_cidr_parse("2001:db8::/32", &c), IPR_OK);
     CHECK_EQ_INT(sl__ipr_cidr_parse("::/129", &c), IPR_BAD_PREFIX);
     CHECK_EQ_INT(sl__ipr_cidr_parse("::/128", &c), IPR_OK);
     CHECK_EQ_INT(sl__ipr_cidr_parse("0.0.0.0/0", &c), IPR_OK);
@@ -181,6 +189,52 @@ static void test_adjacent_ipv6_ranges_merge_across_the_halves(void)
     CHECK(!has(&s, "2001:db8:0:2::"));
 }
 
+static bool covers_v4mapped(const char *text)
+{
+    struct ipr_cidr c;
+
+    return sl__ipr_cidr_parse(text, &c) == IPR_OK && sl__ipr_cidr_covers_v4mapped(&c);
+}
+
+static void test_ipv6_rules_over_the_v4_mapped_block_are_told_apart(void)
+{
+    /* These look as if they took in IPv4 clients, and do not. */
+    CHECK(covers_v4mapped("::/0"));
+    CHECK(covers_v4mapped("::/80"));
+    CHECK(covers_v4mapped("::fffe:0:0/95"));
+    /* These do not look so. */
+    CHECK(!covers_v4mapped("::/95"));
+    CHECK(!covers_v4mapped("::/96"));
+    CHECK(!covers_v4mapped("2001:db8::/32"));
+    CHECK(!covers_v4mapped("::ffff:0:0/96")); /* that is 0.0.0.0/0 */
+    CHECK(!covers_v4mapped("0.0.0.0/0"));
+}
+
+static void test_an_address_that_cannot_be_read_never_passes(void)
+{
+    const char *const all[] = {"0.0.0.0/0", "::/0", NULL};
+    const char *const some[] = {"10.9.0.0/16", NULL};
+    struct ipr_conf c = {.deny = set_of(all)};
+
+    /* deny: [0.0.0.0/0, "::/0"] lets no one through: not even a client
+     * whose address is no IP address (a Unix socket's "unix"). */
+    CHECK(!sl__ipr_passes(&c, "10.0.0.1"));
+    CHECK(!sl__ipr_passes(&c, "::1"));
+    CHECK(!sl__ipr_passes(&c, "unix"));
+    CHECK(!sl__ipr_passes(&c, ""));
+    CHECK(!sl__ipr_passes(&c, NULL));
+    c.deny = set_of(some);
+    CHECK(sl__ipr_passes(&c, "10.1.0.1"));
+    CHECK(!sl__ipr_passes(&c, "10.9.0.1"));
+    CHECK(!sl__ipr_passes(&c, "unix"));
+    c.allow = c.deny;
+    c.deny = (struct ipr_set){0};
+    c.has_allow = true;
+    CHECK(sl__ipr_passes(&c, "10.9.0.1"));
+    CHECK(!sl__ipr_passes(&c, "10.1.0.1"));
+    CHECK(!sl__ipr_passes(&c, "unix"));
+}
+
 static void test_an_empty_set_has_nothing_and_garbage_is_no_address(void)
 {
     const char *const rules[] = {NULL};
@@ -206,5 +260,7 @@ int main(void)
     RUN(test_ipv6_lookups_hold_across_the_64_bit_halves);
     RUN(test_adjacent_ipv6_ranges_merge_across_the_halves);
     RUN(test_an_empty_set_has_nothing_and_garbage_is_no_address);
+    RUN(test_ipv6_rules_over_the_v4_mapped_block_are_told_apart);
+    RUN(test_an_address_that_cannot_be_read_never_passes);
     return check_done();
 }

@@ -320,6 +320,16 @@ static int read_jwks(struct sl_conf_ctx *ctx, const struct sl_node *node, struct
     return 0;
 }
 
+/* The lines of keys[].secret written in the file are never quoted under a
+ * message: declared before anything reports on them. */
+static void hide_secrets(struct sl_conf_ctx *ctx, const struct sl_node *node)
+{
+    const struct sl_node *list = sl_node_get(node, "keys");
+
+    for (size_t i = 0; list != NULL && list->type == SL_NODE_SEQ && i < list->n; i++)
+        sl_conf_secret(ctx, sl_node_get(list->items[i], "secret"));
+}
+
 void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
 {
     static const char *const keys[] = {"keys",      "issuer",      "audience",       "algorithms",
@@ -329,6 +339,7 @@ void *sl__jwt_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
     struct jwt_conf *c = sl_arena_calloc(arena(ctx), sizeof(*c));
     int errors = sl_conf_errors(ctx);
 
+    hide_secrets(ctx, node);
     if (sl_conf_keys(ctx, node, keys) != 0 && node->type != SL_NODE_MAP)
         return NULL;
     c->serial = atomic_fetch_add(&serials, 1);

@@ -132,11 +132,13 @@ static void free_headers(char *h)
 void *sl__oi_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
 {
     static const char *const keys[] = {
-        "endpoint",  "client_id",    "client_secret",  "ca",           "timeout",
-        "cache_ttl", "negative_ttl", "max_token_size", SL_BEARER_KEYS, NULL};
+        "endpoint",     "client_id", "client_secret",  "ca",           "timeout", "cache_ttl",
+        "negative_ttl", "leeway",    "max_token_size", SL_BEARER_KEYS, NULL};
     struct oi_conf *c = sl_arena_calloc(sl_conf_arena(ctx), sizeof(*c));
     int errors = sl_conf_errors(ctx);
 
+    /* Its line is never quoted under a message, whatever reports on it. */
+    sl_conf_secret(ctx, sl_node_get(node, "client_secret"));
     if (sl_conf_keys(ctx, node, keys) != 0 && node->type != SL_NODE_MAP)
         return NULL;
     if (read_endpoint(ctx, node, c) == 0)

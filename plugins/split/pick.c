@@ -3,10 +3,13 @@
  */
 #include "pick.h"
 
+#include <string.h>
+
 #include "sluice/str.h"
 
-/* Changing this moves every sticky user: never do. */
-#define SPLIT_SEED 0x73706c6974u /* "split" */
+/* 64-bit FNV-1a. Changing either moves every sticky user: never do. */
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME  0x100000001b3ull
 
 /* MurmurHash3's finaliser: every input bit reaches every output bit, so
  * keys that differ in one character land anywhere on the line. */
@@ -19,9 +22,20 @@ static uint64_t mix(uint64_t h)
     return h ^ (h >> 33);
 }
 
-uint64_t sl__split_hash(const char *p, size_t len)
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t len)
 {
-    return mix(sl_hash(SPLIT_SEED, p, len));
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * FNV_PRIME;
+    return h;
+}
+
+uint64_t sl__split_hash(const char *salt, const char *p, size_t len)
+{
+    /* Byte by byte, so the same on every machine; the salt's NUL ends it,
+     * so that "ab" + "c" and "a" + "bc" differ. */
+    uint64_t h = fnv1a(FNV_OFFSET, (const unsigned char *)salt, strlen(salt) + 1);
+
+    return mix(fnv1a(h, (const unsigned char *)p, len));
 }
 
 uint64_t sl__split_random(void)

@@ -25,11 +25,15 @@ struct split_target {
 };
 
 /*
- * The hash of a key's value: the same in every worker, process and config
- * generation (a fixed seed), so that a user keeps their variant across
- * reloads and instances.
+ * The hash of a key's value (len bytes at p) salted with salt (the route's
+ * name, NUL-terminated): 64-bit FNV-1a over the salt, its NUL and the
+ * value, through MurmurHash3's finaliser. Fixed and byte-wise: the same
+ * in every worker, process, config generation, version and machine (any
+ * byte order), so that a user keeps their variant across reloads and
+ * instances. The salt keeps routes apart: the users in one route's first
+ * 5% are not every route's first 5%.
  */
-uint64_t sl__split_hash(const char *p, size_t len);
+uint64_t sl__split_hash(const char *salt, const char *p, size_t len);
 
 /* A uniform random 64-bit number from this thread's own generator (seeded
  * on first use; no lock). */

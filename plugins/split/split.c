@@ -6,9 +6,10 @@
  * with sl_req_set_upstream(): the route's own upstream is then not used.
  *
  * In order: the first pin whose header or cookie has its value; else, with
- * a key, the hash of the key's value (sticky: a user keeps their variant,
- * across workers, instances and reloads, and a change of weights moves only
- * the users near a moved boundary, pick.h); else (no key, or a request
+ * a key, the hash of the key's value salted with the route's name (sticky:
+ * a user keeps their variant, across workers, instances and reloads, and a
+ * change of weights moves only the users near a moved boundary, pick.h;
+ * each route places its users on its own); else (no key, or a request
  * without one) a random point. The choice is logged as split=<upstream> and
  * counted in sluice_split_requests_total{route,upstream} (counts.h).
  *
@@ -38,15 +39,17 @@ static void on_upstream(struct sl_req *req, void *conf)
 {
     const struct split_conf *c = conf;
     const struct split_pin *p = pinned(req, c);
+    const char *name, *route = sl_req_route(req);
     unsigned upstream;
-    const char *name, *route;
 
+    if (route == NULL)
+        route = "-";
     if (p != NULL) {
         upstream = p->upstream;
         name = p->name;
     } else {
         struct sl_str v = c->keyed ? sl_req_key(req, &c->key) : SL_STR_NULL;
-        uint64_t h = v.len > 0 ? sl__split_hash(v.p, v.len) : sl__split_random();
+        uint64_t h = v.len > 0 ? sl__split_hash(route, v.p, v.len) : sl__split_random();
         const struct split_target *t = &c->to[sl__split_pick(c->to, c->n, c->total, h)];
 
         upstream = t->upstream;
@@ -58,8 +61,7 @@ static void on_upstream(struct sl_req *req, void *conf)
         return;
     }
     sl_req_log_field(req, "split", name);
-    route = sl_req_route(req);
-    sl__split_count(sl_req_worker_data(req, &sl_plugin_split), route ? route : "-", name);
+    sl__split_count(sl_req_worker_data(req, &sl_plugin_split), route, name);
 }
 
 static void *worker_init(uv_loop_t *loop)

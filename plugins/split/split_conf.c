@@ -5,7 +5,7 @@
  *     to:                          # the ranges, in this order
  *       - {upstream: v1, weight: 95}
  *       - {upstream: v2, weight: 5}
- *     key: header:X-User-Id        # optional: sticky by this key; else random
+ *     key: header:X-User-Id        # optional: sticky by this key (not route); else random
  *     pin:                         # optional: checked first, first match wins
  *       - {header: X-Canary, value: "1", upstream: v2}
  *       - {cookie: canary, value: "1", upstream: v2}
@@ -113,8 +113,14 @@ static void read_pin(struct sl_conf_ctx *ctx, const struct sl_node *item, struct
                           "expected a %s name (letters, digits and !#$%%&'*+-.^_`|~), found \"%s\"",
                           kind, name);
     }
-    if (sl_conf_str(ctx, item, "value", &value, true) == 0)
+    if (sl_conf_str(ctx, item, "value", &value, true) == 0) {
+        if (value[0] == '\0')
+            sl_conf_error(ctx, sl_node_get(item, "value"),
+                          "expected a value of at least one character: an empty %s would pin "
+                          "every request that sends it empty",
+                          kind);
         p->value = sl_str_from(value);
+    }
     if (sl_conf_upstream(ctx, item, "upstream", &p->upstream, true) == 0)
         p->name = sl_node_get(item, "upstream")->text;
 }
@@ -147,7 +153,10 @@ void *sl__split_conf_parse(struct sl_conf_ctx *ctx, const struct sl_node *node)
     if (sl_conf_keys(ctx, node, keys) != 0 && node->type != SL_NODE_MAP)
         return NULL;
     read_to(ctx, node, c);
-    c->keyed = sl_conf_key(ctx, node, "key", SL_KEYS_ALL, &c->key, false) == 0;
+    /* Not route: one value for every request would send them all to one
+     * upstream, whatever the weights say. */
+    c->keyed =
+        sl_conf_key(ctx, node, "key", SL_KEYS_ALL & ~(1u << SL_KEY_ROUTE), &c->key, false) == 0;
     read_pins(ctx, node, c);
     return sl_conf_errors(ctx) == errors ? c : NULL;
 }

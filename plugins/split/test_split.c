@@ -4,6 +4,7 @@
  */
 #include "pick.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "check.h"
@@ -27,7 +28,7 @@ static size_t pick_user(const struct split_target *to, size_t n, uint64_t total,
     char key[32];
     int len = snprintf(key, sizeof(key), "user-%d", i);
 
-    return sl__split_pick(to, n, total, sl__split_hash(key, (size_t)len));
+    return sl__split_pick(to, n, total, sl__split_hash("app", key, (size_t)len));
 }
 
 static void test_the_ends_of_the_line_fall_in_the_first_and_last_ranges(void)
@@ -76,8 +77,13 @@ static void test_the_hash_is_fixed_so_a_key_keeps_its_place_everywhere(void)
     /* A known value: were it to change, every sticky user would move at the
      * next upgrade (and instances of two versions would disagree), so a
      * change must be deliberate. */
-    CHECK_EQ_UINT(sl__split_hash("user-1", 6), 1294013804050108901ull);
-    CHECK(sl__split_hash("user-1", 6) != sl__split_hash("user-2", 6));
+    /* 64-bit FNV-1a of "app\0user-1", then MurmurHash3's finaliser
+     * (computed apart, in Python). Byte-wise: the same on any machine. */
+    CHECK_EQ_UINT(sl__split_hash("app", "user-1", 6), 15494596218861139861ull);
+    CHECK_EQ_UINT(sl__split_hash("", "user-1", 6), 10217853023340569229ull);
+    CHECK(sl__split_hash("app", "user-1", 6) != sl__split_hash("app", "user-2", 6));
+    /* The salt's end is part of it: "ab" + "c" is not "a" + "bc". */
+    CHECK(sl__split_hash("ab", "c", 1) != sl__split_hash("a", "bc", 2));
 }
 
 static void test_growing_the_canary_moves_users_only_into_it(void)
@@ -119,9 +125,29 @@ static void test_keys_that_differ_in_one_byte_are_spread(void)
         char key[9] = "abcdefgh";
 
         key[7] = (char)c;
-        second += (int)sl__split_pick(to, 2, total, sl__split_hash(key, 8));
+        second += (int)sl__split_pick(to, 2, total, sl__split_hash("app", key, 8));
     }
     CHECK(second > 96 && second < 160);
+}
+
+static void test_each_route_places_its_users_on_its_own(void)
+{
+    struct split_target to[2];
+    uint64_t total = lay(to, (const uint32_t[]){95, 5}, 2);
+    int in_a = 0, in_both = 0;
+
+    /* Unsalted, route b's 5% would be exactly route a's. */
+    for (int i = 0; i < 100000; i++) {
+        char key[32];
+        int len = snprintf(key, sizeof(key), "user-%d", i);
+        bool a = sl__split_pick(to, 2, total, sl__split_hash("a", key, (size_t)len)) == 1;
+        bool b = sl__split_pick(to, 2, total, sl__split_hash("b", key, (size_t)len)) == 1;
+
+        in_a += a;
+        in_both += a && b;
+    }
+    CHECK(in_a > 4500 && in_a < 5500);
+    CHECK(in_both > 150 && in_both < 350); /* 5% of 5%: independent */
 }
 
 int main(void)
@@ -133,5 +159,6 @@ int main(void)
     RUN(test_growing_the_canary_moves_users_only_into_it);
     RUN(test_the_same_shares_with_another_total_move_nobody);
     RUN(test_keys_that_differ_in_one_byte_are_spread);
+    RUN(test_each_route_places_its_users_on_its_own);
     return check_done();
 }

@@ -103,7 +103,7 @@ def test_a_key_header_sent_twice_is_refused_even_when_both_are_valid(sluice_fact
 def test_a_key_in_the_query_passes_and_the_upstream_gets_the_url_without_it(
         sluice_factory, origin):
     s = gateway(sluice_factory, origin, {"keys": KEYS, "query": "api_key"})
-    r = call(s, path=f"/headers?a=1&api_key={ALICE}&b=two&api_key=again")
+    r = call(s, path=f"/headers?a=1&api_key={ALICE}&b=two")
     assert r.json()["path"] == "/headers?a=1&b=two"
     assert seen(r, "X-Consumer") == ["alice"]
     # Names compare decoded, as the backend would read them.
@@ -115,6 +115,28 @@ def test_a_key_in_the_query_passes_and_the_upstream_gets_the_url_without_it(
     r = call(s, path="/headers?api_key=nope-not-a-valid-key-000")
     assert r.status_code == 401
     assert r.headers["WWW-Authenticate"] == 'ApiKey header="X-Api-Key", query="api_key"'
+
+
+@pytest.mark.parametrize("query", [
+    f"api_key=ak_wrong_{'0' * 20}&api_key={ALICE}",
+    f"api_key={ALICE}&api_key={ALICE}",
+    f"api_key={ALICE}&b=1&api%5Fkey={BOB}",
+    f"api_key=&api_key={ALICE}",
+], ids=["bad-then-good", "same-twice", "encoded-twin", "empty-then-good"])
+@pytest.mark.parametrize("hide", [True, False])
+def test_a_key_parameter_sent_twice_is_refused_like_a_header_sent_twice(
+        sluice_factory, origin, query, hide):
+    # The gateway reads the first, a backend may read the last: one key only.
+    s = gateway(sluice_factory, origin, {"keys": KEYS, "query": "api_key",
+                                         "hide_credentials": hide})
+    before = served(origin)
+    r = call(s, path=f"/headers?{query}")
+    assert r.status_code == 401, r.text
+    assert r.json()["message"] == "send one API key, not several"
+    # Even beside a valid header: what the upstream would read is unclear.
+    assert call(s, BOB, path=f"/headers?{query}").status_code == 401
+    assert served(origin) - before == 1
+    assert seen(call(s, path=f"/headers?api_key={ALICE}"), "X-Consumer") == ["alice"]
 
 
 def test_the_query_is_not_read_unless_configured(sluice_factory, origin):
@@ -338,7 +360,67 @@ def test_one_key_for_two_consumers_is_refused_without_showing_the_key(tmp_path):
     assert re.search(rf"^{re.escape(str(path))}:{line}:\d+: error: routes\[0\]\.plugins\.api_key"
                      rf"\.keys\[1\]\.key: consumer bob has the same key as consumer alice", err,
                      re.M), err
-    assert err.count(ALICE) == 1  # the source line quoted under the message, not the message
+    # Not in the message, nor in the source line quoted under it.
+    assert f"{line} | (not shown: the line holds a secret)" in err, err
+    assert ALICE not in err and ALICE[9:21] not in err, err
+
+
+SHORT = "sh0rt-" + secrets.token_hex(4)  # 14 characters: too short to be a key
+SPACED = "ak_spaced_" + secrets.token_hex(8) + " " + secrets.token_hex(8)
+
+
+@pytest.mark.parametrize("keys,secret,message", [
+    ([{"consumer": "alice", "key": ALICE}, {"consumer": "bob", "key": ALICE}], ALICE,
+     "consumer bob has the same key as consumer alice"),
+    ([{"consumer": "alice", "key": SHORT}], SHORT, "at least 16 characters"),
+    ([{"consumer": "alice", "key": SPACED}], SPACED, "no spaces"),
+    ([{"consumer": "alice", "key": SPACED, "scope": "x"}], SPACED, "scope: unknown key"),
+], ids=["duplicate", "too-short", "space", "unknown-key-beside-it"])
+@pytest.mark.parametrize("flow", [False, True], ids=["block", "flow"])
+def test_sluice_t_never_shows_an_inline_key(tmp_path, keys, secret, message, flow):
+    conf = config("127.0.0.1:1", {"keys": keys})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(conf, sort_keys=False, default_flow_style=None if flow
+                                   else False))
+    rc, out, err = check_config(path)
+    assert rc == 1 and message in err, err
+    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error: routes\[0\]\.plugins\.api_key"
+                     rf"\.keys\[\d\]", err, re.M), err
+    assert "(not shown: the line holds a secret)" in err, err
+    for part in (secret, secret[:10], secret[-10:]):
+        assert part not in out + err, err
+
+
+def test_a_reload_refused_for_an_inline_key_does_not_log_the_key(sluice_factory, origin):
+    s = gateway(sluice_factory, origin)
+    s.reload(config(origin.address, {"keys": KEYS + [{"consumer": "carol", "key": SPACED}]},
+                    listen=s.config["listen"]))
+    log = s.error_log()
+    assert "reload failed" in log and "no spaces" in log, log
+    assert SPACED[:10] not in log and SPACED[-10:] not in log, log
+    assert seen(call(s, ALICE), "X-Consumer") == ["alice"]
+
+
+@pytest.mark.parametrize("api_key,shown", [
+    ({"query": 'k"\r\nSet-Cookie: evil'}, r'k"\x0d\x0aSet-Cookie: evil'),
+    ({"query": "api key"}, "api key"),
+    ({"query": 'k"'}, 'k"'),
+    ({"query": "a%5Fb"}, "a%5Fb"),
+    ({"query": "a+b"}, "a+b"),
+    ({"header": 'X-Key"\r\nSet-Cookie: evil'}, r'X-Key"\x0d\x0aSet-Cookie: evil'),
+], ids=["query-crlf", "query-space", "query-quote", "query-percent", "query-plus", "header-crlf"])
+def test_a_key_source_that_is_not_a_token_is_refused_and_never_put_in_a_challenge(
+        tmp_path, api_key, shown):
+    # The name goes in every 401's WWW-Authenticate: "k\"\r\nSet-Cookie:
+    # evil" would add a header line to each.
+    text, err, path = check(tmp_path, {"keys": KEYS, **api_key})
+    name = next(iter(api_key))
+    line = line_of(text, f"{name}:")
+    what = "a query parameter name" if name == "query" else "a header name"
+    assert re.search(rf"^{re.escape(str(path))}:{line}:\d+: error: routes\[0\]\.plugins\.api_key"
+                     rf"\.{name}: expected {what} \(an RFC 9110 token.*found "
+                     rf"\"{re.escape(shown)}\"$", err, re.M), err
+    assert "\r" not in err and "\nSet-Cookie" not in err
 
 
 def test_key_file_errors_name_the_file_and_its_lines_and_never_the_keys(tmp_path):
@@ -359,3 +441,38 @@ def test_key_file_errors_name_the_file_and_its_lines_and_never_the_keys(tmp_path
     text, err, path = check(tmp_path, {"file": str(keys)})
     assert f"{keys}:2: consumer carol has the same key as consumer alice" in err, err
     assert ALICE not in err
+
+
+# -- the other secrets written in the file --------------------------------------------------------
+# jwt's keys[].secret and oauth_introspection's client_secret are declared
+# secret the same way (sl_conf_secret()): their lines are never quoted.
+
+SECRET_CONFIG = """\
+listen: [{{address: "127.0.0.1:1"}}]
+upstreams: {{app: {{targets: [{{address: "127.0.0.1:2"}}]}}}}
+routes:
+  - name: r
+    match: {{path: /}}
+    upstream: app
+    plugins:
+{plugins}
+"""
+
+
+@pytest.mark.parametrize("plugins,message", [
+    ("      jwt: {{keys: [{{secret: {s}, alg: HS512, kid: 7}}], scope: x}}", "scope: unknown key"),
+    ("      jwt:\n        keys:\n          - secret: {s}\n            alg: HS512",
+     "a secret shorter than the hash"),
+    ("      oauth_introspection: {{endpoint: 'https://idp.test/i', client_id: gw, "
+     "client_secret: {s}, scope: x}}", "scope: unknown key"),
+    ("      oauth_introspection:\n        endpoint: 'https://idp.test/i'\n"
+     "        client_id: gw\n        client_secret: {{value: {s}}}", "expected a string"),
+], ids=["jwt-flow", "jwt-block-warning", "introspection-flow", "introspection-block"])
+def test_sluice_t_never_shows_a_jwt_secret_or_a_client_secret(tmp_path, plugins, message):
+    secret = "s3cr3t_" + secrets.token_hex(12)
+    path = tmp_path / "secret.yaml"
+    path.write_text(SECRET_CONFIG.format(plugins=plugins.format(s=secret)))
+    rc, out, err = check_config(path)
+    assert message in err, err
+    assert "(not shown: the line holds a secret)" in err, err
+    assert secret[7:19] not in out + err, err

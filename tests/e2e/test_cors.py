@@ -129,8 +129,12 @@ def test_an_options_request_that_is_no_preflight_goes_to_the_upstream(sluice_fac
     assert r.status_code == 200 and r.text == "Hello, world!"
     r = requests.options(s.url + "/", headers={"Origin": APP}, timeout=5)
     assert r.status_code == 200 and r.text == "Hello, world!"
-    assert lines(r, "Access-Control-Allow-Origin") == [APP]
+    # OPTIONS is not in methods: such a request gets no CORS headers.
+    assert cors_lines(r) == set() and lines(r, "Vary") == ["Origin"]
     assert origin.stats()["requests"] - before == 3  # the two, and the /stats call itself
+    s2 = gateway(sluice_factory, origin.address, {**POLICY, "methods": ["GET", "OPTIONS"]})
+    r = requests.options(s2.url + "/", headers={"Origin": APP}, timeout=5)
+    assert r.status_code == 200 and lines(r, "Access-Control-Allow-Origin") == [APP]
 
 
 # -- actual requests ----------------------------------------------------------------------------
@@ -152,20 +156,52 @@ def test_an_allowed_exact_origin_gets_itself_back_with_credentials_and_exposed_h
 
 @pytest.mark.parametrize("sent,allowed", [
     ("https://a.example.org", True),
-    ("http://a.b.example.org", True),
+    ("https://a.b.example.org", True),
+    # A plain http page can be anyone's on its network path: it would read
+    # answers made with the user's cookies (credentials: true here).
+    ("http://a.b.example.org", False),
+    ("ftp://a.example.org", False),
     ("https://example.org", False),
     ("https://evilexample.org", False),
     ("https://a.example.org.evil.net", False),
     ("https://a.example.org:8443", False),
     ("null", False),
 ])
-def test_a_subdomain_pattern_allows_subdomains_of_any_scheme_and_nothing_else(
+def test_a_subdomain_pattern_allows_https_subdomains_and_nothing_else(
         sluice_factory, origin, sent, allowed):
     s = gateway(sluice_factory, origin.address)
     r = get(s, sent)
     assert r.status_code == 200
     assert lines(r, "Access-Control-Allow-Origin") == ([sent] if allowed else [])
     assert lines(r, "Vary") == ["Origin"]
+
+
+def test_a_plain_http_pattern_must_be_written_out_and_is_warned_of_with_credentials(
+        sluice_factory, origin, tmp_path):
+    cors = {"origins": ["http://*.example.org"], "credentials": True}
+    s = gateway(sluice_factory, origin.address, cors)
+    assert lines(get(s, "http://a.example.org"), "Access-Control-Allow-Origin") == [
+        "http://a.example.org"]
+    assert lines(get(s, "https://a.example.org"), "Access-Control-Allow-Origin") == []
+    conf = basic_config(free_port(), {"app": ["127.0.0.1:1"]}, routes=route(
+        {"origins": ["http://*.example.org", "http://app.example.com", "http://localhost:3000",
+                     "https://ok.example.com"], "credentials": True}))
+    path = tmp_path / "plain.yaml"
+    text = yaml.safe_dump(conf, sort_keys=False)
+    path.write_text(text)
+    rc, out, err = check_config(path)
+    assert rc == 0, err
+    warned = re.findall(rf"^{re.escape(str(path))}:(\d+):\d+: warning: routes\[0\]\.plugins\."
+                        r"cors\.origins\[(\d)\]: (\S+) is plain http: .*use https://", err, re.M)
+    assert [(i, o) for _, i, o in warned] == [
+        ("0", "http://*.example.org"), ("1", "http://app.example.com")], err
+    assert int(warned[0][0]) == next(i for i, l in enumerate(text.splitlines(), 1)
+                                     if "http://*.example.org" in l), err
+    # Without credentials, nothing to warn of.
+    conf["routes"][0]["plugins"]["cors"]["credentials"] = False
+    path.write_text(yaml.safe_dump(conf, sort_keys=False))
+    rc, out, err = check_config(path)
+    assert rc == 0 and "warning" not in err, err
 
 
 def test_star_sends_a_literal_star_on_every_answer_and_needs_no_vary(sluice_factory, origin):
@@ -229,6 +265,34 @@ def test_vary_origin_joins_the_upstreams_vary_without_repeating_it(sluice_factor
     assert lines(r, "Vary") == ["accept-encoding, origin"]
     r = get(s, APP, "/?header=Vary:*")
     assert lines(r, "Vary") == ["*"]
+    # Every Vary line counts, not only the first.
+    r = get(s, APP, "/?header=Vary:Accept-Encoding&header=Vary:Origin")
+    assert lines(r, "Vary") == ["Accept-Encoding", "Origin"]
+    r = get(s, APP, "/?header=Vary:Accept-Encoding&header=Vary:X-A,%20*")
+    assert lines(r, "Vary") == ["Accept-Encoding", "X-A, *"]
+
+
+def test_a_method_not_in_methods_gets_no_cors_headers_even_a_simple_one(sluice_factory, origin):
+    # methods: [GET]: a page may not POST here, though a browser sends a
+    # simple POST without a preflight; the answer must stay unreadable.
+    s = gateway(sluice_factory, origin.address, {**POLICY, "methods": ["GET"]})
+    r = requests.post(s.url + "/headers", headers={"Origin": APP}, data="x", timeout=5)
+    assert r.status_code == 200
+    assert cors_lines(r) == set(), dict(r.headers)
+    assert lines(r, "Vary") == ["Origin"]
+    assert cors_lines(requests.head(s.url + "/", headers={"Origin": APP}, timeout=5)) == set()
+    assert lines(get(s, APP), "Access-Control-Allow-Origin") == [APP]
+    wait_for(lambda: len(s.access_log()) == 3, what="3 access log lines")
+    assert [l.get("cors") for l in s.access_log()] == ["refused", "refused", "allowed"]
+    # The default methods, GET, HEAD and POST; ["*"] any.
+    s2 = gateway(sluice_factory, origin.address, {"origins": [APP]})
+    r = requests.post(s2.url + "/headers", headers={"Origin": APP}, data="x", timeout=5)
+    assert lines(r, "Access-Control-Allow-Origin") == [APP]
+    r = requests.delete(s2.url + "/headers", headers={"Origin": APP}, timeout=5)
+    assert cors_lines(r) == set()
+    s3 = gateway(sluice_factory, origin.address, {"origins": ["*"], "methods": ["*"]})
+    r = requests.delete(s3.url + "/headers", headers={"Origin": APP}, timeout=5)
+    assert lines(r, "Access-Control-Allow-Origin") == ["*"]
 
 
 def test_gateway_made_errors_carry_cors_headers_and_preflights_need_no_key(

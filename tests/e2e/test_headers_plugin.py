@@ -117,6 +117,39 @@ def test_response_headers_go_on_the_gateways_own_answers_too(sluice_factory, ups
     assert upstream.connections == 0
 
 
+def test_content_type_and_date_stay_the_gateways_on_its_own_answers(sluice_factory, upstream):
+    # The core writes both on the answers it makes, after the plugins: a
+    # set there would have made two lines of each.
+    stamp = "Thu, 01 Jan 1970 00:00:00 GMT"
+    s = gateway(sluice_factory, upstream, {"response": {
+        "set": {"Content-Type": "text/plain; charset=utf-8", "Date": stamp},
+        "add": {"X-Frame-Options": "DENY"}}},
+        route_plugins={"ip_restrict": {"deny": ["127.0.0.1"]}})
+    status, lines = raw_get(s.listen_ports()[0])
+    assert status == 403
+    assert values(lines, "Content-Type") == ["application/json"], lines
+    assert len(values(lines, "Date")) == 1 and values(lines, "Date") != [stamp], lines
+    assert values(lines, "X-Frame-Options") == ["DENY"]
+    # On a proxied answer they are the plugin's to set, as any other.
+    s2 = gateway(sluice_factory, upstream, {"response": {
+        "set": {"Content-Type": "text/plain; charset=utf-8", "Date": stamp},
+        "remove": ["X-Powered-By"]}})
+    status, lines = raw_get(s2.listen_ports()[0])
+    assert status == 200
+    assert values(lines, "Content-Type") == ["text/plain; charset=utf-8"], lines
+    assert values(lines, "Date") == [stamp], lines
+
+
+def test_removing_content_type_leaves_the_gateways_answers_whole(sluice_factory, upstream):
+    s = gateway(sluice_factory, upstream, {"response": {"remove": ["Content-Type", "Date"],
+                                                        "add": {"Date": "x"}}},
+                route_plugins={"ip_restrict": {"deny": ["127.0.0.1"]}})
+    status, lines = raw_get(s.listen_ports()[0])
+    assert status == 403
+    assert values(lines, "Content-Type") == ["application/json"]
+    assert len(values(lines, "Date")) == 1 and values(lines, "Date") != ["x"]
+
+
 def test_a_request_no_route_takes_gets_the_top_level_response_headers(sluice_factory, upstream):
     conf = basic_config(free_port(), {"app": [upstream.address]},
                         routes=[{"name": "api", "match": {"path": "/api"}, "upstream": "app"}])
@@ -144,7 +177,7 @@ def test_each_variable_is_the_requests_own(sluice_factory, upstream):
         "request": {"set": {
             "X-Ip": "$client_ip", "X-Rid": "$request_id", "X-Route": "$route",
             "X-Host": "$host", "X-Sub": "$jwt.sub", "X-Org": "$jwt.org.id",
-            "X-Consumer": "$consumer",
+            "X-Who": "$consumer",
             "X-Braced": "$${route}_v1",  # ${ } in the file is the environment's: $${ }
             "X-Dollars": "cost: $$5 or $$$$6 $$", "X-Mixed": "for=$client_ip;by=gw"}},
         "response": {"set": {"X-Echo-Rid": "$request_id", "X-Echo-Sub": "user $jwt.sub"}}},
@@ -152,18 +185,18 @@ def test_each_variable_is_the_requests_own(sluice_factory, upstream):
     r = requests.get(s.url + "/x", timeout=5, headers={
         "Authorization": "Bearer " + token(org={"id": "acme"}),
         "X-Forwarded-For": "203.0.113.9", "X-Request-Id": "rid-1234",
-        "Host": "API.Example.com:8443", "X-Consumer": "forged"})
+        "Host": "API.Example.com:8443", "X-Who": "forged"})
     assert r.status_code == 200, r.text
     lines = last_sent(upstream)
     got = {n: values(lines, n) for n in (
-        "X-Ip", "X-Rid", "X-Route", "X-Host", "X-Sub", "X-Org", "X-Consumer", "X-Braced",
+        "X-Ip", "X-Rid", "X-Route", "X-Host", "X-Sub", "X-Org", "X-Who", "X-Braced",
         "X-Dollars", "X-Mixed")}
     assert got == {
         "X-Ip": ["203.0.113.9"], "X-Rid": ["rid-1234"], "X-Route": ["api"],
         "X-Host": ["api.example.com"], "X-Sub": ["alice"], "X-Org": ["acme"],
         # No consumer in this request: an empty value is not sent, and the
         # client's own line is gone with it (set owns the name).
-        "X-Consumer": [],
+        "X-Who": [],
         "X-Braced": ["api_v1"], "X-Dollars": ["cost: $5 or $6 $"],
         "X-Mixed": ["for=203.0.113.9;by=gw"]}
     assert r.headers["X-Echo-Rid"] == "rid-1234"
@@ -283,11 +316,22 @@ def where(headers_yaml, at):
     ('request:\n  remove: [X-A, x-a]', "x-a", "x-a is named twice"),
     ('request:\n  replace: {X-A: b}', "replace", "replace: unknown key"),
     ('requests:\n  set: {X-A: b}', "requests", "requests: unknown key"),
+    # What other plugins tell the upstream: forged here, it would be believed.
+    ('request:\n  set: {X-Consumer: "$jwt.sub"}', "X-Consumer",
+     "request.set.X-Consumer: the headers plugin cannot change X-Consumer: the api_key plugin "
+     "sets it"),
+    ('request:\n  add: {x-consumer: admin}', "x-consumer", "cannot change x-consumer: the api_key"),
+    ('request:\n  remove: [X-Consumer]', "X-Consumer", "cannot change X-Consumer: the api_key"),
+    ('request:\n  set: {X-Request-Id: forged}', "X-Request-Id",
+     "cannot change X-Request-Id: the request_id plugin sets it to the id the logs have"),
+    ('request:\n  remove: [x-request-id]', "x-request-id", "cannot change x-request-id: the "
+     "request_id plugin"),
 ], ids=["crlf", "lf", "bell", "space-in-name", "colon-in-name", "crlf-in-removed-name",
         "unknown-variable", "unknown-braced-variable", "unclosed-brace", "content-length",
         "transfer-encoding", "connection", "host", "x-forwarded-for", "via", "set-not-a-map",
         "remove-not-a-list", "value-not-a-string", "named-twice", "unknown-operation",
-        "unknown-direction"])
+        "unknown-direction", "set-consumer", "add-consumer", "remove-consumer",
+        "set-request-id", "remove-request-id"])
 def test_a_bad_headers_setting_is_refused_at_its_place(tmp_path, block, at, message):
     path = write_conf(tmp_path, block)
     rc, out, err = check_config(path)
@@ -295,6 +339,43 @@ def test_a_bad_headers_setting_is_refused_at_its_place(tmp_path, block, at, mess
     line, col = where(block, at)
     assert f"{path}:{line}:{col}: error: routes[0].plugins.headers." in err, err
     assert message in err, err
+
+
+def test_the_request_id_plugins_own_header_is_refused_wherever_it_is_named(tmp_path):
+    # Where it is configured: beside the headers section, or at the top level.
+    text = (
+        "listen:\n"
+        f"  - address: 127.0.0.1:{free_port()}\n"
+        "upstreams:\n"
+        "  app: {targets: [{address: 127.0.0.1:9}]}\n"
+        "plugins:\n"
+        "  request_id: {header: X-Trace-Id}\n"
+        "routes:\n"
+        "  - name: inherits\n"
+        "    match: {path: /a}\n"
+        "    upstream: app\n"
+        "    plugins:\n"
+        "      headers: {request: {set: {X-Trace-Id: forged}}}\n"
+        "  - name: own\n"
+        "    match: {path: /b}\n"
+        "    upstream: app\n"
+        "    plugins:\n"
+        "      request_id: {header: X-Corr}\n"
+        "      headers: {request: {add: {X-Corr: forged, X-Trace-Id: fine}}}\n"
+        "  - name: off\n"
+        "    match: {path: /c}\n"
+        "    upstream: app\n"
+        "    plugins:\n"
+        "      request_id: off\n"
+        "      headers: {request: {set: {X-Trace-Id: fine}}, response: {set: {X-Corr: ok}}}\n")
+    path = tmp_path / "rid.yaml"
+    path.write_text(text)
+    rc, out, err = check_config(path)
+    assert rc == 1, out + err
+    assert (f"{path}:12:33: error: routes[0].plugins.headers.request.set.X-Trace-Id: the headers "
+            "plugin cannot change X-Trace-Id: the request_id plugin sets it (its header:)") in err
+    assert f"{path}:18:33: error: routes[1].plugins.headers.request.add.X-Corr:" in err, err
+    assert err.count(": error: ") == 2, err
 
 
 def test_every_bad_header_is_reported_in_one_run(tmp_path):

@@ -264,6 +264,10 @@ def write_conf(tmp_path, ip_restrict_yaml):
     ("{deny: [10.0.0.0/33]}", "10.", '"10.0.0.0/33": the prefix length is 0 to 32 for IPv4'),
     ('{deny: ["2001:db8::/129"]}', '"', "the prefix length is 0 to 128 for IPv6"),
     ("{allow: [10.0.0.0/8x]}", "10.", "the prefix length is 0 to 32"),
+    ("{allow: [10.0.0.0/032]}", "10.", '"10.0.0.0/032": the prefix length is 0 to 32 for IPv4, '
+     "without leading zeros"),
+    ('{deny: ["2001:db8::/032"]}', '"', "0 to 128 for IPv6, without leading zeros"),
+    ("{deny: [0.0.0.0/00]}", "0.", "without leading zeros"),
     ("{allow: [10.1.2.3/8]}", "10.",
      '"10.1.2.3/8" has bits set after its prefix: write 10.0.0.0/8 for the network'),
     ('{allow: ["2001:db8::1/32"]}', '"', "write 2001:db8::/32 for the network"),
@@ -274,7 +278,7 @@ def write_conf(tmp_path, ip_restrict_yaml):
     ("{allow: [10.0.0.0/8], permit: [10.0.0.0/8]}", "permit", "permit: unknown key"),
     ("[10.0.0.0/8]", "[", "expected a map"),
 ], ids=["bad-address", "hostname", "v4-prefix-too-long", "v6-prefix-too-long",
-        "junk-after-prefix", "host-bits", "v6-host-bits", "not-a-list", "a-map",
+        "junk-after-prefix", "v4-leading-zero", "v6-leading-zero", "zero-zero", "host-bits", "v6-host-bits", "not-a-list", "a-map",
         "empty-list", "nested-list", "unknown-key", "not-a-map"])
 def test_a_bad_ip_restrict_setting_is_refused_at_its_place(tmp_path, value, at, message):
     path = write_conf(tmp_path, value)
@@ -298,6 +302,31 @@ def test_good_ip_restrict_settings_pass_the_check(tmp_path):
     rc, out, err = check_config(path)
     assert rc == 0, err
     assert "configuration ok" in out
+
+
+@pytest.mark.parametrize("value, at", [
+    ('{deny: ["::/0"]}', '"::/0"'),
+    ('{allow: ["2001:db8::/32", "::/80"]}', '"::/80"'),
+], ids=["deny-all-v6", "allow-v6-80"])
+def test_an_ipv6_rule_that_looks_like_it_covers_ipv4_clients_is_warned_of(tmp_path, value, at):
+    # IPv4 clients (::ffff:a.b.c.d on a dual-stack listener too) meet only
+    # the IPv4 entries: ::/0 alone lets every one of them through a deny.
+    path = write_conf(tmp_path, value)
+    rc, out, err = check_config(path)
+    assert rc == 0, err
+    col = 20 + value.index(at)
+    assert re.search(rf"^{re.escape(str(path))}:8:{col}: warning: routes\[0\]\.plugins\."
+                     rf"ip_restrict\.(deny|allow)\[\d\]: {re.escape(at)} matches IPv6 clients "
+                     r"only: .*add 0\.0\.0\.0/0", err, re.M), err
+
+
+@pytest.mark.parametrize("value", [
+    '{deny: [0.0.0.0/0, "::/0"]}', '{allow: ["::/0", 10.0.0.0/8]}', '{deny: ["::/96"]}',
+    '{deny: ["2001:db8::/32"]}'])
+def test_an_ipv6_rule_beside_ipv4_ones_or_outside_the_mapped_block_is_not_warned_of(
+        tmp_path, value):
+    rc, out, err = check_config(write_conf(tmp_path, value))
+    assert rc == 0 and "warning" not in err, err
 
 
 def test_no_rules_at_all_is_accepted_with_a_warning(tmp_path):

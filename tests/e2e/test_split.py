@@ -220,6 +220,29 @@ def test_a_split_among_the_defaults_splits_and_counts_every_route(sluice_factory
     assert len(counted) == 6, counted
 
 
+def test_each_route_places_its_users_on_its_own(sluice_factory, origins):
+    # The same split on two routes: were the hash not salted with the
+    # route, a user in one route's 30% would be in every route's 30%.
+    port = free_port()
+    split = {"to": to(("v1", 70), ("v2", 30)), "key": "header:X-User-Id"}
+    conf = split_config(port, origins, split, access="off")
+    conf["routes"] = [{"name": n, "match": {"path": f"/{n}"}, "upstream": "base",
+                       "plugins": {"split": split}} for n in ("a", "b")]
+    sluice_factory(conf)
+    client = Client(port)
+    users = USERS[:400]
+    got = {n: {u: client.get({"X-User-Id": u}, path=f"/{n}") for u in users} for n in ("a", "b")}
+    # Sticky on each route still.
+    assert all(client.get({"X-User-Id": u}, path="/a") == got["a"][u] for u in users[:50])
+    client.close()
+    for n in ("a", "b"):
+        assert 0.2 < list(got[n].values()).count("v2") / len(users) < 0.4, got[n]
+    canary_a = {u for u in users if got["a"][u] == "v2"}
+    canary_b = {u for u in users if got["b"][u] == "v2"}
+    # Independent: about 30% of route a's canary users are route b's too.
+    assert len(canary_a & canary_b) < 0.6 * len(canary_a), (len(canary_a), len(canary_b))
+
+
 def test_pins_send_their_header_or_cookie_to_their_variant_first(sluice_factory, origins):
     port = free_port()
     split = {"to": to(("v1", 100), ("v2", 0)), "key": "header:X-User-Id",
@@ -313,7 +336,15 @@ BAD = [
      r"empty list"),
     (["key: header:X-User-Id"], 0, r': required key "to" is missing'),
     (["to: [{upstream: v1, weight: 1}]", "key: body:user"], 1,
-     r'\.key: expected ip, route, header:NAME, .*found "body:user"'),
+     r'\.key: expected ip, header:NAME, .*found "body:user"'),
+    # One value for every request: all of them to one upstream.
+    (["to: [{upstream: v1, weight: 1}, {upstream: v2, weight: 1}]", "key: route"], 1,
+     r'\.key: expected ip, header:NAME, cookie:NAME, .*found "route"'),
+    (["to: [{upstream: v1, weight: 1}]", "pin:", "  - {header: X-Canary, value: '', "
+      "upstream: v2}"], 2,
+     r"\.pin\[0\]\.value: expected a value of at least one character: an empty header"),
+    (["to: [{upstream: v1, weight: 1}]", "pin:", "  - {cookie: c, value: '', upstream: v2}"], 2,
+     r"\.pin\[0\]\.value: expected a value of at least one character: an empty cookie"),
     (["to: [{upstream: v1, weight: 1}]", "pin:", "  - {header: X-Canary, upstream: v2}"], 2,
      r"\.pin\[0\]\.value: required key is missing"),
     (["to: [{upstream: v1, weight: 1}]", "pin:", "  - {cookie: c, value: '1', upstream: v9}"], 2,
@@ -350,11 +381,11 @@ def test_valid_split_settings_pass_the_check(tmp_path):
         "key: jwt:sub",
         "pin:",
         "  - {header: X-Canary, value: '1', upstream: v2}",
-        "  - {cookie: canary, value: '', upstream: v2}",
+        "  - {cookie: canary, value: ' ', upstream: v2}",
     ])
     rc, out, err = check_config(path)
     assert rc == 0, err
-    for key in ("ip", "header:X-User-Id", "cookie:uid", "consumer", "var:tenant", "route"):
+    for key in ("ip", "header:X-User-Id", "cookie:uid", "consumer", "var:tenant"):
         path = split_text(tmp_path, ["to: [{upstream: v1, weight: 1}, {upstream: v2, weight: 0}]",
                                      f"key: {key}"])
         rc, out, err = check_config(path)
