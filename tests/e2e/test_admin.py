@@ -160,3 +160,33 @@ routes: [{{upstream: app}}]
     rc, out, err = check_config(conf)
     assert rc == 1
     assert "admin.address: the admin API needs an address of its own" in err
+
+
+def test_head_on_a_data_endpoint_gives_its_length_and_no_body(sluice_factory, origin):
+    import socket
+
+    port, admin = free_port(), free_port()
+    start(sluice_factory, admin_config(port, admin, [origin.address]), admin)
+    full = requests.get(f"http://127.0.0.1:{admin}/status", timeout=5)
+    with socket.create_connection(("127.0.0.1", admin), timeout=5) as c:
+        c.sendall(b"HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert re.search(rb"(?i)\r\ncontent-length: \d+", head)
+    assert body == b"", body
+    assert full.content  # GET still has one
+
+
+def test_metrics_name_the_running_version(sluice_factory, origin):
+    port, admin = free_port(), free_port()
+    start(sluice_factory, admin_config(port, admin, [origin.address]), admin)
+    version = requests.get(f"http://127.0.0.1:{admin}/status", timeout=5).json()["version"]
+    text = metrics(admin)
+    assert "# TYPE sluice_build_info gauge" in text
+    assert f'sluice_build_info{{version="{version}"}} 1' in text

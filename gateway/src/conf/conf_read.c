@@ -20,6 +20,7 @@
 #include "base/sbuf.h"
 #include "base/units.h"
 #include "base/util.h"
+#include "conf/key_trace.h"
 
 void sl__conf_ctx_init(struct sl_conf_ctx *ctx, const char *file, const char *text, size_t len,
                        struct sl_arena *arena)
@@ -280,6 +281,8 @@ int sl_conf_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, const char
 {
     int rc = 0;
 
+    if (sl__key_trace_on)
+        sl__key_trace_map(node, node == ctx->root, allowed);
     if (node->type != SL_NODE_MAP) {
         char buf[80];
 

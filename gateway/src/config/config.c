@@ -130,9 +130,35 @@ static void read_timeouts(struct sl_conf_ctx *ctx, const struct sl_node *root, s
     sl_conf_duration(ctx, n, "client_send", &c->client_send_ms, false);
 }
 
+/* access_sample: N in map, a whole number from 1 (every line) up. */
+static void read_sample(struct sl_conf_ctx *ctx, const struct sl_node *map, uint32_t *out)
+{
+    uint64_t v;
+
+    if (sl_conf_uint(ctx, map, "access_sample", 0, 1000000000, &v, false) != 0)
+        return;
+    if (v == 0)
+        sl_conf_error(ctx, sl_node_get(map, "access_sample"),
+                      "must be 1 or more: N logs 1 in N successful requests and every error, 1 "
+                      "logs them all (access: off turns the access log off)");
+    else
+        *out = (uint32_t)v;
+}
+
+void sl__config_read_route_log(struct sl_conf_ctx *ctx, const struct sl_node *n,
+                               struct sl_route_conf *r)
+{
+    static const char *const keys[] = {"access_sample", NULL};
+
+    if (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP)
+        return;
+    read_sample(ctx, n, &r->access_sample);
+}
+
 static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct sl_config *c)
 {
-    static const char *const keys[] = {"level", "access", "error", "format", NULL};
+    static const char *const keys[] = {"level",         "access",        "error", "format",
+                                       "access_sample", "access_buffer", NULL};
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     static const char *const formats[] = {"text", "json", NULL};
     int format = 0;
@@ -142,8 +168,16 @@ static void read_log(struct sl_conf_ctx *ctx, const struct sl_node *root, struct
 
     c->log_level = SL_LOG_INFO;
     c->access_log = SL_ACCESS_STDOUT;
+    c->access_sample = 1;
+    c->access_buffer = 1024 * 1024;
     if (n == NULL || (sl_conf_keys(ctx, n, keys) != 0 && n->type != SL_NODE_MAP))
         return;
+    read_sample(ctx, n, &c->access_sample);
+    if (sl_conf_size(ctx, n, "access_buffer", &c->access_buffer, false) == 0 &&
+        (c->access_buffer < 4096 || c->access_buffer > 1024 * 1024 * 1024)) {
+        sl_conf_error(ctx, sl_node_get(n, "access_buffer"), "must be between 4k and 1g");
+        c->access_buffer = 1024 * 1024;
+    }
     if (sl_conf_enum(ctx, n, "level", levels, &level, false) == 0)
         c->log_level = level;
     if (sl_conf_enum(ctx, n, "format", formats, &format, false) == 0)

@@ -95,6 +95,7 @@ struct sl_route_conf {
     const char *strip_prefix;      /* or NULL */
     struct sl_plugin_use *plugins; /* in the fixed phase order */
     size_t n_plugins;
+    uint32_t access_sample; /* log: {access_sample: N}; 0: log.access_sample's */
     uint32_t index;
     const struct sl_node *node;
 };
@@ -122,6 +123,8 @@ struct sl_config {
     const char *access_log_path;
     const char *error_log_path; /* NULL = stderr */
     bool log_json;              /* log.format: json (the error log) */
+    uint32_t access_sample;     /* log 1 in N successful requests (1: all) */
+    uint64_t access_buffer;     /* bytes the access log writer may queue */
 
     struct sl_upstream_conf *upstreams;
     size_t n_upstreams;
@@ -159,5 +162,8 @@ void sl__config_read_upstreams(struct sl_conf_ctx *ctx, const struct sl_node *ro
                                struct sl_config *c);
 void sl__config_read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root,
                             struct sl_config *c);
+/* A route's own log: section ({access_sample: N}), into r. */
+void sl__config_read_route_log(struct sl_conf_ctx *ctx, const struct sl_node *n,
+                               struct sl_route_conf *r);
 
 #endif

@@ -14,6 +14,7 @@
 #include <pcre2.h>
 
 #include "conf/conf_read.h"
+#include "conf/key_trace.h"
 #include "config/plugins.h"
 #include "base/util.h"
 
@@ -31,8 +32,8 @@ static const struct sl_node *empty_map(struct sl_conf_ctx *ctx, const struct sl_
     return e;
 }
 
-static void parse_use(struct sl_conf_ctx *ctx, const struct sl_plugin *pl,
-                      const struct sl_node *p, struct sl_plugin_use *use)
+static void parse_use(struct sl_conf_ctx *ctx, const struct sl_plugin *pl, const struct sl_node *p,
+                      struct sl_plugin_use *use)
 {
     use->plugin = pl;
     use->conf = pl->conf_parse(ctx, p);
@@ -54,6 +55,8 @@ static void read_plugins(struct sl_conf_ctx *ctx, const struct sl_node *n,
         sl_conf_error(ctx, n, "expected a map of plugin names to their settings");
         return;
     }
+    for (size_t i = 0; sl__key_trace_on && i < sl__n_plugins; i++)
+        sl__key_trace_key(n, sl__plugins[i]->name);
     for (size_t i = 0; i < n->n; i++) {
         const struct sl_node *p = n->items[i];
         const struct sl_plugin *pl;
@@ -224,8 +227,8 @@ static void read_match(struct sl_conf_ctx *ctx, const struct sl_node *m, struct 
 static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct sl_config *c,
                        struct sl_route_conf *r, const struct sl_plugin_use *defaults)
 {
-    static const char *const keys[] = {"name",         "match",   "upstream",
-                                       "strip_prefix", "plugins", NULL};
+    static const char *const keys[] = {"name",    "match", "upstream", "strip_prefix",
+                                       "plugins", "log",   NULL};
     struct sl_plugin_use *uses;
     const struct sl_node *m, *p;
     unsigned up;
@@ -250,6 +253,8 @@ static void read_route(struct sl_conf_ctx *ctx, const struct sl_node *n, struct 
     if (p != NULL)
         read_plugins(ctx, p, uses);
     compact_uses(ctx, uses, &r->plugins, &r->n_plugins);
+    if (sl_node_get(n, "log") != NULL)
+        sl__config_read_route_log(ctx, sl_node_get(n, "log"), r);
 }
 
 void sl__config_read_routes(struct sl_conf_ctx *ctx, const struct sl_node *root,

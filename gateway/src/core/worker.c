@@ -29,6 +29,12 @@ atomic_uint sl__conn_count;
 static struct sl_worker *workers;
 static uint32_t n_workers;
 static const struct sl_worker_hooks *hooks;
+/* Stopping: set by sl__workers_stop_now() (a second stop signal), read by
+ * every worker on its wakeup; running counts the workers whose loop has not
+ * ended, and the last one to end sends stopped (sl__workers_stop_begin()). */
+static atomic_bool stop_now;
+static atomic_uint running;
+static uv_async_t *_Atomic stopped;
 
 void sl__workers_set_hooks(const struct sl_worker_hooks *h)
 {
@@ -362,14 +368,29 @@ static void begin_stop(struct sl_worker *w)
     uv_timer_start(&w->stop_timer, on_stop_timeout, w->wgen->gen->conf->shutdown_timeout_ms, 0);
 }
 
+/* A second stop signal during the grace: what shutdown_timeout would do at
+ * its end (held requests, tunnels and responses in flight closed), now. */
+static void stop_at_once(struct sl_worker *w)
+{
+    if (w->stopping != 1)
+        return;
+    uv_timer_stop(&w->stop_timer);
+    sl_log(SL_LOG_WARN, NULL, "stopping at once: closing %u connection%s", w->n_conns,
+           w->n_conns == 1 ? "" : "s");
+    hooks->deadline(w);
+}
+
 /* -- the loop's own handles ------------------------------------------------------------ */
 
 static void on_wakeup(uv_async_t *a)
 {
     struct sl_worker *w = a->data;
 
-    if (atomic_exchange(&w->stop_requested, false)) {
+    if (atomic_exchange(&w->stop_requested, false))
         begin_stop(w);
+    if (w->stopping) {
+        if (atomic_load(&stop_now))
+            stop_at_once(w);
         return;
     }
     if (atomic_exchange(&w->reload_requested, false) && !w->stopping) {
@@ -418,6 +439,12 @@ static void worker_main(void *arg)
     hooks->thread_done(w);
     sl__router_thread_done();
     sl__arena_thread_done();
+    if (atomic_fetch_sub(&running, 1) == 1) {
+        uv_async_t *a = atomic_load(&stopped);
+
+        if (a != NULL)
+            uv_async_send(a);
+    }
 }
 
 static int worker_init(struct sl_worker *w, uint32_t id)
@@ -462,10 +489,14 @@ int sl__workers_start(uint32_t n)
             return rc;
     }
     for (uint32_t i = 0; i < n; i++) {
-        int rc = uv_thread_create(&workers[i].thread, worker_main, &workers[i]);
+        int rc;
 
-        if (rc != 0)
+        atomic_fetch_add(&running, 1);
+        rc = uv_thread_create(&workers[i].thread, worker_main, &workers[i]);
+        if (rc != 0) {
+            atomic_fetch_sub(&running, 1);
             return rc;
+        }
     }
     return 0;
 }
@@ -478,12 +509,29 @@ void sl__workers_reload(void)
     }
 }
 
-void sl__workers_stop(void)
+void sl__workers_stop_begin(uv_async_t *done)
 {
+    atomic_store(&stopped, done);
+    if (done != NULL && atomic_load(&running) == 0)
+        uv_async_send(done);
     for (uint32_t i = 0; i < n_workers; i++) {
         atomic_store(&workers[i].stop_requested, true);
         uv_async_send(&workers[i].wakeup);
     }
+}
+
+void sl__workers_stop_now(void)
+{
+    atomic_store(&stop_now, true);
+    for (uint32_t i = 0; i < n_workers; i++) {
+        atomic_store(&workers[i].stop_requested, true);
+        uv_async_send(&workers[i].wakeup);
+    }
+}
+
+void sl__workers_stop(void)
+{
+    sl__workers_stop_begin(NULL);
     for (uint32_t i = 0; i < n_workers; i++) {
         struct sl_worker *w = &workers[i];
 
@@ -501,4 +549,5 @@ void sl__workers_stop(void)
     free(workers);
     workers = NULL;
     n_workers = 0;
+    atomic_store(&stop_now, false);
 }

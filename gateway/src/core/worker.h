@@ -108,6 +108,21 @@ int sl__workers_start(uint32_t n);
 /* Tell every worker to pick up the current generation's listeners. */
 void sl__workers_reload(void);
 
+/*
+ * Begin a graceful stop without waiting: every worker stops accepting and
+ * lets its connections finish (requests in flight, requests a throttle
+ * holds, WebSockets and other tunnels) for up to shutdown_timeout, then
+ * closes the rest. done (may be NULL) is sent once, from the last worker
+ * thread to end, when every worker's loop is over; sl__workers_stop() then
+ * joins them at once. Main thread.
+ */
+void sl__workers_stop_begin(uv_async_t *done);
+
+/* A second stop signal: every worker closes its connections now, as when
+ * shutdown_timeout ends (beginning the stop if it had not begun). Main
+ * thread; returns at once. */
+void sl__workers_stop_now(void);
+
 /* Graceful stop: stop accepting, finish requests, join the threads. */
 void sl__workers_stop(void);
 

@@ -1,5 +1,6 @@
 /*
- * Access log lines.
+ * Access log lines: formatted on the worker, sampled by log.access_sample,
+ * and written by the background writer (base/log_writer.c).
  */
 #include "http/access_log.h"
 
@@ -9,27 +10,150 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "config/gen.h"
 #include "base/log.h"
+#include "base/log_writer.h"
 #include "http/connection.h"
 #include "base/sbuf.h"
 #include "base/util.h"
 #include "core/worker.h"
 
-static struct sl_sink sink = {.fd = -1, .own = -1};
+/* How long a stuck sink may hold a reopen or the exit. */
+#define STUCK_MS 1000
 
-int sl__access_log_open(const char *path)
+/* Started on the first open that is not "off"; written by the main thread
+ * while workers may read it, so atomic. */
+static _Atomic(struct sl_log_writer *) writer;
+static atomic_bool on;
+/* The sink now: "stdout", a path, or "" (off). Main thread. */
+static char current[4096];
+
+/* A file sink's descriptor. A FIFO is opened read-write: the open does not
+ * wait for a reader, and a reader that comes and goes never turns writes
+ * into EPIPE; with O_NONBLOCK a full FIFO answers EAGAIN, which the writer
+ * waits out with poll() while workers drop what does not fit. */
+static int open_file(const char *path)
 {
-    return sl__sink_open(&sink, path, "stdout", 1);
+    struct stat st;
+    int fd;
+
+    if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    else
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == ENXIO) /* it became a FIFO meanwhile */
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int sl__access_log_open(const char *path, size_t buffer)
+{
+    struct sl_log_writer *wr = atomic_load(&writer);
+    int fd;
+
+    if (path != NULL && strlen(path) >= sizeof(current))
+        return -ENAMETOOLONG;
+    if (wr != NULL)
+        sl__log_writer_resize(wr, buffer);
+    if (path == NULL) {
+        atomic_store(&on, false);
+        if (wr != NULL && current[0] != '\0')
+            sl__log_writer_set_fd(wr, -1, 0);
+        current[0] = '\0';
+        return 0;
+    }
+    if (strcmp(path, current) == 0) /* unchanged: keep writing where we do */
+        return 0;
+    if (strcmp(path, "stdout") == 0) {
+        fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+        fd = fd < 0 ? -errno : fd;
+    } else {
+        fd = open_file(path);
+    }
+    if (fd < 0)
+        return fd;
+    if (wr == NULL) {
+        wr = sl__log_writer_start(buffer);
+        atomic_store(&writer, wr);
+    }
+    sl__log_writer_set_fd(wr, fd, 0);
+    snprintf(current, sizeof(current), "%s", path);
+    atomic_store(&on, true);
+    return 0;
 }
 
 int sl__access_log_reopen(void)
 {
-    return sl__sink_reopen(&sink);
+    struct sl_log_writer *wr = atomic_load(&writer);
+    int fd;
+
+    if (wr == NULL || current[0] == '\0' || strcmp(current, "stdout") == 0)
+        return 0;
+    fd = open_file(current);
+    if (fd < 0)
+        return fd;
+    return sl__log_writer_set_fd(wr, fd, STUCK_MS);
+}
+
+void sl__access_log_close(void)
+{
+    struct sl_log_writer *wr = atomic_exchange(&writer, NULL);
+
+    atomic_store(&on, false);
+    current[0] = '\0';
+    if (wr != NULL) {
+        sl__log_writer_stop(wr, STUCK_MS);
+        sl__log_writer_free(wr);
+    }
+}
+
+uint64_t sl__access_log_dropped(void)
+{
+    struct sl_log_writer *wr = atomic_load(&writer);
+
+    return wr != NULL ? sl__log_writer_dropped(wr) : 0;
+}
+
+/* Per worker thread: successful requests seen, per route (slot 0: no
+ * route), for log.access_sample. A counter, not a random draw, so exactly
+ * 1 in N is kept. */
+static _Thread_local uint32_t *seen;
+static _Thread_local size_t n_seen;
+
+void sl__access_log_thread_done(void)
+{
+    free(seen);
+    seen = NULL;
+    n_seen = 0;
+}
+
+/* Whether req's line is written: every error (and a request that got no
+ * status), and the first of every N successful ones. */
+static bool sampled(const struct sl_req *req)
+{
+    uint32_t n = req->gen != NULL ? req->gen->conf->access_sample : 1;
+    size_t slot = req->route != NULL ? req->route->index + 1 : 0;
+
+    if (req->route != NULL && req->route->access_sample != 0)
+        n = req->route->access_sample;
+    if (n <= 1 || req->status >= 400 || req->status < 100)
+        return true;
+    if (slot >= n_seen) {
+        size_t n_new = slot + 16;
+        uint32_t *p = realloc(seen, n_new * sizeof(*p));
+
+        if (p == NULL)
+            return true;
+        memset(p + n_seen, 0, (n_new - n_seen) * sizeof(*p));
+        seen = p;
+        n_seen = n_new;
+    }
+    return seen[slot]++ % n == 0;
 }
 
 /* The core's own fields, in the order written; a plugin field with one of
@@ -87,7 +211,7 @@ void sl__access_log(struct sl_req *req)
     struct tm tm;
     char when[40];
 
-    if (atomic_load_explicit(&sink.fd, memory_order_relaxed) < 0)
+    if (!atomic_load_explicit(&on, memory_order_relaxed) || !sampled(req))
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
@@ -125,33 +249,12 @@ void sl__access_log(struct sl_req *req)
 
 void sl__access_log_flush(struct sl_worker *w)
 {
-    int fd = atomic_load_explicit(&sink.fd, memory_order_relaxed);
-    size_t off = 0;
+    struct sl_log_writer *wr;
 
-    if (fd < 0 || w->alog_len == 0) {
-        w->alog_len = 0;
+    if (w->alog_len == 0)
         return;
-    }
-    /* Write in pieces that end on a line and stay within PIPE_BUF, so lines
-     * from different workers never interleave, even on a pipe. */
-    while (off < w->alog_len) {
-        size_t n = w->alog_len - off;
-
-        if (n > 4096) {
-            const char *p = w->alog + off + 4096;
-
-            while (p > w->alog + off && p[-1] != '\n')
-                p--;
-            n = p > w->alog + off ? (size_t)(p - (w->alog + off)) : 4096;
-        }
-        ssize_t r = write(fd, w->alog + off, n);
-
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            break; /* the sink is gone; drop what cannot be written */
-        }
-        off += (size_t)r;
-    }
+    wr = atomic_load_explicit(&writer, memory_order_acquire);
+    if (wr != NULL && atomic_load_explicit(&on, memory_order_relaxed))
+        sl__log_writer_append(wr, w->alog, w->alog_len);
     w->alog_len = 0;
 }

@@ -14,6 +14,11 @@
 #include "upstream/target_state.h"
 #include "base/util.h"
 #include "core/worker.h"
+#include "http/access_log.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "0"
+#endif
 
 #define MAX_WORKERS 1024
 #define BUCKETS     64 /* route table buckets per worker */
@@ -408,6 +413,16 @@ void sl__metrics_render(struct sl_sbuf *b)
                     "sluice_config_reloads_total{result=\"failed\"} %llu\n",
                     (unsigned long long)atomic_load(&reloads_ok),
                     (unsigned long long)atomic_load(&reloads_failed));
+    sl__sbuf_printf(b,
+                    "# HELP sluice_access_log_dropped_total Access log lines dropped: the "
+                    "writer's buffer was full (a slow or stuck sink), a write failed, or the "
+                    "exit could not wait for the sink.\n"
+                    "# TYPE sluice_access_log_dropped_total counter\n"
+                    "sluice_access_log_dropped_total %llu\n",
+                    (unsigned long long)sl__access_log_dropped());
+    sl__sbuf_lit(b, "# HELP sluice_build_info The running sluice's version (always 1).\n"
+                    "# TYPE sluice_build_info gauge\n"
+                    "sluice_build_info{version=\"" SL_VERSION "\"} 1\n");
     for (size_t i = 0; i < sl__n_plugins; i++)
         if (sl__plugins[i]->metrics != NULL)
             sl__plugins[i]->metrics(emit, b);

@@ -53,6 +53,7 @@ static void thread_done(struct sl_worker *w)
 {
     (void)w;
     sl__conn_rx_thread_done();
+    sl__access_log_thread_done();
 }
 
 static void fini(struct sl_worker *w)

@@ -20,12 +20,18 @@
 #include "base/sbuf.h"
 #include "upstream/target_state.h"
 #include "base/util.h"
+#include "server/admin_data.h"
+#include "server/admin_query.h"
+#include "server/dashboard.h"
+#include "server/dry_run.h"
 
 #ifndef SL_VERSION
 #define SL_VERSION "0"
 #endif
 
 #define MAX_HEAD 8192
+/* The largest request body (a config sent to POST /reload?dry_run=1). */
+#define MAX_BODY (16u << 20)
 
 struct admin_conn {
     uv_tcp_t tcp;
@@ -37,6 +43,15 @@ struct admin_conn {
     bool in_auth, answered;
     char field[32];
     size_t field_len;
+    /* X-Config-File: the name a config sent in the body is reported under. */
+    char file[1024];
+    size_t file_len;
+    bool in_file;
+    char *body; /* heap, NULL: none */
+    size_t body_len, body_cap;
+    bool body_too_large;
+    bool may_send_body; /* its token was checked when its head ended */
+    struct sl_query query;
     uv_write_t wr;
     struct sl_sbuf out;
     struct admin_conn *next, *prev;
@@ -63,6 +78,7 @@ static void conn_closed(uv_handle_t *h)
     struct admin_conn *c = h->data;
 
     sl__sbuf_free(&c->out);
+    free(c->body);
     free(c);
 }
 
@@ -88,11 +104,9 @@ static void written(uv_write_t *w, int status)
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
                     size_t len)
 {
-    static const char *const reasons[] = {[200] = "OK",
-                                          [400] = "Bad Request",
-                                          [401] = "Unauthorized",
-                                          [404] = "Not Found",
-                                          [405] = "Method Not Allowed"};
+    static const char *const reasons[] = {
+        [200] = "OK",        [400] = "Bad Request",        [401] = "Unauthorized",
+        [404] = "Not Found", [405] = "Method Not Allowed", [413] = "Payload Too Large"};
     struct sl_sbuf head = {0};
     uv_buf_t buf;
 
@@ -100,9 +114,10 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
     sl__sbuf_printf(&head,
                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                     "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                    status, status < 406 && reasons[status] ? reasons[status] : "Error", type, len,
+                    status, status < 414 && reasons[status] ? reasons[status] : "Error", type, len,
                     status == 401 ? "WWW-Authenticate: Bearer realm=\"sluice admin\"\r\n" : "");
-    sl__sbuf_add(&head, body, len); /* one buffer: the connection owns it */
+    if (c->parser.method != HTTP_HEAD)  /* HEAD: the length, no body */
+        sl__sbuf_add(&head, body, len); /* one buffer: the connection owns it */
     c->out = head;
     buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
     c->wr.data = c;
@@ -144,7 +159,9 @@ static void get_status(struct admin_conn *c)
                     SL_VERSION, (long long)(time(NULL) - admin.started), admin.workers,
                     (unsigned long long)g->id);
     sl__sbuf_json(&b, sl_str_from(g->file));
-    sl__sbuf_printf(&b, ", \"loaded_at\": \"%s\"}\n", when);
+    sl__sbuf_printf(&b, ", \"loaded_at\": \"%s\", \"last_reload\": ", when);
+    sl__admin_reload_json(&b);
+    sl__sbuf_lit(&b, "}\n");
     sl__gen_unref(g);
     respond(c, 200, "application/json", b.p, b.len);
     sl__sbuf_free(&b);
@@ -232,12 +249,53 @@ static void get_upstreams(struct admin_conn *c)
     sl__sbuf_free(&b);
 }
 
+/* POST /reload?dry_run=1: what a reload of the instance's file (or of the
+ * config in the body) would change, applying nothing (dry_run.c). */
+static void dry_run(struct admin_conn *c, const char *value)
+{
+    struct sl_sbuf b = {0};
+    int status;
+
+    if (strcmp(value, "1") != 0 && strcmp(value, "true") != 0) {
+        struct sl_sbuf m = {0};
+
+        sl__sbuf_printf(&m, "dry_run takes 1 or true, found \"%.64s\"", value);
+        sl__sbuf_lit(&b, "{\"error\": \"invalid_parameter\", \"message\": ");
+        sl__sbuf_json(&b, (struct sl_str){m.p, m.len});
+        sl__sbuf_lit(&b, ", \"parameter\": \"dry_run\", \"values\": [\"1\", \"true\"]}\n");
+        respond(c, 400, "application/json", b.p, b.len);
+        sl__sbuf_free(&m);
+        sl__sbuf_free(&b);
+        return;
+    }
+    if (c->body_too_large) {
+        respond_error(c, 413, "payload_too_large",
+                      "a configuration sent for a dry run is 16m at most");
+        return;
+    }
+    c->file[c->file_len] = '\0';
+    status = sl__dry_run(c->body_len ? c->body : NULL, c->body_len, c->file_len ? c->file : NULL,
+                         admin.workers, &b);
+    respond(c, status, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
 static void post_reload(struct admin_conn *c)
 {
     uint64_t gen = 0;
     char *report = NULL;
     struct sl_sbuf b = {0};
 
+    if (sl__query_get(&c->query, "dry_run") != NULL) {
+        dry_run(c, sl__query_get(&c->query, "dry_run"));
+        return;
+    }
+    if (c->body_len != 0 || c->body_too_large) {
+        respond_error(c, 400, "unexpected_body",
+                      "POST /reload re-reads the instance's own file and takes no body; to "
+                      "compare the configuration in the body, use POST /reload?dry_run=1");
+        return;
+    }
     if (admin.reload(&gen, &report) == 0) {
         sl__sbuf_printf(&b, "{\"result\": \"ok\", \"generation\": %llu}\n",
                         (unsigned long long)gen);
@@ -252,6 +310,33 @@ static void post_reload(struct admin_conn *c)
     sl__sbuf_free(&b);
 }
 
+static void get_routes(struct admin_conn *c)
+{
+    struct sl_sbuf b = {0};
+
+    sl__admin_routes_json(&b);
+    respond(c, 200, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+}
+
+/* GET / : the dashboard page, which dashboard.c writes whole (its own
+ * headers: the CSP, no-cache). */
+static void get_dashboard(struct admin_conn *c, int method)
+{
+    uv_buf_t buf;
+
+    if (method != HTTP_GET && method != HTTP_HEAD) {
+        respond_error(c, 405, "method_not_allowed", "the dashboard answers GET and HEAD");
+        return;
+    }
+    c->answered = true;
+    sl__dashboard_response(&c->out, method == HTTP_HEAD, admin.token != NULL);
+    buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
+    c->wr.data = c;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0)
+        conn_close(c);
+}
+
 static bool authorized(struct admin_conn *c)
 {
     size_t n;
@@ -264,20 +349,72 @@ static bool authorized(struct admin_conn *c)
            CRYPTO_memcmp(c->auth + 7, admin.token, n) == 0;
 }
 
+/*
+ * Check the request's query string against the parameters its endpoint
+ * accepts (NULL-terminated; NULL: none), keeping them in c->query. An
+ * unknown parameter, or one given twice, is answered with 400 naming it
+ * and the accepted ones: an endpoint never acts on a request it only
+ * partly understood. Returns 0, or -1 when it answered.
+ */
+static int read_query(struct admin_conn *c, const char *endpoint, const char *const *accepted)
+{
+    const char *q = memchr(c->head, '?', c->url_len);
+    size_t len = q ? c->url_len - (size_t)(q + 1 - c->head) : 0;
+    enum sl_query_result r = sl__query_parse(&c->query, q ? q + 1 : "", len, accepted);
+    struct sl_sbuf b = {0}, m = {0}, names = {0};
+
+    if (r == SL_QUERY_OK)
+        return 0;
+    for (size_t i = 0; accepted != NULL && accepted[i] != NULL; i++)
+        sl__sbuf_printf(&names, "%s%s", i ? ", " : "", accepted[i]);
+    if (r == SL_QUERY_TWICE)
+        sl__sbuf_printf(&m, "query parameter \"%.64s\" is given more than once", c->query.bad);
+    else
+        sl__sbuf_printf(&m, "unknown query parameter \"%.64s\" for %s (it accepts %s)",
+                        c->query.bad, endpoint, names.len ? names.p : "none");
+    sl__sbuf_lit(&b, r == SL_QUERY_TWICE ? "{\"error\": \"invalid_parameter\", \"message\": "
+                                         : "{\"error\": \"unknown_parameter\", \"message\": ");
+    sl__sbuf_json(&b, (struct sl_str){m.p, m.len});
+    sl__sbuf_lit(&b, ", \"parameter\": ");
+    sl__sbuf_json(&b, sl_str_from(c->query.bad));
+    sl__sbuf_lit(&b, ", \"accepted\": [");
+    for (size_t i = 0; accepted != NULL && accepted[i] != NULL; i++) {
+        sl__sbuf_lit(&b, i ? ", " : "");
+        sl__sbuf_json(&b, sl_str_from(accepted[i]));
+    }
+    sl__sbuf_lit(&b, "]}\n");
+    respond(c, 400, "application/json", b.p, b.len);
+    sl__sbuf_free(&b);
+    sl__sbuf_free(&m);
+    sl__sbuf_free(&names);
+    return -1;
+}
+
 static void dispatch(struct admin_conn *c)
 {
+    static const char *const reload_params[] = {"dry_run", NULL};
     int m = c->parser.method;
     char *q = memchr(c->head, '?', c->url_len);
     size_t len = q ? (size_t)(q - c->head) : c->url_len;
+    /* Each endpoint with the query parameters it accepts (NULL: none). */
     struct {
         const char *path;
         int method;
         void (*fn)(struct admin_conn *);
-    } routes[] = {{"/status", HTTP_GET, get_status},
-                  {"/metrics", HTTP_GET, get_metrics},
-                  {"/upstreams", HTTP_GET, get_upstreams},
-                  {"/reload", HTTP_POST, post_reload}};
+        const char *const *params;
+    } routes[] = {{"/status", HTTP_GET, get_status, NULL},
+                  {"/metrics", HTTP_GET, get_metrics, NULL},
+                  {"/upstreams", HTTP_GET, get_upstreams, NULL},
+                  {"/routes", HTTP_GET, get_routes, NULL},
+                  {"/reload", HTTP_POST, post_reload, reload_params}};
+    char endpoint[32];
 
+    if (sl__dashboard_is_page(c->head, len)) {
+        /* the page holds no data: no token needed; no query parameter either */
+        if ((m != HTTP_GET && m != HTTP_HEAD) || read_query(c, "GET /", NULL) == 0)
+            get_dashboard(c, m);
+        return;
+    }
     if (!authorized(c)) {
         respond_error(c, 401, "unauthorized", "a valid bearer token is required");
         return;
@@ -285,13 +422,17 @@ static void dispatch(struct admin_conn *c)
     for (size_t i = 0; i < SL_ARRAY_LEN(routes); i++) {
         if (strlen(routes[i].path) != len || memcmp(routes[i].path, c->head, len) != 0)
             continue;
-        if (m == routes[i].method || (m == HTTP_HEAD && routes[i].method == HTTP_GET))
-            routes[i].fn(c);
-        else
+        snprintf(endpoint, sizeof(endpoint), "%s %s", routes[i].method == HTTP_GET ? "GET" : "POST",
+                 routes[i].path);
+        if (m != routes[i].method && !(m == HTTP_HEAD && routes[i].method == HTTP_GET))
             respond_error(c, 405, "method_not_allowed", "wrong method for this endpoint");
+        else if (read_query(c, endpoint, routes[i].params) == 0)
+            routes[i].fn(c);
         return;
     }
-    respond_error(c, 404, "not_found", "endpoints: /status, /metrics, /upstreams, POST /reload");
+    respond_error(c, 404, "not_found",
+                  "endpoints: / (the dashboard), /status, /routes, /metrics, /upstreams, "
+                  "POST /reload");
 }
 
 /* -- parsing ------------------------------------------------------------------ */
@@ -311,9 +452,9 @@ static int on_field(llhttp_t *p, const char *at, size_t len)
 {
     struct admin_conn *c = p->data;
 
-    if (c->in_auth || c->field_len == sizeof(c->field)) {
+    if (c->in_auth || c->in_file || c->field_len == sizeof(c->field)) {
         c->field_len = 0;
-        c->in_auth = false;
+        c->in_auth = c->in_file = false;
     }
     if (c->field_len + len <= sizeof(c->field)) {
         memcpy(c->field + c->field_len, at, len);
@@ -332,14 +473,54 @@ static int on_value(llhttp_t *p, const char *at, size_t len)
         c->in_auth = true;
         c->auth_len = 0;
     }
+    if (!c->in_file && c->field_len == 13 && strncasecmp(c->field, "X-Config-File", 13) == 0) {
+        c->in_file = true;
+        c->file_len = 0;
+    }
     if (c->in_auth) {
         if (c->auth_len + len > sizeof(c->auth))
             return -1;
         memcpy(c->auth + c->auth_len, at, len);
         c->auth_len += len;
+    } else if (c->in_file) {
+        if (c->file_len + len >= sizeof(c->file))
+            return -1;
+        memcpy(c->file + c->file_len, at, len);
+        c->file_len += len;
     } else {
         c->field_len = sizeof(c->field); /* the next field starts afresh */
     }
+    return 0;
+}
+
+/* The head is complete: only a client with the token may have its body
+ * kept (up to MAX_BODY each); anyone else's is read and dropped, to be
+ * answered 401. */
+static int on_headers_complete(llhttp_t *p)
+{
+    struct admin_conn *c = p->data;
+
+    c->may_send_body = authorized(c);
+    return 0;
+}
+
+/* A request body (a config for a dry run), kept up to MAX_BODY. */
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct admin_conn *c = p->data;
+
+    if (!c->may_send_body)
+        return 0;
+    if (c->body_too_large || c->body_len + len > MAX_BODY) {
+        c->body_too_large = true;
+        return 0; /* read on, so that the answer is a 413, not a reset */
+    }
+    if (c->body_len + len > c->body_cap) {
+        c->body_cap = c->body_len + len > 2 * c->body_cap ? c->body_len + len : 2 * c->body_cap;
+        c->body = sl__xrealloc(c->body, c->body_cap);
+    }
+    memcpy(c->body + c->body_len, at, len);
+    c->body_len += len;
     return 0;
 }
 
@@ -419,6 +600,8 @@ int sl__admin_apply(uv_loop_t *loop, const struct sl_config *c, sl_admin_reload_
         settings.on_url = on_url;
         settings.on_header_field = on_field;
         settings.on_header_value = on_value;
+        settings.on_headers_complete = on_headers_complete;
+        settings.on_body = on_body;
         settings.on_message_complete = on_complete;
         admin.started = time(NULL);
     }

@@ -5,8 +5,14 @@
  *   GET  /status     version, uptime, workers, generation, config file, load time
  *   GET  /metrics    Prometheus text
  *   GET  /upstreams  every target's state and counters
+ *   GET  /routes     every route's match, upstream and plugins
+ *   GET  /           the dashboard page (dashboard.h), without the token
  *   POST /reload     reload the file: 200 with the new generation, or 400
  *                    with the errors (the running config keeps serving)
+ *   POST /reload?dry_run=1
+ *                    what a reload would change, applying nothing (dry_run.c)
+ *
+ * An endpoint answers 400 to a query parameter it does not accept.
  */
 #ifndef SL_ADMIN_H
 #define SL_ADMIN_H

@@ -3,6 +3,9 @@
  *
  *   sluice [-c FILE]        run
  *   sluice -t [-c FILE]     check the config and exit
+ *   sluice -t --diff [-c FILE] [--admin HOST:PORT] [--token TOKEN]
+ *                           ... and show what a reload of it would change
+ *                           in the running instance (diff_cli.c)
  *   sluice -V               versions
  *
  * The main thread loads configs and owns the listening sockets; the workers
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 #include <yaml.h>
 
@@ -23,8 +27,10 @@
 
 #include "http/access_log.h"
 #include "server/admin.h"
+#include "server/diff_cli.h"
 #include "config/gen.h"
 #include "server/health.h"
+#include "server/notify.h"
 #include "server/privileges.h"
 #include "server/reload.h"
 #include "upstream/resolve.h"
@@ -45,12 +51,21 @@
 static const char *conf_file = DEFAULT_CONF;
 static uint32_t n_workers;
 static uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+/* A stop began: a second SIGTERM or SIGINT ends its grace at once; SIGHUP
+ * is ignored (the handlers stay installed so that neither kills the process
+ * with the default action while requests finish). */
+static bool stopping;
+static uv_async_t workers_done; /* the last worker's loop ended */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice [-c FILE] [-t] [-V]\n"
+    fprintf(f, "usage: sluice [-c FILE] [-t [--diff [--admin HOST:PORT] [--token TOKEN]]] [-V]\n"
                "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                "  -t       check the configuration and exit\n"
+               "  --diff   with -t: also show what a reload of FILE would change in the\n"
+               "           running instance (asked of its admin API; nothing is applied)\n"
+               "  --admin HOST:PORT, --token TOKEN\n"
+               "           the running instance's admin API (default: FILE's admin:)\n"
                "  -V       print the version and the library versions, and exit\n");
 }
 
@@ -85,6 +100,10 @@ static void on_signal(uv_signal_t *h, int signum)
         uint64_t gen;
         char *report = NULL;
 
+        if (stopping) {
+            sl_log(SL_LOG_WARN, NULL, "SIGHUP ignored: stopping");
+            break;
+        }
         sl__reload(&gen, &report);
         free(report);
         break;
@@ -95,15 +114,58 @@ static void on_signal(uv_signal_t *h, int signum)
         sl_log(SL_LOG_INFO, NULL, "log files reopened");
         break;
     default:
-        sl_log(SL_LOG_INFO, NULL, "%s received: finishing requests in flight, then exiting",
+        if (stopping) {
+            sl_log(SL_LOG_WARN, NULL, "%s received again: closing every connection now",
+                   signum == SIGTERM ? "SIGTERM" : "SIGINT");
+            sl__workers_stop_now();
+            break;
+        }
+        stopping = true;
+        sl_log(SL_LOG_INFO, NULL,
+               "%s received: finishing requests in flight, then exiting (send it again to "
+               "stop at once)",
                signum == SIGTERM ? "SIGTERM" : "SIGINT");
-        uv_signal_stop(&sig_term);
-        uv_signal_stop(&sig_int);
-        uv_signal_stop(&sig_hup);
-        uv_signal_stop(&sig_usr1);
+        sl__notify_stopping("stopping: finishing requests in flight");
         uv_stop(h->loop);
         break;
     }
+}
+
+static void on_workers_done(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+/*
+ * path as an absolute path: the working directory's, then path's segments
+ * less empty and "." ones; ".." and symlinks are kept, so a reload reads
+ * whatever the name points to then. /status reports it, and a reload finds
+ * the file whatever the working directory is by then. The result lives as
+ * long as the process.
+ */
+static const char *absolute(const char *path)
+{
+    char cwd[4096];
+    char *out, *o;
+
+    if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return path;
+    out = sl__xmalloc(strlen(cwd) + strlen(path) + 2);
+    o = stpcpy(out, strcmp(cwd, "/") == 0 ? "" : cwd);
+    while (*path != '\0') {
+        size_t n = strcspn(path, "/");
+
+        if (n > 0 && !(n == 1 && path[0] == '.')) {
+            *o++ = '/';
+            memcpy(o, path, n);
+            o += n;
+        }
+        path += n + (path[n] == '/');
+    }
+    if (o == out)
+        *o++ = '/';
+    *o = '\0';
+    return out;
 }
 
 static int run(void)
@@ -125,6 +187,7 @@ static int run(void)
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
     uv_signal_start(&sig_usr1, on_signal, SIGUSR1);
 
+    conf_file = absolute(conf_file);
     g = sl__gen_load(conf_file, 0, &report, &errors);
     print_report(stderr, report);
     free(report);
@@ -152,7 +215,8 @@ static int run(void)
     if (sl__admin_apply(loop, g->conf, sl__reload, n_workers) != 0)
         return 1;
     /* Everything that needs root is open: the listeners, the admin one,
-     * the logs, the key files. */
+     * the logs, the key files; and the service manager's socket. */
+    sl__notify_open();
     if (sl__privileges_drop(g->conf, why, sizeof(why)) != 0) {
         sl_log(SL_LOG_ERROR, NULL, "%s; not started", why);
         exit_code = 1;
@@ -162,18 +226,28 @@ static int run(void)
         sl_log(SL_LOG_INFO, NULL, "sluice %s started: %u worker%s, generation 1%s%s", SL_VERSION,
                n_workers, n_workers == 1 ? "" : "s", g->conf->user ? ", as " : "",
                g->conf->user ? g->conf->user : "");
+        sl__notify_ready("serving generation 1");
         uv_run(loop, UV_RUN_DEFAULT);
     }
     sl__admin_stop();
     sl__health_stop();
     sl__resolver_stop();
     sl__tls_tickets_stop();
+    /* The grace: the loop runs on for the signals only (a second stop
+     * signal ends it at once), until the last worker is done. */
+    stopping = true;
+    uv_async_init(loop, &workers_done, on_workers_done);
+    sl__workers_stop_begin(&workers_done);
+    uv_run(loop, UV_RUN_DEFAULT);
     sl__workers_stop();
+    sl__access_log_close(); /* the lines the workers queued, within a second */
     sl_log(SL_LOG_INFO, NULL, "stopped");
+    sl__notify_close();
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
     uv_close((uv_handle_t *)&sig_usr1, NULL);
+    uv_close((uv_handle_t *)&workers_done, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     sl__gen_publish(NULL);
@@ -200,13 +274,27 @@ static int check(void)
 
 int main(int argc, char **argv)
 {
-    bool test = false;
+    static const struct option longopts[] = {{"diff", no_argument, NULL, 'D'},
+                                             {"admin", required_argument, NULL, 'A'},
+                                             {"token", required_argument, NULL, 'T'},
+                                             {NULL, 0, NULL, 0}};
+    bool test = false, diff = false;
+    const char *admin_addr = NULL, *admin_token = NULL;
     int opt;
 
     sl__plugins_init();
     sl__http_install();
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
+        case 'D':
+            diff = true;
+            break;
+        case 'A':
+            admin_addr = optarg;
+            break;
+        case 'T':
+            admin_token = optarg;
+            break;
         case 'c':
             conf_file = optarg;
             break;
@@ -224,9 +312,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
+    if (optind < argc || (diff && !test) || ((admin_addr || admin_token) && !diff)) {
+        if (diff && !test)
+            fprintf(stderr, "sluice: --diff goes with -t: sluice -t --diff -c FILE\n");
+        else if ((admin_addr || admin_token) && !diff)
+            fprintf(stderr, "sluice: --admin and --token go with -t --diff\n");
         usage(stderr);
         return 2;
     }
+    if (diff)
+        return sl__diff_cli(conf_file, admin_addr, admin_token);
     return test ? check() : run();
 }

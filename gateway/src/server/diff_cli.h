@@ -1,0 +1,23 @@
+/*
+ * sluice -t --diff -c FILE [--admin HOST:PORT] [--token TOKEN]: what a
+ * reload of FILE would change in the running instance, asked of its admin
+ * API (POST /reload?dry_run=1), applying nothing.
+ */
+#ifndef SL_SERVER_DIFF_CLI_H
+#define SL_SERVER_DIFF_CLI_H
+
+/*
+ * Check file as "sluice -t" does (its report on stderr; exit 1 on errors),
+ * then send its text to the instance's admin API for a dry run and print
+ * one line per change on stdout, then a summary line.
+ *
+ * admin (NULL: file's admin.address) is the running instance's admin
+ * address; token (NULL: file's admin.token, ${VAR} expanded) its bearer
+ * token. Returns the exit status: 0 the file is valid (with changes or
+ * without), 1 it has errors (locally or as the instance reads it), 2 the
+ * instance could not be asked (unreachable, token refused, no dry runs).
+ * Blocking; runs before any loop exists.
+ */
+int sl__diff_cli(const char *file, const char *admin, const char *token);
+
+#endif
