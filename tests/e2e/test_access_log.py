@@ -4,15 +4,17 @@ does not fit its buffer is dropped and counted in
 sluice_access_log_dropped_total. log.access_sample: N (or a route's
 log: {access_sample: N}) keeps 1 in N successful requests and every error."""
 
+import fcntl
 import http.client
 import json
 import os
 import re
 import signal
+import subprocess
 
 import requests
 
-from conftest import basic_config, check_config, free_port, wait_for
+from conftest import SLUICE, basic_config, check_config, free_port, wait_for, wait_port
 
 ERROR_RE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): error: (?P<rest>.*)$", re.M)
 
@@ -120,6 +122,81 @@ def test_a_fifo_nobody_reads_does_not_hang_shutdown(sluice_factory, origin, tmp_
     assert dropped(admin) > 0
     # The writer holds queued lines it cannot write; stop gives up on them
     # after a second and exits cleanly (the harness would kill it after 10 s).
+    assert s.stop(timeout=10) == 0
+    assert "stopped" in s.error_log()
+
+
+def fds_open_on(pid, path):
+    """How many of process pid's descriptors are open on path."""
+    want, n = os.path.realpath(path), 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == want
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return n
+
+
+def test_sigusr1_against_a_fifo_nobody_reads_keeps_one_descriptor_waiting_not_one_per_signal(
+        sluice_factory, origin, tmp_path):
+    s, fifo, admin = fifo_gateway(sluice_factory, origin, tmp_path, access_buffer="8k")
+    port = s.listen_ports()[0]
+    assert get_many(port, "/", 800) == [200] * 800
+    assert dropped(admin) > 0  # the FIFO is full: the writer is stuck on it
+    assert fds_open_on(s.proc.pid, fifo) == 1
+    # The first reopen waits for the stuck sink (and gives up after a
+    # second); the later ones take its waiting descriptor's place.
+    for i in range(1, 4):
+        s.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: s.error_log().count("log files reopened") == i, what=f"reopen {i}")
+    assert fds_open_on(s.proc.pid, fifo) == 2
+    # A reader comes: the stuck lines go out, the switch happens, and the
+    # old descriptor is closed; lines keep flowing through the new one.
+    reader = FifoReader(fifo)
+    try:
+        wait_for(lambda: reader.read() is not None and fds_open_on(s.proc.pid, fifo) == 1,
+                 what="the switch to the reopened FIFO")
+        assert requests.get(s.url + "/after", timeout=5).status_code == 200
+        got = wait_for(lambda: [l for l in reader.read().split(b"\n") if b'"/after"' in l],
+                       what="the next line through the FIFO")
+        assert json.loads(got[0])["status"] == 200
+    finally:
+        reader.close()
+    assert s.stop(timeout=10) == 0
+
+
+def test_a_full_stdout_pipe_whose_reader_died_drops_its_lines_and_says_so_once(
+        sluice_factory, origin):
+    admin = free_port()
+    conf = basic_config(free_port(), {"app": [origin.address]},
+                        log={"level": "info", "access": "stdout", "access_buffer": "8k"},
+                        admin={"address": f"127.0.0.1:{admin}"})
+    s = sluice_factory(conf, start=False)
+    # stdout is a pipe the test holds the read end of (sluice piped to a
+    # shipper), made small so that a few requests fill it.
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, 4096)
+    with open(s.error_path, "ab") as err:
+        s.proc = subprocess.Popen([str(SLUICE), "-c", str(s.conf_path)], stdout=w, stderr=err,
+                                  env=s.env)
+    os.close(w)
+    port = s.listen_ports()[0]
+    try:
+        wait_port(port, proc=s.proc)
+        assert get_many(port, "/", 200) == [200] * 200
+        assert dropped(admin) > 0  # the pipe is full, nobody reads
+    finally:
+        os.close(r)  # the reader dies, leaving the pipe full
+    # The writer's next write() sees EPIPE: it says so, naming the sink...
+    warning = "access log stdout: write failed: Broken pipe"
+    wait_for(lambda: warning in s.error_log(), what="the write failure warning")
+    # ...and from then on every line is dropped and counted (the pipe held
+    # at most 4096 bytes of the 500 lines, each longer than 100 bytes),
+    # while requests are served as before.
+    assert get_many(port, "/", 300) == [200] * 300
+    wait_for(lambda: dropped(admin) >= 500 - 4096 // 100, what="every later line counted")
+    assert s.error_log().count(warning) == 1
+    assert s.error_log().count("write failed") == 1
     assert s.stop(timeout=10) == 0
     assert "stopped" in s.error_log()
 

@@ -11,7 +11,14 @@
  * - a blocking pipe, terminal or socket we did not open (stdout: its flags
  *   are shared with whoever else holds it, so we leave them alone): poll(2)
  *   for POLLOUT, then at most PIPE_BUF bytes, which a pipe that polls
- *   writable takes without blocking.
+ *   writable takes without blocking. A full pipe whose reader is gone polls
+ *   POLLERR and never POLLOUT: that too goes to write(2), which answers
+ *   EPIPE at once (SIGPIPE is blocked in this thread and ignored by main).
+ *
+ * A write that fails drops the rest of its batch (counted) and says so once
+ * per failing streak; the next batch waits RETRY_MIN_MS, doubling up to
+ * RETRY_MAX_MS, so a sink that stays broken costs a few calls a second,
+ * never a spinning thread.
  *
  * The counters `appended` and `done` are byte positions in the stream of
  * everything ever accepted: a descriptor switch is due when `done` reaches
@@ -38,10 +45,12 @@
 #include "base/log.h"
 #include "base/util.h"
 
-#define BATCH       (64 * 1024)
-#define POLL_MS     50
-#define STOP_FACTOR 5 /* the whole stop gives up after this many give_up_ms */
-#define NS_PER_MS   1000000ull
+#define BATCH        (64 * 1024)
+#define POLL_MS      50
+#define RETRY_MIN_MS 50   /* the rest after a failed write, doubling... */
+#define RETRY_MAX_MS 2000 /* ...up to this */
+#define STOP_FACTOR  5    /* the whole stop gives up after this many give_up_ms */
+#define NS_PER_MS    1000000ull
 
 enum fd_kind { FD_FILE, FD_NONBLOCK, FD_BLOCKING };
 
@@ -49,6 +58,7 @@ enum fd_kind { FD_FILE, FD_NONBLOCK, FD_BLOCKING };
 struct pending {
     int fd;
     enum fd_kind kind;
+    char *name; /* the sink, for the warning a failed write logs */
     uint64_t at;
     struct pending *next;
 };
@@ -64,21 +74,26 @@ struct sl_log_writer {
     size_t cap, head, len; /* queued bytes: len of them from head, wrapping */
     uint64_t appended;     /* bytes ever accepted */
     uint64_t done;         /* bytes ever taken out and written or dropped */
+    uint64_t stuck_at;     /* a wait for done to reach this timed out */
     int fd;
     enum fd_kind kind;
     struct pending *pending, **pending_tail; /* oldest first */
     bool idle;                               /* the writer waits on wake */
+    bool resting;                            /* ... after a failed write: lines do not wake it */
     bool stopping, exited;
     bool joined; /* stop() ended the thread: w may be freed */
 
     /* The writer thread's own. */
     char *batch;
+    char *name;           /* the sink written to now */
     uint64_t progress_ns; /* when the descriptor last took a byte */
     bool failing;         /* the last write failed (say so once) */
+    uint64_t retry_ns;    /* while failing: when to try the next batch */
+    uint64_t retry_ms;    /* the rest after the next failure */
 
     _Atomic uint64_t stop_ns; /* when the stop began; 0: running */
     uint64_t give_up_ns;
-    _Atomic uint64_t dropped, written;
+    _Atomic uint64_t dropped, written, tries;
 };
 
 static void *xmalloc(size_t n)
@@ -127,12 +142,36 @@ static bool gave_up(struct sl_log_writer *w)
     return now - since >= w->give_up_ns || now - stop >= STOP_FACTOR * w->give_up_ns;
 }
 
-/* Wait up to POLL_MS for fd to take bytes; true if it says it will. */
-static bool writable(int fd)
+/* Wait up to POLL_MS for fd to take bytes; true if write() is to be tried:
+ * it has room, or it reports an error or a hang-up (a full pipe whose
+ * reader is gone says only POLLERR), which write() turns into an errno. */
+static bool writable(struct sl_log_writer *w, int fd)
 {
     struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int r;
 
-    return poll(&p, 1, POLL_MS) > 0 && (p.revents & POLLOUT);
+    atomic_fetch_add(&w->tries, 1);
+    r = poll(&p, 1, POLL_MS);
+    if (r < 0 && errno != EINTR) { /* out of memory: rest rather than spin */
+        struct timespec t = {.tv_nsec = POLL_MS * 1000000L};
+
+        nanosleep(&t, NULL);
+    }
+    return r > 0 && (p.revents & (POLLOUT | POLLERR | POLLHUP | POLLNVAL));
+}
+
+/* A write to the sink failed with err (0: it took nothing): say so once per
+ * failing streak, and rest before the next batch. The writer thread. */
+static void write_failed(struct sl_log_writer *w, int err)
+{
+    if (!w->failing)
+        sl_log(SL_LOG_WARN, NULL,
+               "%s: write failed: %s; its lines are dropped (counted in "
+               "sluice_access_log_dropped_total) until a write works again",
+               w->name != NULL ? w->name : "log", err != 0 ? strerror(err) : "nothing written");
+    w->failing = true;
+    w->retry_ns = sl__mono_ns() + w->retry_ms * NS_PER_MS;
+    w->retry_ms = SL_MIN(w->retry_ms * 2, RETRY_MAX_MS);
 }
 
 /* How much of p[0..n) to hand one write() to a blocking descriptor: at most
@@ -157,27 +196,24 @@ static void write_out(struct sl_log_writer *w, int fd, enum fd_kind kind, const 
         size_t len = kind == FD_BLOCKING ? chunk_for(p + off, n - off) : n - off;
         ssize_t r;
 
-        if (kind == FD_BLOCKING && !writable(fd))
+        if (kind == FD_BLOCKING && !writable(w, fd))
             continue;
+        atomic_fetch_add(&w->tries, 1);
         r = write(fd, p + off, len);
         if (r > 0) {
             off += (size_t)r;
             w->progress_ns = sl__mono_ns();
             w->failing = false;
+            w->retry_ms = RETRY_MIN_MS;
             continue;
         }
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN) {
-            writable(fd);
+            writable(w, fd);
             continue;
         }
-        if (!w->failing)
-            sl_log(SL_LOG_ERROR, NULL,
-                   "access log: write failed: %s; lines are dropped until it "
-                   "works again (counted in sluice_access_log_dropped_total)",
-                   r < 0 ? strerror(errno) : "nothing written");
-        w->failing = true;
+        write_failed(w, r < 0 ? errno : 0);
         break;
     }
     atomic_fetch_add(&w->written, count_lines(p, off));
@@ -201,19 +237,30 @@ static void switch_fd(struct sl_log_writer *w)
 {
     struct pending *p = w->pending;
     int old = w->fd;
+    char *old_name = w->name;
 
     w->fd = p->fd;
     w->kind = p->kind;
+    w->name = p->name;
     w->pending = p->next;
     if (w->pending == NULL)
         w->pending_tail = &w->pending;
     w->failing = false;
+    w->retry_ms = RETRY_MIN_MS;
     pthread_mutex_unlock(&w->lock);
     free(p);
+    free(old_name);
     if (old >= 0)
         close(old);
     pthread_mutex_lock(&w->lock);
     pthread_cond_broadcast(&w->moved);
+}
+
+/* A CLOCK_MONOTONIC time (sl__mono_ns()) as a timespec. */
+static struct timespec mono_ts(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
+                             .tv_nsec = (long)(ns % 1000000000ull)};
 }
 
 static void *run(void *arg)
@@ -227,17 +274,31 @@ static void *run(void *arg)
         int fd;
         enum fd_kind kind;
 
-        if (w->pending != NULL && w->done >= w->pending->at) {
+        /* A switch is due once the lines before it are done; with no
+         * descriptor now, at once: lines that had nowhere to go wait for
+         * the next one. */
+        if (w->pending != NULL && (w->done >= w->pending->at || w->fd < 0)) {
             switch_fd(w);
             continue;
         }
         /* Nothing to write, or nowhere yet: lines wait in the ring. */
-        if (w->len == 0 || (w->fd < 0 && w->pending == NULL && !w->stopping)) {
+        if (w->len == 0 || (w->fd < 0 && !w->stopping)) {
             if (w->stopping)
                 break;
             w->idle = true;
             pthread_cond_wait(&w->wake, &w->lock);
             w->idle = false;
+            continue;
+        }
+        /* The last write failed: rest before the next, lines waiting in the
+         * ring (or dropped when it fills). Not at stop, nor with a switch
+         * waiting behind the lines: those are tried (and dropped) at once. */
+        if (w->failing && w->pending == NULL && !w->stopping && sl__mono_ns() < w->retry_ns) {
+            struct timespec until = mono_ts(w->retry_ns);
+
+            w->idle = w->resting = true;
+            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+            w->idle = w->resting = false;
             continue;
         }
         n = SL_MIN(w->len, BATCH);
@@ -272,10 +333,11 @@ struct sl_log_writer *sl__log_writer_start(size_t cap)
     w->fd = -1;
     w->pending_tail = &w->pending;
     w->give_up_ns = 1000 * NS_PER_MS;
+    w->retry_ms = RETRY_MIN_MS;
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->wake, &attr);
     pthread_cond_init(&w->moved, &attr);
     pthread_condattr_destroy(&attr);
     /* The thread blocks every signal, so signals are handled elsewhere and
@@ -308,7 +370,7 @@ uint64_t sl__log_writer_append(struct sl_log_writer *w, const char *text, size_t
     memcpy(w->ring, text + first, n - first);
     w->len += n;
     w->appended += n;
-    if (n > 0 && w->idle)
+    if (n > 0 && w->idle && !w->resting)
         pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     if (n < len) {
@@ -333,29 +395,83 @@ static struct timespec after_ms(uint64_t ms)
     return t;
 }
 
-int sl__log_writer_set_fd(struct sl_log_writer *w, int fd, uint64_t wait_ms)
+static struct pending *new_pending(int fd, const char *name)
 {
-    enum fd_kind kind = fd >= 0 ? fd_kind(fd) : FD_FILE;
     struct pending *p = xmalloc(sizeof(*p));
+    size_t n;
+
+    name = name != NULL ? name : "log";
+    n = strlen(name) + 1;
+    p->fd = fd;
+    p->kind = fd >= 0 ? fd_kind(fd) : FD_FILE;
+    p->name = xmalloc(n);
+    memcpy(p->name, name, n);
+    p->next = NULL;
+    return p;
+}
+
+static void free_pending(struct pending *p)
+{
+    if (p->fd >= 0)
+        close(p->fd);
+    free(p->name);
+    free(p);
+}
+
+/* Queue p behind the lines appended so far (a reopen while a switch is
+ * still pending puts its descriptor in the last pending one's place
+ * instead), then wait as set_fd() and reopen() say. */
+static int hand_over(struct sl_log_writer *w, struct pending *p, uint64_t wait_ms, bool reopen)
+{
     struct timespec until = after_ms(wait_ms);
     uint64_t mark;
     int rc = 0;
 
     pthread_mutex_lock(&w->lock);
-    p->fd = fd;
-    p->kind = kind;
-    p->next = NULL;
-    /* Lines queued with nowhere to go are the new descriptor's. */
-    p->at = w->fd < 0 && w->pending == NULL ? w->done : w->appended;
     mark = w->appended;
-    *w->pending_tail = p;
-    w->pending_tail = &p->next;
-    if (w->idle)
-        pthread_cond_signal(&w->wake);
-    while (wait_ms > 0 && w->done < mark && !w->exited && rc == 0)
-        rc = pthread_cond_timedwait(&w->moved, &w->lock, &until);
+    if (reopen && w->pending != NULL) {
+        struct pending *last = w->pending, old;
+
+        while (last->next != NULL)
+            last = last->next;
+        old = *last;
+        last->fd = p->fd;
+        last->kind = p->kind;
+        last->name = p->name;
+        p->fd = old.fd; /* freed below: never written to */
+        p->name = old.name;
+    } else {
+        /* Lines queued with nowhere to go are the new descriptor's. */
+        p->at = w->fd < 0 && w->pending == NULL ? w->done : w->appended;
+        *w->pending_tail = p;
+        w->pending_tail = &p->next;
+        p = NULL;
+        if (w->idle)
+            pthread_cond_signal(&w->wake);
+    }
+    if (reopen && w->done < w->stuck_at) {
+        rc = -EINPROGRESS; /* a wait timed out on lines still not written */
+    } else {
+        while (wait_ms > 0 && w->done < mark && !w->exited && rc == 0)
+            rc = pthread_cond_timedwait(&w->moved, &w->lock, &until);
+        if (rc == ETIMEDOUT)
+            w->stuck_at = mark;
+        rc = rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+    }
     pthread_mutex_unlock(&w->lock);
-    return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+    if (p != NULL)
+        free_pending(p);
+    return rc;
+}
+
+int sl__log_writer_set_fd(struct sl_log_writer *w, int fd, const char *name, uint64_t wait_ms)
+{
+    return hand_over(w, new_pending(fd, name), wait_ms, false);
+}
+
+int sl__log_writer_reopen(struct sl_log_writer *w, int fd, const char *name, uint64_t wait_ms)
+{
+    return hand_over(w, new_pending(fd, name), wait_ms, true);
 }
 
 /* Lines queued in the ring. Under lock. */
@@ -419,6 +535,11 @@ uint64_t sl__log_writer_written(const struct sl_log_writer *w)
     return atomic_load(&((struct sl_log_writer *)w)->written);
 }
 
+uint64_t sl__log_writer_tries(const struct sl_log_writer *w)
+{
+    return atomic_load(&((struct sl_log_writer *)w)->tries);
+}
+
 void sl__log_writer_stop(struct sl_log_writer *w, uint64_t give_up_ms)
 {
     struct timespec until = after_ms((STOP_FACTOR + 1) * give_up_ms + 500);
@@ -448,9 +569,7 @@ void sl__log_writer_stop(struct sl_log_writer *w, uint64_t give_up_ms)
         struct pending *p = w->pending;
 
         w->pending = p->next;
-        if (p->fd >= 0)
-            close(p->fd);
-        free(p);
+        free_pending(p);
     }
     w->pending_tail = &w->pending;
     w->fd = -1;
@@ -465,5 +584,6 @@ void sl__log_writer_free(struct sl_log_writer *w)
     pthread_cond_destroy(&w->moved);
     free(w->ring);
     free(w->batch);
+    free(w->name);
     free(w);
 }

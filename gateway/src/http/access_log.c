@@ -51,9 +51,17 @@ static int open_file(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
+/* What the writer calls the sink in its warnings. */
+static const char *sink_name(const char *path, char *buf, size_t size)
+{
+    snprintf(buf, size, "access log %s", path);
+    return buf;
+}
+
 int sl__access_log_open(const char *path, size_t buffer)
 {
     struct sl_log_writer *wr = atomic_load(&writer);
+    char name[sizeof(current) + 16];
     int fd;
 
     if (path != NULL && strlen(path) >= sizeof(current))
@@ -63,7 +71,7 @@ int sl__access_log_open(const char *path, size_t buffer)
     if (path == NULL) {
         atomic_store(&on, false);
         if (wr != NULL && current[0] != '\0')
-            sl__log_writer_set_fd(wr, -1, 0);
+            sl__log_writer_set_fd(wr, -1, NULL, 0);
         current[0] = '\0';
         return 0;
     }
@@ -81,7 +89,7 @@ int sl__access_log_open(const char *path, size_t buffer)
         wr = sl__log_writer_start(buffer);
         atomic_store(&writer, wr);
     }
-    sl__log_writer_set_fd(wr, fd, 0);
+    sl__log_writer_set_fd(wr, fd, sink_name(path, name, sizeof(name)), 0);
     snprintf(current, sizeof(current), "%s", path);
     atomic_store(&on, true);
     return 0;
@@ -90,14 +98,19 @@ int sl__access_log_open(const char *path, size_t buffer)
 int sl__access_log_reopen(void)
 {
     struct sl_log_writer *wr = atomic_load(&writer);
-    int fd;
+    char name[sizeof(current) + 16];
+    int fd, rc;
 
     if (wr == NULL || current[0] == '\0' || strcmp(current, "stdout") == 0)
         return 0;
     fd = open_file(current);
     if (fd < 0)
         return fd;
-    return sl__log_writer_set_fd(wr, fd, STUCK_MS);
+    /* While an earlier reopen (or open) still waits behind a stuck sink,
+     * this one takes its place at once: no pile of descriptors, and the
+     * main thread waits for a stuck sink once, not once per SIGUSR1. */
+    rc = sl__log_writer_reopen(wr, fd, sink_name(current, name, sizeof(name)), STUCK_MS);
+    return rc == -EINPROGRESS ? 0 : rc;
 }
 
 void sl__access_log_close(void)

@@ -26,7 +26,11 @@ struct sl_worker;
 int sl__access_log_open(const char *path, size_t buffer);
 
 /* Reopen the file (SIGUSR1), once the lines queued so far went to the old
- * one (waiting up to a second for a stuck sink). Main thread. */
+ * one, waiting up to a second for a stuck sink. While that switch is still
+ * pending, a reopen replaces the descriptor waiting for it; and once a wait
+ * timed out, it returns at once until the stuck lines are written, so the
+ * main thread is held once per stuck spell. Main thread; 0, -ETIMEDOUT (the
+ * switch happens later, in order) or a negative errno from the open. */
 int sl__access_log_reopen(void);
 
 /* Write what is queued (giving up on a sink that takes nothing for a
