@@ -16,6 +16,7 @@ from tls_helpers import tls_listen
 
 TOKEN = "dry-run-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DB_PASSWORD = "hunter2-from-the-env"  # in the instance's environment, never in an answer
 
 
 def config(port, admin_port, app_targets, **extra):
@@ -33,7 +34,7 @@ def running(sluice_factory, origin_factory):
     one, two = origin_factory("one"), origin_factory("two")
     port, admin = free_port(), free_port()
     conf = config(port, admin, [one.address])
-    s = sluice_factory(conf, env={"SLUICE_ADMIN_TOKEN": TOKEN})
+    s = sluice_factory(conf, env={"SLUICE_ADMIN_TOKEN": TOKEN, "DB_PASSWORD": DB_PASSWORD})
     wait_port(admin)
     return s, admin, one, two, conf
 
@@ -77,8 +78,8 @@ def dry_run(admin, query="dry_run=1", **kw):
                          timeout=15, **kw)
 
 
-def diff_cli(path, *args, env_token=TOKEN):
-    env = {"PATH": "/usr/bin:/bin"}
+def diff_cli(path, *args, env_token=TOKEN, **env_extra):
+    env = {"PATH": "/usr/bin:/bin", **env_extra}
     if env_token is not None:
         env["SLUICE_ADMIN_TOKEN"] = env_token
     r = subprocess.run([str(SLUICE), "-t", "--diff", "-c", str(path), *args], capture_output=True,
@@ -343,3 +344,149 @@ def test_the_cli_never_posts_to_an_instance_that_ignores_query_parameters(tmp_pa
         server.server_close()
     assert rc == 2 and "does not know dry runs" in err
     assert seen == [("GET", "/status?dry_run=1")]
+
+
+# -- what a dry run never shows ----------------------------------------------------------
+
+SECRET_BODY = """workers: 1
+listen: [{address: "127.0.0.1:%(port)d"}]
+admin: {address: "127.0.0.1:%(admin)d", token: "${SLUICE_ADMIN_TOKEN}"}
+log: {level: info, access: "off"}
+upstreams:
+  app:
+    targets: [{address: "%(one)s"}]
+    health_check: {path: "/${DB_PASSWORD}"}
+routes:
+  - name: all
+    match: {path: "/${SLUICE_ADMIN_TOKEN}", headers: {Authorization: "Bearer literal-one"}}
+    upstream: app
+    plugins:
+      headers:
+        request:
+          add:
+            X-A: "1"
+            X-Via: >-
+              ${DB_PASSWORD}
+          set: {Authorization: "Bearer literal-two", X-Api-Key: literal-three}
+"""
+
+
+def with_headers_plugin(s, admin, conf):
+    """Reload s with a headers plugin on its route, so that a dry run compares
+    the plugin's settings key by key."""
+    base = copy.deepcopy(conf)
+    base["routes"][0]["plugins"] = {"headers": {"request": {"add": {"X-A": "1"}}}}
+    s.write_config(base)
+    assert requests.post(f"http://127.0.0.1:{admin}/reload", headers=AUTH, timeout=15).ok
+    return base
+
+
+def test_a_dry_run_never_shows_a_value_from_the_environment_or_a_secret_header(running, tmp_path):
+    """The admin token is not a key to the instance's environment: a config
+    sent for a dry run that puts ${VAR} in core settings (match.path,
+    health_check.path) or in a block scalar gets "changed (not shown)", and so
+    do header values that look secret, in match.headers and in a plugin's
+    headers that the old config did not have."""
+    s, admin, one, two, conf = running
+    with_headers_plugin(s, admin, conf)
+    port = int(conf["listen"][0]["address"].rsplit(":", 1)[1])
+    body = SECRET_BODY % {"port": port, "admin": admin, "one": one.address}
+
+    r = dry_run(admin, data=body)
+    assert r.status_code == 200, r.text
+    for secret in (TOKEN, DB_PASSWORD, "literal-one", "literal-two", "literal-three"):
+        assert secret not in r.text
+    changes = {c["name"]: c["details"] for c in r.json()["changes"]}
+    assert changes["app"] == ["health_check off -> on"]
+    assert changes["all"] == [
+        "match.path changed (not shown)",
+        'match.headers (none) -> {Authorization: (not shown)}',
+        "headers.request.add.X-Via (unset) -> (set)",
+        "headers.request.set.Authorization (unset) -> (set)",
+        "headers.request.set.X-Api-Key (unset) -> (set)",
+    ]
+
+    # The same file through the CLI: the instance expands it with its own
+    # environment (the CLI's DB_PASSWORD is another), and shows neither.
+    rc, out, err = diff_cli(write(tmp_path, body, "secret.yaml"), DB_PASSWORD="the-cli-one")
+    assert rc == 0, err
+    for secret in (TOKEN, DB_PASSWORD, "the-cli-one", "literal-two"):
+        assert secret not in out + err
+    assert "~ route all: match.path changed (not shown); " in out
+
+
+ENV_ERRORS = """workers: ${DB_PASSWORD}
+listen: [{address: "127.0.0.1:%(port)d"}]
+admin: {address: "127.0.0.1:%(admin)d", token: "${SLUICE_ADMIN_TOKEN}"}
+upstreams:
+  app:
+    targets: ["127.0.0.1:${DB_PASSWORD}"]
+    timeouts: {connect: "${DB_PASSWORD}"}
+routes:
+  - {name: all, match: {path: /}, upstream: "${DB_PASSWORD}"}
+"""
+
+
+def test_the_errors_of_a_config_sent_for_a_dry_run_never_quote_the_environment(running):
+    """A value from ${VAR} put where it cannot be valid is an error that says
+    where it is and what is wrong, without quoting the value."""
+    s, admin, one, two, conf = running
+    port = int(conf["listen"][0]["address"].rsplit(":", 1)[1])
+    r = dry_run(admin, data=ENV_ERRORS % {"port": port, "admin": admin})
+    assert r.status_code == 400, r.text
+    report = r.json()["message"]
+    assert r.json()["errors"] == 4, report
+    assert DB_PASSWORD not in r.text
+    assert "(request body):1:10: error: workers: " in report
+    assert "(request body):6:15: error: upstreams.app.targets[0]: " in report
+    assert "(request body):7:25: error: upstreams.app.timeouts.connect: " in report
+    assert "(request body):9:45: error: routes[0].upstream: " in report
+    assert "from the environment" in report and "(not shown)" in report
+    assert '${DB_PASSWORD}' in report  # the source lines are quoted as written
+
+
+def test_a_query_part_that_decodes_to_nul_is_refused_not_cut_short(running):
+    """?dry_run%00junk=1 is not ?dry_run=1 (nor, worse, a real reload)."""
+    s, admin, one, two, conf = running
+    new, _ = changed_config(conf, two)
+    s.write_config(new)
+    for query in ("dry_run%00junk=1", "dry_run=1%00", "dry_run=%0A1"):
+        r = dry_run(admin, query)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_parameter"
+        assert r.json()["parameter"] == query
+        assert "control character" in r.json()["message"]
+    assert status(admin)["generation"] == 1 and served_by(s) == "one"
+
+
+def test_the_cli_takes_the_token_from_a_file_or_the_environment_not_only_argv(running, tmp_path):
+    """The file has no admin.token: the CLI's SLUICE_ADMIN_TOKEN, or
+    --token-file, gives it (--token would show it to every local user)."""
+    s, admin, one, two, conf = running
+    new = copy.deepcopy(conf)
+    del new["admin"]["token"]
+    path = write(tmp_path, new, "no-token.yaml")
+    lines = [f"{path}: configuration ok", "~ setting admin: token (set) -> (unset)",
+             f"1 change against generation 1 at 127.0.0.1:{admin} (nothing applied)"]
+
+    rc, out, err = diff_cli(path)  # SLUICE_ADMIN_TOKEN in the CLI's environment
+    assert rc == 0, err
+    assert out.splitlines() == lines
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    rc, out, err = diff_cli(path, "--token-file", str(token_file), env_token=None)
+    assert rc == 0, err
+    assert out.splitlines() == lines
+
+    rc, out, err = diff_cli(path, env_token=None)
+    assert rc == 2 and "refused the token (401)" in err
+
+    token_file.write_text("\n")
+    rc, out, err = diff_cli(path, "--token-file", str(token_file), env_token=None)
+    assert rc == 2 and "no token on its first line" in err
+    rc, out, err = diff_cli(path, "--token-file", str(tmp_path / "missing"), env_token=None)
+    assert rc == 2 and "--token-file" in err
+    rc, out, err = diff_cli(path, "--token-file", str(token_file), "--token", "x")
+    assert rc == 2 and "not both" in err

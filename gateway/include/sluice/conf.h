@@ -43,6 +43,12 @@ struct sl_node {
     /* The loader found this node unusable (an unset ${VAR}, a duplicate key)
      * and reported it: getters fail on it without a second message. */
     bool invalid;
+    /* Its text came (in part) from the environment: a ${VAR} was replaced
+     * by a variable's value (a default written in the file does not count).
+     * Such a value is never shown in a config diff, nor quoted in an
+     * error about it. */
+    bool from_env;
+    bool key_from_env;   /* the same for this node's key */
     const char *problem; /* loader's message, reported once the tree is built */
     bool problem_at_key;
     const char *text; /* SL_NODE_SCALAR: the value, NUL-terminated */

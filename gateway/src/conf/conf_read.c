@@ -9,6 +9,7 @@
  */
 #include "conf/conf_read.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <inttypes.h>
@@ -90,6 +91,63 @@ static void append(struct sl_conf_ctx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+void sl__conf_env_value(struct sl_conf_ctx *ctx, const char *value, size_t len)
+{
+    struct sl_env_value *v;
+
+    if (len == 0)
+        return;
+    for (v = ctx->env_values; v != NULL; v = v->next)
+        if (v->len == len && memcmp(v->value, value, len) == 0)
+            return;
+    v = sl_arena_alloc(ctx->arena, sizeof(*v));
+    v->value = sl_arena_strndup(ctx->arena, value, len);
+    v->len = len;
+    v->next = ctx->env_values;
+    ctx->env_values = v;
+}
+
+/* Does v's value start at p, in a message that starts at start? A short
+ * value ("1", "on") counts only as a whole word, lest it eat other text. */
+static bool env_at(const char *start, const char *p, const struct sl_env_value *v)
+{
+    if (strncmp(p, v->value, v->len) != 0)
+        return false;
+    if (v->len >= 4)
+        return true;
+    return (p == start || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[v->len]);
+}
+
+/* Replace in s (a message, or a key path: keys are expanded too) every
+ * value ${VAR} brought in by "(not shown)". */
+static void hide_env(const struct sl_conf_ctx *ctx, char *s, size_t size)
+{
+    char out[1024];
+    size_t o = 0;
+    const char *p = s;
+
+    if (ctx->env_values == NULL)
+        return;
+    while (*p && o + 1 < sizeof(out)) {
+        const struct sl_env_value *v = ctx->env_values;
+
+        while (v != NULL && !env_at(s, p, v))
+            v = v->next;
+        if (v == NULL) {
+            out[o++] = *p++;
+            continue;
+        }
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "(not shown)");
+        if (o >= sizeof(out))
+            o = sizeof(out) - 1;
+        p += v->len;
+    }
+    if (o >= size)
+        o = size - 1;
+    memcpy(s, out, o);
+    s[o] = '\0';
+}
+
 void sl__conf_path(const struct sl_node *n, char *buf, size_t size)
 {
     const struct sl_node *chain[64];
@@ -163,15 +221,18 @@ static void quote_line(struct sl_conf_ctx *ctx, int line, int col)
 static void report(struct sl_conf_ctx *ctx, bool warning, int line, int col, const char *path,
                    const char *fmt, va_list ap)
 {
-    char msg[1024];
+    char msg[1024], where[512];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    hide_env(ctx, msg, sizeof(msg));
     if (warning)
         ctx->warnings++;
     else
         ctx->errors++;
+    snprintf(where, sizeof(where), "%s", path && path[0] ? path : "");
+    hide_env(ctx, where, sizeof(where));
     append(ctx, "%s:%d:%d: %s: %s%s%s\n", ctx->file, line, col, warning ? "warning" : "error",
-           path && path[0] ? path : "", path && path[0] ? ": " : "", msg);
+           where, where[0] ? ": " : "", msg);
     quote_line(ctx, line, col);
 }
 
@@ -240,6 +301,7 @@ void sl__conf_file_error(struct sl_conf_ctx *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    hide_env(ctx, msg, sizeof(msg));
     ctx->errors++;
     append(ctx, "%s: error: %s\n", ctx->file, msg);
 }
@@ -268,11 +330,14 @@ const char *sl_node_type_name(const struct sl_node *n)
     }
 }
 
-/* "a map", "a list" or the scalar quoted, to say what was found. */
+/* "a map", "a list" or the scalar quoted, to say what was found (not a
+ * value from ${VAR}: cut to 60 characters, it could escape hide_env()). */
 static const char *found(const struct sl_node *n, char *buf, size_t size)
 {
     if (n->type != SL_NODE_SCALAR)
         return sl_node_type_name(n);
+    if (n->from_env)
+        return "a value from the environment (not shown)";
     snprintf(buf, size, "\"%.60s%s\"", n->text, n->len > 60 ? "..." : "");
     return buf;
 }
@@ -308,6 +373,7 @@ int sl_conf_keys(struct sl_conf_ctx *ctx, const struct sl_node *node, const char
                     len += (size_t)r;
             }
             sl__conf_path(c, path, sizeof(path));
+            hide_env(ctx, path, sizeof(path));
             ctx->errors++;
             append(ctx, "%s:%d:%d: error: %s: unknown key (expected one of: %s)\n", ctx->file,
                    c->key_line, c->key_col, path, known);
@@ -329,6 +395,7 @@ static int lookup(struct sl_conf_ctx *ctx, const struct sl_node *map, const char
         char path[512];
 
         sl__conf_path(map, path, sizeof(path));
+        hide_env(ctx, path, sizeof(path));
         ctx->errors++;
         append(ctx, "%s:%d:%d: error: %s%s%s: required key is missing\n", ctx->file, map->line,
                map->col, path, path[0] ? "." : "", key);

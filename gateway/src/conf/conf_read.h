@@ -33,8 +33,15 @@ struct sl_conf_ctx {
     /* The config reader's: the index of the upstream called name (0), or
      * -1 with *known set to how many upstreams there are. */
     int (*find_upstream)(struct sl_conf_ctx *ctx, const char *name, unsigned *index, size_t *known);
-    void *config;                   /* what find_upstream looks in */
-    struct sl_secret_line *secrets; /* lines never quoted (sl_conf_secret()) */
+    void *config;                    /* what find_upstream looks in */
+    struct sl_secret_line *secrets;  /* lines never quoted (sl_conf_secret()) */
+    struct sl_env_value *env_values; /* what ${VAR} brought in: never in a message */
+};
+
+struct sl_env_value {
+    const char *value; /* a copy, in the arena */
+    size_t len;
+    struct sl_env_value *next;
 };
 
 struct sl_secret_line {
@@ -75,6 +82,14 @@ void sl__conf_syntax_error(struct sl_conf_ctx *ctx, int line, int col, const cha
 /* An error about the whole file (cannot read it, say): "FILE: error: msg". */
 void sl__conf_file_error(struct sl_conf_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Note that the loader replaced a ${VAR} by value (len bytes, copied): no
+ * message reported through ctx from now on quotes it (it
+ * reads "(not shown)"), since a dry run answers whoever holds the admin
+ * token with the report of a config they sent.
+ */
+void sl__conf_env_value(struct sl_conf_ctx *ctx, const char *value, size_t len);
 
 /* The dotted path of a node ("routes[0].plugins.jwt"), into buf. */
 void sl__conf_path(const struct sl_node *n, char *buf, size_t size);

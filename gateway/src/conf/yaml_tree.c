@@ -55,12 +55,17 @@ static struct sl_node *new_node(struct loader *ld, enum sl_node_type type, yaml_
     return n;
 }
 
-char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char **missing)
+/* sl__env_expand(), also saying in *used whether a variable's value (not
+ * a default written in the text) went into the result, and giving each
+ * such value to ctx (if not NULL), which keeps it out of its messages. */
+static char *expand(struct sl_arena *a, const char *s, size_t len, const char **missing, bool *used,
+                    struct sl_conf_ctx *ctx)
 {
     size_t cap = len + 1, n = 0, i = 0;
     char *out = sl__xmalloc(cap), *res;
 
     *missing = NULL;
+    *used = false;
     while (i < len) {
         const char *name, *def = NULL, *val;
         size_t nlen, dlen = 0, vlen, j;
@@ -114,6 +119,9 @@ char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char *
             vlen = dlen;
         } else {
             vlen = strlen(val);
+            *used = true;
+            if (ctx != NULL)
+                sl__conf_env_value(ctx, val, vlen);
         }
         if (n + vlen + (len - j) + 1 > cap) {
             cap = n + vlen + (len - j) + 1;
@@ -126,6 +134,13 @@ char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char *
     res = sl_arena_strndup(a, out, n);
     free(out);
     return res;
+}
+
+char *sl__env_expand(struct sl_arena *a, const char *s, size_t len, const char **missing)
+{
+    bool used;
+
+    return expand(a, s, len, missing, &used, NULL);
 }
 
 static struct sl_node *parse_node(struct loader *ld, yaml_event_t *ev);
@@ -208,7 +223,10 @@ static struct sl_node *scalar(struct loader *ld, yaml_event_t *ev)
         flag(ld, n, false, "a NUL character (\\0) cannot be part of a value");
         return n;
     }
-    expanded = sl__env_expand(ld->arena, text, len, &missing);
+    /* Marked here, where the substitution happens, so that nothing later
+     * has to guess from the source text (a block scalar or a quoted string
+     * spans lines) whether a value is the environment's. */
+    expanded = expand(ld->arena, text, len, &missing, &n->from_env, ld->ctx);
     if (expanded == NULL) {
         n->text = "";
         flag(ld, n, false, "environment variable \"%s\" is not set", missing);
@@ -266,6 +284,7 @@ static struct sl_node *collection(struct loader *ld, yaml_event_t *start, bool m
 
             *entry = *val;
             entry->key = key->text;
+            entry->key_from_env = key->from_env;
             entry->key_line = key->line;
             entry->key_col = key->col;
             entry->parent = n;

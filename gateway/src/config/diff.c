@@ -13,6 +13,7 @@ void sl__diff_init(struct sl_diff *d, struct sl_arena *a)
     d->head = NULL;
     d->tail = &d->head;
     d->n = 0;
+    d->from_a = d->from_b = NULL;
 }
 
 struct sl_diff_change *sl__diff_begin(struct sl_diff *d, const char *kind, const char *name,
@@ -23,6 +24,7 @@ struct sl_diff_change *sl__diff_begin(struct sl_diff *d, const char *kind, const
     c->kind = kind;
     c->name = name;
     c->op = op;
+    d->from_a = d->from_b = NULL;
     return c;
 }
 

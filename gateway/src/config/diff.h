@@ -14,8 +14,10 @@
  * longer has in the old order.
  *
  * A detail never shows a secret: a value under a key that names one
- * (token, password, secret, keys, authorization, cookie...) and any value
- * written with ${VAR} is reported as "changed (not shown)".
+ * (token, password, secret, keys, authorization, cookie...), a header's
+ * value whose name looks secret, and any value (or name) that came from
+ * the environment through ${VAR} (the loader marks those nodes) is
+ * reported as "changed (not shown)".
  */
 #ifndef SL_CONFIG_DIFF_H
 #define SL_CONFIG_DIFF_H
@@ -48,14 +50,16 @@ struct sl_diff {
     struct sl_arena *arena;
     struct sl_diff_change *head, **tail;
     size_t n;
+    /* While a change is compared: the YAML nodes its fields were read from
+     * (diff_fields.h, sl__diff_from()), to tell values from ${VAR}. */
+    const struct sl_node *from_a, *from_b;
 };
 
-/* One side of a comparison: a checked config and the text it was read from
- * (to tell values written with ${VAR}, which are never shown). Borrowed. */
+/* One side of a comparison: a checked config (its YAML tree, which the
+ * config's nodes lead up to, says which values came from ${VAR}).
+ * Borrowed. */
 struct sl_diff_side {
     const struct sl_config *conf;
-    const char *text;
-    size_t len;
 };
 
 /* Start an empty list whose changes are allocated in a (borrowed). */

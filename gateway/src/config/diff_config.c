@@ -13,37 +13,59 @@
 
 /* -- top-level settings --------------------------------------------------------- */
 
-static void restart_str(struct sl_diff *d, const char *key, const char *a, const char *b)
+/* A change of the top-level setting key, whose fields are read under it
+ * on each side (to tell values from ${VAR}). */
+static struct sl_diff_change *setting(struct sl_diff *d, const char *key, const struct sl_node *ra,
+                                      const struct sl_node *rb)
 {
     struct sl_diff_change *c = sl__diff_begin(d, "setting", key, SL_DIFF_CHANGED);
 
+    sl__diff_from(d, sl_node_get(ra, key), sl_node_get(rb, key));
+    return c;
+}
+
+static void restart_str(struct sl_diff *d, const char *key, const char *a, const char *b,
+                        const struct sl_node *ra, const struct sl_node *rb)
+{
+    struct sl_diff_change *c = setting(d, key, ra, rb);
+
     if (a != b && (a == NULL || b == NULL || strcmp(a, b) != 0))
         sl__diff_detail(d, c, "%s -> %s (takes a restart: a reload keeps the running one)",
-                        a ? a : "(unset)", b ? b : "(unset)");
+                        sl__diff_hidden(d, "") && a ? "(not shown)"
+                        : a                         ? a
+                                                    : "(unset)",
+                        sl__diff_hidden(d, "") && b ? "(not shown)"
+                        : b                         ? b
+                                                    : "(unset)");
     sl__diff_end(d, c);
 }
 
 static void scalars(struct sl_diff *d, const struct sl_config *a, const struct sl_config *b)
 {
-    struct sl_diff_change *c = sl__diff_begin(d, "setting", "workers", SL_DIFF_CHANGED);
+    const struct sl_node *ra = sl__diff_root(a), *rb = sl__diff_root(b);
+    struct sl_diff_change *c = setting(d, "workers", ra, rb);
 
-    if (a->workers != b->workers)
+    if (a->workers != b->workers && sl__diff_hidden(d, ""))
+        sl__diff_detail(d, c,
+                        "changed (not shown; takes a restart: a reload keeps the running "
+                        "workers)");
+    else if (a->workers != b->workers)
         sl__diff_detail(d, c, "%u -> %u (takes a restart: a reload keeps the running workers)",
                         a->workers, b->workers);
     sl__diff_end(d, c);
-    c = sl__diff_begin(d, "setting", "shutdown_timeout", SL_DIFF_CHANGED);
+    c = setting(d, "shutdown_timeout", ra, rb);
     sl__diff_ms(d, c, "", a->shutdown_timeout_ms, b->shutdown_timeout_ms);
     sl__diff_end(d, c);
-    restart_str(d, "user", a->user, b->user);
-    restart_str(d, "group", a->group, b->group);
+    restart_str(d, "user", a->user, b->user, ra, rb);
+    restart_str(d, "group", a->group, b->group, ra, rb);
 
-    c = sl__diff_begin(d, "setting", "limits", SL_DIFF_CHANGED);
+    c = setting(d, "limits", ra, rb);
     sl__diff_size(d, c, "max_header_bytes", a->max_header_bytes, b->max_header_bytes);
     sl__diff_size(d, c, "max_body_bytes", a->max_body_bytes, b->max_body_bytes);
     sl__diff_uint(d, c, "max_connections", a->max_connections, b->max_connections);
     sl__diff_end(d, c);
 
-    c = sl__diff_begin(d, "setting", "timeouts", SL_DIFF_CHANGED);
+    c = setting(d, "timeouts", ra, rb);
     sl__diff_ms(d, c, "client_header", a->client_header_ms, b->client_header_ms);
     sl__diff_ms(d, c, "client_body", a->client_body_ms, b->client_body_ms);
     sl__diff_ms(d, c, "client_idle", a->client_idle_ms, b->client_idle_ms);
@@ -61,7 +83,7 @@ static const char *access_name(const struct sl_config *c)
 static void logs(struct sl_diff *d, const struct sl_config *a, const struct sl_config *b)
 {
     static const char *const levels[] = {"error", "warn", "info", "debug"};
-    struct sl_diff_change *c = sl__diff_begin(d, "setting", "log", SL_DIFF_CHANGED);
+    struct sl_diff_change *c = setting(d, "log", sl__diff_root(a), sl__diff_root(b));
 
     if (a->log_level != b->log_level && a->log_level >= 0 && a->log_level <= 3 &&
         b->log_level >= 0 && b->log_level <= 3)
@@ -81,11 +103,13 @@ static enum sl_diff_op presence(bool a, bool b)
 
 static void admin_redis(struct sl_diff *d, const struct sl_config *a, const struct sl_config *b)
 {
+    const struct sl_node *ra = sl__diff_root(a), *rb = sl__diff_root(b);
     struct sl_diff_change *c;
 
     if (a->admin_address != NULL || b->admin_address != NULL) {
         c = sl__diff_begin(d, "setting", "admin",
                            presence(a->admin_address != NULL, b->admin_address != NULL));
+        sl__diff_from(d, sl_node_get(ra, "admin"), sl_node_get(rb, "admin"));
         if (c->op == SL_DIFF_CHANGED) {
             sl__diff_str(d, c, "address", a->admin_address, b->admin_address);
             sl__diff_secret(d, c, "token", a->admin_token, b->admin_token);
@@ -96,6 +120,7 @@ static void admin_redis(struct sl_diff *d, const struct sl_config *a, const stru
         const struct sl_redis_conf *x = a->redis, *y = b->redis;
 
         c = sl__diff_begin(d, "setting", "redis", presence(x != NULL, y != NULL));
+        sl__diff_from(d, sl_node_get(ra, "redis"), sl_node_get(rb, "redis"));
         if (c->op == SL_DIFF_CHANGED) {
             sl__diff_str(d, c, "address", x->address, y->address);
             sl__diff_secret(d, c, "password", x->password, y->password);
@@ -109,17 +134,18 @@ static void admin_redis(struct sl_diff *d, const struct sl_config *a, const stru
 static void header_settings(struct sl_diff *d, const struct sl_config *a, const struct sl_config *b)
 {
     static const char *const underscores[] = {"drop", "reject", "allow"};
+    const struct sl_node *ra = sl__diff_root(a), *rb = sl__diff_root(b);
     struct sl_diff_change *c;
 
-    c = sl__diff_begin(d, "setting", "headers_with_underscores", SL_DIFF_CHANGED);
+    c = setting(d, "headers_with_underscores", ra, rb);
     sl__diff_str(d, c, "", underscores[a->headers.underscores],
                  underscores[b->headers.underscores]);
     sl__diff_end(d, c);
-    c = sl__diff_begin(d, "setting", "request_trailers", SL_DIFF_CHANGED);
+    c = setting(d, "request_trailers", ra, rb);
     sl__diff_str(d, c, "", a->headers.forward_trailers ? "forward" : "drop",
                  b->headers.forward_trailers ? "forward" : "drop");
     sl__diff_end(d, c);
-    c = sl__diff_begin(d, "setting", "via", SL_DIFF_CHANGED);
+    c = setting(d, "via", ra, rb);
     sl__diff_str(d, c, "", a->headers.via ? a->headers.via : "off",
                  b->headers.via ? b->headers.via : "off");
     sl__diff_end(d, c);
@@ -135,8 +161,8 @@ static void settings(struct sl_diff *d, const struct sl_diff_side *sa,
     logs(d, a, b);
     admin_redis(d, a, b);
     c = sl__diff_begin(d, "setting", "trusted_proxies", SL_DIFF_CHANGED);
-    sl__diff_nodes(d, c, "", sl_node_get(sl__diff_root(a), "trusted_proxies"), sa,
-                   sl_node_get(sl__diff_root(b), "trusted_proxies"), sb);
+    sl__diff_nodes(d, c, "", sl_node_get(sl__diff_root(a), "trusted_proxies"),
+                   sl_node_get(sl__diff_root(b), "trusted_proxies"));
     sl__diff_end(d, c);
     header_settings(d, a, b);
 }
@@ -156,13 +182,18 @@ static const struct sl_listen_conf *find_listen(const struct sl_config *c,
 /* An opaque tls: section (a listener's, an upstream's): on, off, or what
  * changed in it. */
 static void tls_section(struct sl_diff *d, struct sl_diff_change *c, bool on_a, bool on_b,
-                        const struct sl_node *a, const struct sl_diff_side *sa,
-                        const struct sl_node *b, const struct sl_diff_side *sb)
+                        const struct sl_node *a, const struct sl_node *b)
 {
     if (on_a != on_b)
         sl__diff_detail(d, c, "tls %s -> %s", on_a ? "on" : "off", on_b ? "on" : "off");
     else if (on_a)
-        sl__diff_nodes(d, c, "tls", a, sa, b, sb);
+        sl__diff_nodes(d, c, "tls", a, b);
+}
+
+/* A listener's name (its address), unless that came from ${VAR}. */
+static const char *listen_name(const struct sl_listen_conf *l)
+{
+    return sl__diff_name(l->address, sl__diff_env(sl_node_get(l->node, "address")));
 }
 
 static void listeners(struct sl_diff *d, const struct sl_diff_side *sa,
@@ -173,18 +204,19 @@ static void listeners(struct sl_diff *d, const struct sl_diff_side *sa,
     for (size_t i = 0; i < b->n_listen; i++) {
         const struct sl_listen_conf *l = &b->listen[i], *o = find_listen(a, l);
         struct sl_diff_change *c =
-            sl__diff_begin(d, "listener", l->address, o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
+            sl__diff_begin(d, "listener", listen_name(l), o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
 
         if (o != NULL)
-            tls_section(d, c, o->tls != NULL, l->tls != NULL, sl_node_get(o->node, "tls"), sa,
-                        sl_node_get(l->node, "tls"), sb);
+            tls_section(d, c, o->tls != NULL, l->tls != NULL, sl_node_get(o->node, "tls"),
+                        sl_node_get(l->node, "tls"));
         else if (l->tls != NULL)
             sl__diff_detail(d, c, "tls");
         sl__diff_end(d, c);
     }
     for (size_t i = 0; i < a->n_listen; i++)
         if (find_listen(b, &a->listen[i]) == NULL)
-            sl__diff_end(d, sl__diff_begin(d, "listener", a->listen[i].address, SL_DIFF_REMOVED));
+            sl__diff_end(
+                d, sl__diff_begin(d, "listener", listen_name(&a->listen[i]), SL_DIFF_REMOVED));
 }
 
 /* -- upstreams, by name ------------------------------------------------------------ */
@@ -220,6 +252,7 @@ static void target_name(struct sl_sbuf *b, char sign, const struct sl_target_con
 static void targets(struct sl_diff *d, struct sl_diff_change *c, const struct sl_upstream_conf *a,
                     const struct sl_upstream_conf *b)
 {
+    size_t before = c->n_details;
     struct sl_sbuf set = {0};
 
     for (size_t i = 0; i < b->n_targets; i++)
@@ -242,6 +275,12 @@ static void targets(struct sl_diff *d, struct sl_diff_change *c, const struct sl
         snprintf(what, sizeof(what), "target %s backup", t->ip);
         sl__diff_bool(d, c, what, o->backup, t->backup);
     }
+    /* A target written with ${VAR} (its address, its weight): the details
+     * just written would show it, or what it resolved to. */
+    if (c->n_details > before && sl__diff_hidden(d, "targets")) {
+        c->n_details = before;
+        sl__diff_detail(d, c, "targets changed (not shown)");
+    }
 }
 
 static void health(struct sl_diff *d, struct sl_diff_change *c, const struct sl_health_conf *a,
@@ -249,6 +288,10 @@ static void health(struct sl_diff *d, struct sl_diff_change *c, const struct sl_
 {
     char x[16], y[16];
 
+    if (a->enabled != b->enabled && sl__diff_hidden_scalar(d, "health_check")) {
+        sl__diff_detail(d, c, "health_check changed (not shown)");
+        return;
+    }
     if (a->enabled != b->enabled) {
         sl__diff_detail(d, c, "health_check %s -> %s", a->enabled ? "on" : "off",
                         b->enabled ? "on" : "off");
@@ -267,16 +310,31 @@ static void health(struct sl_diff *d, struct sl_diff_change *c, const struct sl_
     sl__diff_str(d, c, "health_check.expect", x, y);
 }
 
+/* The YAML node upstream u of c was read from. */
+static const struct sl_node *upstream_node(const struct sl_config *c,
+                                           const struct sl_upstream_conf *u)
+{
+    return sl_node_get(sl_node_get(sl__diff_root(c), "upstreams"), u->name);
+}
+
+/* An upstream's name (its key), unless that came from ${VAR}. */
+static const char *upstream_name(const struct sl_config *c, const struct sl_upstream_conf *u)
+{
+    const struct sl_node *n = upstream_node(c, u);
+
+    return sl__diff_name(u->name, n != NULL && n->key_from_env);
+}
+
 static void upstream(struct sl_diff *d, struct sl_diff_change *c, const struct sl_upstream_conf *a,
                      const struct sl_diff_side *sa, const struct sl_upstream_conf *b,
                      const struct sl_diff_side *sb)
 {
     static const char *const balances[] = {"round_robin", "least_conn", "hash", "p2c"};
-    const struct sl_node *na =
-        sl_node_get(sl_node_get(sl__diff_root(sa->conf), "upstreams"), a->name);
-    const struct sl_node *nb =
-        sl_node_get(sl_node_get(sl__diff_root(sb->conf), "upstreams"), b->name);
+    const struct sl_node *na = upstream_node(sa->conf, a), *nb = upstream_node(sb->conf, b);
+    bool passive_env;
 
+    sl__diff_from(d, na, nb);
+    passive_env = sl__diff_hidden_scalar(d, "passive");
     targets(d, c, a, b);
     sl__diff_str(d, c, "balance", balances[a->balance], balances[b->balance]);
     if (a->balance == SL_BALANCE_HASH || b->balance == SL_BALANCE_HASH)
@@ -287,7 +345,9 @@ static void upstream(struct sl_diff *d, struct sl_diff_change *c, const struct s
     sl__diff_ms(d, c, "timeouts.send", a->send_ms, b->send_ms);
     sl__diff_uint(d, c, "retries", a->retries, b->retries);
     health(d, c, &a->health, &b->health);
-    if ((a->passive_failures != 0) != (b->passive_failures != 0)) {
+    if ((a->passive_failures != 0) != (b->passive_failures != 0) && passive_env) {
+        sl__diff_detail(d, c, "passive changed (not shown)");
+    } else if ((a->passive_failures != 0) != (b->passive_failures != 0)) {
         sl__diff_detail(d, c, "passive %s -> %s", a->passive_failures ? "on" : "off",
                         b->passive_failures ? "on" : "off");
     } else if (a->passive_failures != 0) {
@@ -295,8 +355,8 @@ static void upstream(struct sl_diff *d, struct sl_diff_change *c, const struct s
         sl__diff_ms(d, c, "passive.eject", a->passive_eject_ms, b->passive_eject_ms);
     }
     sl__diff_ms(d, c, "resolve_interval", a->resolve_interval_ms, b->resolve_interval_ms);
-    tls_section(d, c, a->tls != NULL, b->tls != NULL, sl_node_get(na, "tls"), sa,
-                sl_node_get(nb, "tls"), sb);
+    tls_section(d, c, a->tls != NULL, b->tls != NULL, sl_node_get(na, "tls"),
+                sl_node_get(nb, "tls"));
 }
 
 static void upstreams(struct sl_diff *d, const struct sl_diff_side *sa,
@@ -307,7 +367,7 @@ static void upstreams(struct sl_diff *d, const struct sl_diff_side *sa,
     for (size_t i = 0; i < b->n_upstreams; i++) {
         const struct sl_upstream_conf *u = &b->upstreams[i], *o = find_upstream(a, u->name);
         struct sl_diff_change *c =
-            sl__diff_begin(d, "upstream", u->name, o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
+            sl__diff_begin(d, "upstream", upstream_name(b, u), o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
 
         if (o != NULL)
             upstream(d, c, o, sa, u, sb);
@@ -315,7 +375,8 @@ static void upstreams(struct sl_diff *d, const struct sl_diff_side *sa,
     }
     for (size_t i = 0; i < a->n_upstreams; i++)
         if (find_upstream(b, a->upstreams[i].name) == NULL)
-            sl__diff_end(d, sl__diff_begin(d, "upstream", a->upstreams[i].name, SL_DIFF_REMOVED));
+            sl__diff_end(d, sl__diff_begin(d, "upstream", upstream_name(a, &a->upstreams[i]),
+                                           SL_DIFF_REMOVED));
 }
 
 void sl__config_diff(struct sl_diff *d, const struct sl_diff_side *old,

@@ -26,12 +26,82 @@ static void add(struct sl_diff *d, struct sl_diff_change *c, const char *what, c
     sl__diff_detail(d, c, "%s%s%s -> %s", what, what[0] ? " " : "", a, b);
 }
 
+/* -- values from the environment ---------------------------------------------- */
+
+bool sl__diff_env(const struct sl_node *n)
+{
+    if (n == NULL)
+        return false;
+    if (n->from_env)
+        return true;
+    if (n->type == SL_NODE_MAP || n->type == SL_NODE_SEQ)
+        for (size_t i = 0; i < n->n; i++)
+            if (n->items[i]->key_from_env || sl__diff_env(n->items[i]))
+                return true;
+    return false;
+}
+
+void sl__diff_from(struct sl_diff *d, const struct sl_node *a, const struct sl_node *b)
+{
+    d->from_a = a;
+    d->from_b = b;
+}
+
+/* The node at the dotted key path what under n ("" is n itself), or NULL. */
+static const struct sl_node *at(const struct sl_node *n, const char *what)
+{
+    char key[128];
+
+    while (n != NULL && what[0]) {
+        const char *dot = strchr(what, '.');
+        size_t len = dot ? (size_t)(dot - what) : strlen(what);
+
+        if (len >= sizeof(key))
+            return NULL;
+        memcpy(key, what, len);
+        key[len] = '\0';
+        n = sl_node_get(n, key);
+        what += len + (dot != NULL);
+    }
+    return n;
+}
+
+bool sl__diff_hidden(const struct sl_diff *d, const char *what)
+{
+    return sl__diff_env(at(d->from_a, what)) || sl__diff_env(at(d->from_b, what));
+}
+
+bool sl__diff_hidden_scalar(const struct sl_diff *d, const char *what)
+{
+    const struct sl_node *a = at(d->from_a, what), *b = at(d->from_b, what);
+
+    return (a != NULL && a->from_env) || (b != NULL && b->from_env);
+}
+
+const char *sl__diff_name(const char *name, bool env)
+{
+    return env ? "(not shown)" : name;
+}
+
+/* The detail for two values of which one came from the environment. */
+static void not_shown(struct sl_diff *d, struct sl_diff_change *c, const char *what, bool has_a,
+                      bool has_b)
+{
+    if (has_a != has_b)
+        add(d, c, what, has_a ? "(set)" : "(unset)", has_b ? "(set)" : "(unset)");
+    else
+        sl__diff_detail(d, c, "%s%schanged (not shown)", what, what[0] ? " " : "");
+}
+
 void sl__diff_str(struct sl_diff *d, struct sl_diff_change *c, const char *what, const char *a,
                   const char *b)
 {
     if (a == b || (a != NULL && b != NULL && strcmp(a, b) == 0))
         return;
-    add(d, c, what, unset(a), unset(b));
+    if (sl__diff_hidden(d, what))
+        not_shown(d, c, what, a != NULL, b != NULL);
+    else
+        add(d, c, what, unset(a), unset(b));
 }
 
 void sl__diff_uint(struct sl_diff *d, struct sl_diff_change *c, const char *what, uint64_t a,
@@ -41,6 +111,10 @@ void sl__diff_uint(struct sl_diff *d, struct sl_diff_change *c, const char *what
 
     if (a == b)
         return;
+    if (sl__diff_hidden(d, what)) {
+        not_shown(d, c, what, true, true);
+        return;
+    }
     snprintf(x, sizeof(x), "%" PRIu64, a);
     snprintf(y, sizeof(y), "%" PRIu64, b);
     add(d, c, what, x, y);
@@ -72,7 +146,9 @@ void sl__diff_ms(struct sl_diff *d, struct sl_diff_change *c, const char *what, 
 {
     char x[32], y[32];
 
-    if (a != b)
+    if (a != b && sl__diff_hidden(d, what))
+        not_shown(d, c, what, true, true);
+    else if (a != b)
         add(d, c, what, sl__diff_fmt_ms(x, a), sl__diff_fmt_ms(y, b));
 }
 
@@ -97,13 +173,17 @@ void sl__diff_size(struct sl_diff *d, struct sl_diff_change *c, const char *what
 {
     char x[32], y[32];
 
-    if (a != b)
+    if (a != b && sl__diff_hidden(d, what))
+        not_shown(d, c, what, true, true);
+    else if (a != b)
         add(d, c, what, fmt_size(x, a), fmt_size(y, b));
 }
 
 void sl__diff_bool(struct sl_diff *d, struct sl_diff_change *c, const char *what, bool a, bool b)
 {
-    if (a != b)
+    if (a != b && sl__diff_hidden(d, what))
+        not_shown(d, c, what, true, true);
+    else if (a != b)
         add(d, c, what, a ? "true" : "false", b ? "true" : "false");
 }
 
@@ -169,57 +249,64 @@ bool sl__diff_nodes_equal(const struct sl_node *a, const struct sl_node *b)
     }
 }
 
-/* Does a key path name something secret? Case-insensitive substrings:
+/* Does a key name something secret? Case-insensitive substrings:
  * over-hiding a harmless value costs less than showing a secret. */
-static bool secret_path(const char *path)
+static bool has_word(const char *name, const char *const *words, size_t n_words)
 {
-    static const char *const words[] = {"secret", "password", "passwd", "token",   "authorization",
-                                        "cookie", "private",  "apikey", "api-key", "keys"};
     char low[256];
     size_t n = 0;
 
-    for (; path[n] && n < sizeof(low) - 1; n++)
-        low[n] = (char)tolower((unsigned char)path[n]);
+    for (; name[n] && n < sizeof(low) - 1; n++)
+        low[n] = (char)tolower((unsigned char)name[n]);
     low[n] = '\0';
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    for (size_t i = 0; i < n_words; i++)
         if (strstr(low, words[i]) != NULL)
             return true;
     return false;
 }
 
-/* Was a scalar of n written with ${VAR}? Its source, from its position to
- * the end of that line, is looked at: a false alarm hides a value, which
- * is the safe way to be wrong. */
-static bool from_env(const struct sl_node *n, const struct sl_diff_side *s)
+static bool secret_name(const char *name)
 {
-    const char *p, *end;
-    int line = 1;
+    static const char *const words[] = {"secret", "password", "passwd", "token",   "authorization",
+                                        "cookie", "private",  "apikey", "api-key", "keys"};
 
-    if (n == NULL || s == NULL || s->text == NULL)
-        return false;
-    if (n->type == SL_NODE_MAP || n->type == SL_NODE_SEQ) {
-        for (size_t i = 0; i < n->n; i++)
-            if (from_env(n->items[i], s))
-                return true;
-        return false;
-    }
-    if (n->type != SL_NODE_SCALAR)
-        return false;
-    p = s->text;
-    end = s->text + s->len;
-    while (p < end && line < n->line) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
+    return has_word(name, words, sizeof(words) / sizeof(words[0]));
+}
 
-        if (nl == NULL)
-            return false;
-        p = nl + 1;
-        line++;
-    }
-    if (n->col > 1)
-        p += n->col - 1 < end - p ? n->col - 1 : end - p;
-    for (; p + 1 < end && *p != '\n'; p++)
-        if (p[0] == '$' && p[1] == '{')
+bool sl__diff_secret_header(const char *name)
+{
+    static const char *const words[] = {"key", "auth", "session", "credential", "signature"};
+
+    return secret_name(name) || has_word(name, words, sizeof(words) / sizeof(words[0]));
+}
+
+/* A key under which header names map to values ("headers", "set", "add"
+ * under headers:...): its keys are read as header names. */
+static bool header_word(const char *key)
+{
+    static const char *const words[] = {"header"};
+
+    return has_word(key, words, 1);
+}
+
+/* Is the value of entry e, in map m, not to be shown? Its key names a
+ * secret; in a map of headers, the header looks secret; or e is the
+ * "value" beside a "header:" or "cookie:" that does ({header:
+ * Authorization, value: ...}, as split's rules are written). */
+static bool secret_entry(const struct sl_node *m, const struct sl_node *e, bool headers)
+{
+    static const char *const names[] = {"header", "cookie"};
+
+    if (secret_name(e->key) || (headers && sl__diff_secret_header(e->key)))
+        return true;
+    if (strcmp(e->key, "value") != 0)
+        return false;
+    for (size_t i = 0; i < 2; i++) {
+        const struct sl_node *h = sl_node_get(m, names[i]);
+
+        if (h != NULL && h->type == SL_NODE_SCALAR && sl__diff_secret_header(h->text))
             return true;
+    }
     return false;
 }
 
@@ -234,8 +321,9 @@ static bool plain(const struct sl_node *n)
     return true;
 }
 
-/* A value as flow-style YAML on one line (control characters escaped). */
-static void render(struct sl_sbuf *b, const struct sl_node *n)
+/* A value as flow-style YAML on one line (control characters escaped),
+ * each map entry that secret_entry() picks reading "(not shown)". */
+static void render(struct sl_sbuf *b, const struct sl_node *n, bool headers)
 {
     if (n == NULL) {
         sl__sbuf_lit(b, "(unset)");
@@ -250,22 +338,27 @@ static void render(struct sl_sbuf *b, const struct sl_node *n)
 
         sl__sbuf_lit(b, map ? "{" : "[");
         for (size_t i = 0; i < n->n && b->len < 4 * MAX_VALUE; i++) {
+            const struct sl_node *e = n->items[i];
+
             if (i)
                 sl__sbuf_lit(b, ", ");
             if (map)
-                sl__sbuf_printf(b, "%s: ", n->items[i]->key);
-            render(b, n->items[i]);
+                sl__sbuf_printf(b, "%s: ", e->key);
+            if (map && secret_entry(n, e, headers))
+                sl__sbuf_lit(b, "(not shown)");
+            else
+                render(b, e, headers || (map && header_word(e->key)));
         }
         sl__sbuf_lit(b, map ? "}" : "]");
     }
 }
 
-static const char *value(struct sl_diff *d, const struct sl_node *n)
+static const char *value(struct sl_diff *d, const struct sl_node *n, bool headers)
 {
     struct sl_sbuf b = {0};
     const char *out;
 
-    render(&b, n);
+    render(&b, n, headers);
     if (b.len > MAX_VALUE)
         out = sl_arena_printf(d->arena, "%.*s...", MAX_VALUE, b.p);
     else
@@ -274,40 +367,60 @@ static const char *value(struct sl_diff *d, const struct sl_node *n)
     return out;
 }
 
-/* One detail about the subtree at path, which differs. */
+/* One detail about the subtree at path, which differs (secret: a key on
+ * the way to it names a secret). */
 static void differ(struct sl_diff *d, struct sl_diff_change *c, const char *path,
-                   const struct sl_node *a, const struct sl_diff_side *sa, const struct sl_node *b,
-                   const struct sl_diff_side *sb)
+                   const struct sl_node *a, const struct sl_node *b, bool secret, bool headers)
 {
-    if (secret_path(path) || from_env(a, sa) || from_env(b, sb)) {
-        if (empty(a) != empty(b))
-            add(d, c, path, empty(a) ? "(unset)" : "(set)", empty(b) ? "(unset)" : "(set)");
-        else
-            sl__diff_detail(d, c, "%s changed (not shown)", path);
-        return;
-    }
-    add(d, c, path, value(d, a), value(d, b));
+    if (secret || sl__diff_env(a) || sl__diff_env(b))
+        not_shown(d, c, path, !empty(a), !empty(b));
+    else
+        add(d, c, path, value(d, a, headers), value(d, b, headers));
 }
 
-static const char *child_path(struct sl_diff *d, const char *what, const char *key)
+static const char *child_path(struct sl_diff *d, const char *what, const struct sl_node *e)
 {
+    /* A key written with ${VAR} is not named either. */
+    const char *key = e->key_from_env ? "(not shown)" : e->key;
+
     return what[0] ? sl_arena_printf(d->arena, "%s.%s", what, key) : key;
 }
 
-void sl__diff_nodes(struct sl_diff *d, struct sl_diff_change *c, const char *what,
-                    const struct sl_node *a, const struct sl_diff_side *sa, const struct sl_node *b,
-                    const struct sl_diff_side *sb)
+static bool map_or_empty(const struct sl_node *n)
+{
+    return empty(n) || n->type == SL_NODE_MAP;
+}
+
+/* Maps, or a map and nothing, are compared key by key, so that every
+ * value (the ones a side adds or drops whole included) passes the
+ * secret-name test under its own key; anything else is compared whole. */
+static void nodes(struct sl_diff *d, struct sl_diff_change *c, const char *what,
+                  const struct sl_node *a, const struct sl_node *b, bool secret, bool headers)
 {
     if (sl__diff_nodes_equal(a, b))
         return;
-    if (a == NULL || b == NULL || a->type != SL_NODE_MAP || b->type != SL_NODE_MAP) {
-        differ(d, c, what, a, sa, b, sb);
+    if (!map_or_empty(a) || !map_or_empty(b)) {
+        differ(d, c, what, a, b, secret, headers);
         return;
     }
-    for (size_t i = 0; i < b->n; i++)
-        sl__diff_nodes(d, c, child_path(d, what, b->items[i]->key),
-                       sl_node_get(a, b->items[i]->key), sa, b->items[i], sb);
-    for (size_t i = 0; i < a->n; i++)
-        if (sl_node_get(b, a->items[i]->key) == NULL)
-            differ(d, c, child_path(d, what, a->items[i]->key), a->items[i], sa, NULL, sb);
+    for (size_t i = 0; b != NULL && b->type == SL_NODE_MAP && i < b->n; i++) {
+        const struct sl_node *e = b->items[i], *o = sl_node_get(a, e->key);
+
+        nodes(d, c, child_path(d, what, e), o, e,
+              secret || secret_entry(b, e, headers) || (o != NULL && secret_entry(a, o, headers)),
+              headers || header_word(e->key));
+    }
+    for (size_t i = 0; a != NULL && a->type == SL_NODE_MAP && i < a->n; i++) {
+        const struct sl_node *e = a->items[i];
+
+        if (sl_node_get(b, e->key) == NULL)
+            nodes(d, c, child_path(d, what, e), e, NULL, secret || secret_entry(a, e, headers),
+                  headers || header_word(e->key));
+    }
+}
+
+void sl__diff_nodes(struct sl_diff *d, struct sl_diff_change *c, const char *what,
+                    const struct sl_node *a, const struct sl_node *b)
+{
+    nodes(d, c, what, a, b, secret_name(what), header_word(what));
 }

@@ -13,6 +13,37 @@
 
 #include "config/diff.h"
 
+/*
+ * The YAML nodes the fields compared next were read from, on each side
+ * (NULL: absent), until the next sl__diff_begin() (which clears them).
+ * The WHAT of each helper below is then also a key path under them
+ * ("timeouts.connect"; "" for the nodes themselves): when the value there
+ * came from ${VAR} on either side, the detail reads "WHAT changed (not
+ * shown)" (or "(unset) -> (set)"), never the value. Borrowed.
+ */
+void sl__diff_from(struct sl_diff *d, const struct sl_node *a, const struct sl_node *b);
+
+/* Whether the value at the key path what under the nodes sl__diff_from()
+ * named came, on either side, from the environment. */
+bool sl__diff_hidden(const struct sl_diff *d, const char *what);
+
+/* The same for the node at what alone, not what is under it: whether a
+ * section that is on or off ("health_check: ${HC}") was written so. */
+bool sl__diff_hidden_scalar(const struct sl_diff *d, const char *what);
+
+/* Whether n, or anything under it (keys included), came from ${VAR}; false
+ * for NULL. */
+bool sl__diff_env(const struct sl_node *n);
+
+/* How a change is named: name, or "(not shown)" when env says that it
+ * came from ${VAR} (a route's name, a listener's address, an upstream's
+ * key). */
+const char *sl__diff_name(const char *name, bool env);
+
+/* Whether a header's value is not to be shown, by its name: authorization,
+ * cookie, token, key, secret, password, session... (case-insensitive). */
+bool sl__diff_secret_header(const char *name);
+
 /* Strings; NULL reads "(unset)". */
 void sl__diff_str(struct sl_diff *d, struct sl_diff_change *c, const char *what, const char *a,
                   const char *b);
@@ -35,14 +66,15 @@ const char *sl__diff_fmt_ms(char *buf, uint64_t ms);
 
 /*
  * Compare two YAML subtrees by value (positions and key order ignored; an
- * absent node, an empty value and an empty map are alike). Maps are
- * compared key by key, with dotted paths under what ("tls.min_version",
- * "rate_limit.rate"); anything else is compared whole. a is from side sa, b
- * from sb (for telling ${VAR} values, which are never shown).
+ * absent node, an empty value and an empty map are alike). Maps (or a map
+ * and nothing) are compared key by key, with dotted paths under what
+ * ("tls.min_version", "rate_limit.rate"); anything else is compared whole.
+ * A value under a key that names a secret (token, password, secret, keys,
+ * authorization, cookie...), a header value whose header looks secret,
+ * and anything that came from ${VAR} are never shown.
  */
 void sl__diff_nodes(struct sl_diff *d, struct sl_diff_change *c, const char *what,
-                    const struct sl_node *a, const struct sl_diff_side *sa, const struct sl_node *b,
-                    const struct sl_diff_side *sb);
+                    const struct sl_node *a, const struct sl_node *b);
 
 /* The root of the YAML tree c was read from, or NULL (none, which a
  * checked config always has). Borrowed from c's generation. */

@@ -75,8 +75,7 @@ void sl__diff_default_plugins(struct sl_diff *d, const struct sl_diff_side *sa,
 
         if (uses(a->default_plugins, a->n_default_plugins, p) &&
             uses(b->default_plugins, b->n_default_plugins, p))
-            sl__diff_nodes(d, c, p->name, default_node(a, p->name), sa, default_node(b, p->name),
-                           sb);
+            sl__diff_nodes(d, c, p->name, default_node(a, p->name), default_node(b, p->name));
     }
     sl__diff_end(d, c);
 }
@@ -103,8 +102,8 @@ static void route_plugins(struct sl_diff *d, struct sl_diff_change *c,
 
         if ((own_node(a, p->name) != NULL || own_node(b, p->name) != NULL) &&
             uses(a->plugins, a->n_plugins, p) && uses(b->plugins, b->n_plugins, p))
-            sl__diff_nodes(d, c, p->name, route_node(sa->conf, a, p->name), sa,
-                           route_node(sb->conf, b, p->name), sb);
+            sl__diff_nodes(d, c, p->name, route_node(sa->conf, a, p->name),
+                           route_node(sb->conf, b, p->name));
     }
 }
 
@@ -135,6 +134,8 @@ static bool has_header(const struct sl_route_conf *r, const struct sl_header_mat
     return false;
 }
 
+/* The headers a route matches, those whose names look secret
+ * (Authorization, X-Api-Key...) without their values. */
 static const char *headers(struct sl_diff *d, const struct sl_route_conf *r)
 {
     struct sl_sbuf b = {0};
@@ -145,7 +146,10 @@ static const char *headers(struct sl_diff *d, const struct sl_route_conf *r)
     sl__sbuf_lit(&b, "{");
     for (size_t i = 0; i < r->n_headers; i++) {
         sl__sbuf_printf(&b, "%s%s: ", i ? ", " : "", r->headers[i].name);
-        sl__sbuf_json(&b, sl_str_from(r->headers[i].value));
+        if (sl__diff_secret_header(r->headers[i].name))
+            sl__sbuf_lit(&b, "(not shown)");
+        else
+            sl__sbuf_json(&b, sl_str_from(r->headers[i].value));
     }
     sl__sbuf_lit(&b, "}");
     out = sl_arena_strndup(d->arena, b.p, b.len);
@@ -186,6 +190,12 @@ static void route(struct sl_diff *d, struct sl_diff_change *c, const struct sl_r
     route_plugins(d, c, a, sa, b, sb);
 }
 
+/* A route's name, unless that came from ${VAR}. */
+static const char *route_name(const struct sl_route_conf *r)
+{
+    return sl__diff_name(r->name, sl__diff_env(sl_node_get(r->node, "name")));
+}
+
 static const struct sl_route_conf *find_route(const struct sl_config *c, const char *name)
 {
     for (size_t i = 0; i < c->n_routes; i++)
@@ -202,13 +212,16 @@ void sl__diff_routes(struct sl_diff *d, const struct sl_diff_side *sa,
     for (size_t i = 0; i < b->n_routes; i++) {
         const struct sl_route_conf *r = &b->routes[i], *o = find_route(a, r->name);
         struct sl_diff_change *c =
-            sl__diff_begin(d, "route", r->name, o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
+            sl__diff_begin(d, "route", route_name(r), o ? SL_DIFF_CHANGED : SL_DIFF_ADDED);
 
-        if (o != NULL)
+        if (o != NULL) {
+            /* The core's fields are read under the route's node (match.path...). */
+            sl__diff_from(d, o->node, r->node);
             route(d, c, o, sa, r, sb);
+        }
         sl__diff_end(d, c);
     }
     for (size_t i = 0; i < a->n_routes; i++)
         if (find_route(b, a->routes[i].name) == NULL)
-            sl__diff_end(d, sl__diff_begin(d, "route", a->routes[i].name, SL_DIFF_REMOVED));
+            sl__diff_end(d, sl__diff_begin(d, "route", route_name(&a->routes[i]), SL_DIFF_REMOVED));
 }

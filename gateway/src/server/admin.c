@@ -2,6 +2,12 @@
  * The admin API. It serves a handful of small requests from operators and
  * scrapers, so it stays simple: one request per connection, answered and
  * closed, on the main thread (which otherwise only waits for signals).
+ *
+ * A request is judged when its head ends: a client without the token, a
+ * body to an endpoint that takes none, or one over MAX_BODY is answered
+ * then, and what it still sends is read (a little, briefly, so that the
+ * answer is not lost to a reset) and dropped. A connection that sends
+ * nothing for IDLE_MS is closed; at most MAX_CONNS are open at a time.
  */
 #include "server/admin.h"
 
@@ -31,11 +37,27 @@
 
 #define MAX_HEAD 8192
 /* The largest request body (a config sent to POST /reload?dry_run=1). */
-#define MAX_BODY (16u << 20)
+#define MAX_BODY  (16u << 20)
+#define IDLE_MS   10000 /* without a byte from the client (or sent to it) */
+#define MAX_CONNS 64
+/* After an early answer: what a client may still send, and for how long,
+ * before the connection is closed anyway. */
+#define LINGER_MS    2000
+#define LINGER_BYTES (1u << 20)
+
+struct admin_conn;
+typedef void admin_fn(struct admin_conn *);
 
 struct admin_conn {
     uv_tcp_t tcp;
+    uv_timer_t timer; /* IDLE_MS, then LINGER_MS */
+    int open_handles; /* freed when both are closed */
+    uv_shutdown_t shut;
     llhttp_t parser;
+    admin_fn *fn;  /* what answers it, chosen when its head ended */
+    bool early;    /* answered before its end: linger */
+    bool draining; /* answered early and written: what comes is dropped */
+    size_t drained;
     char head[MAX_HEAD]; /* URL and the Authorization value, copied */
     size_t url_len;
     char auth[512];
@@ -50,7 +72,6 @@ struct admin_conn {
     char *body; /* heap, NULL: none */
     size_t body_len, body_cap;
     bool body_too_large;
-    bool may_send_body; /* its token was checked when its head ended */
     struct sl_query query;
     uv_write_t wr;
     struct sl_sbuf out;
@@ -67,6 +88,8 @@ static struct {
     uint32_t workers;
     time_t started;
     struct admin_conn *conns;
+    size_t n_conns;
+    bool full_logged; /* the MAX_CONNS warning, once until below it again */
 } admin;
 
 static llhttp_settings_t settings;
@@ -77,6 +100,8 @@ static void conn_closed(uv_handle_t *h)
 {
     struct admin_conn *c = h->data;
 
+    if (--c->open_handles > 0)
+        return;
     sl__sbuf_free(&c->out);
     free(c->body);
     free(c);
@@ -92,13 +117,40 @@ static void conn_close(struct admin_conn *c)
         admin.conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    admin.n_conns--;
+    uv_close((uv_handle_t *)&c->timer, conn_closed);
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
+/* IDLE_MS without a byte, or the LINGER_MS after an early answer, ran out. */
+static void timed_out(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void shut(uv_shutdown_t *s, int status)
+{
+    if (status < 0)
+        conn_close(s->data);
+}
+
+/* The answer is out. A request answered before its end (its body unread)
+ * has the rest of what it sends read and dropped for a while, then
+ * closed: closing with unread bytes would reset the connection, and the
+ * client, still sending, could lose the answer to the reset. */
 static void written(uv_write_t *w, int status)
 {
-    (void)status;
-    conn_close(w->data);
+    struct admin_conn *c = w->data;
+
+    if (status < 0 || !c->early) {
+        conn_close(c);
+        return;
+    }
+    c->draining = true;
+    uv_timer_start(&c->timer, timed_out, LINGER_MS, 0);
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, shut) != 0)
+        conn_close(c);
 }
 
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
@@ -121,6 +173,7 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
     c->out = head;
     buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
     c->wr.data = c;
+    uv_timer_start(&c->timer, timed_out, IDLE_MS, 0); /* now a deadline for the answer */
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0)
         conn_close(c);
 }
@@ -333,8 +386,14 @@ static void get_dashboard(struct admin_conn *c, int method)
     sl__dashboard_response(&c->out, method == HTTP_HEAD, admin.token != NULL);
     buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
     c->wr.data = c;
+    uv_timer_start(&c->timer, timed_out, IDLE_MS, 0);
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, written) != 0)
         conn_close(c);
+}
+
+static void dashboard(struct admin_conn *c)
+{
+    get_dashboard(c, c->parser.method);
 }
 
 static bool authorized(struct admin_conn *c)
@@ -369,11 +428,16 @@ static int read_query(struct admin_conn *c, const char *endpoint, const char *co
         sl__sbuf_printf(&names, "%s%s", i ? ", " : "", accepted[i]);
     if (r == SL_QUERY_TWICE)
         sl__sbuf_printf(&m, "query parameter \"%.64s\" is given more than once", c->query.bad);
+    else if (r == SL_QUERY_CONTROL)
+        sl__sbuf_printf(&m,
+                        "query parameter \"%.64s\" decodes to a control character (%%00 to "
+                        "%%1F, %%7F)",
+                        c->query.bad);
     else
         sl__sbuf_printf(&m, "unknown query parameter \"%.64s\" for %s (it accepts %s)",
                         c->query.bad, endpoint, names.len ? names.p : "none");
-    sl__sbuf_lit(&b, r == SL_QUERY_TWICE ? "{\"error\": \"invalid_parameter\", \"message\": "
-                                         : "{\"error\": \"unknown_parameter\", \"message\": ");
+    sl__sbuf_lit(&b, r == SL_QUERY_UNKNOWN ? "{\"error\": \"unknown_parameter\", \"message\": "
+                                           : "{\"error\": \"invalid_parameter\", \"message\": ");
     sl__sbuf_json(&b, (struct sl_str){m.p, m.len});
     sl__sbuf_lit(&b, ", \"parameter\": ");
     sl__sbuf_json(&b, sl_str_from(c->query.bad));
@@ -390,7 +454,12 @@ static int read_query(struct admin_conn *c, const char *endpoint, const char *co
     return -1;
 }
 
-static void dispatch(struct admin_conn *c)
+/*
+ * Which endpoint answers c, whose head is complete: its handler, or NULL
+ * when c was answered here (the dashboard's query, 401, 404, 405, a bad
+ * query string).
+ */
+static admin_fn *choose(struct admin_conn *c)
 {
     static const char *const reload_params[] = {"dry_run", NULL};
     int m = c->parser.method;
@@ -412,12 +481,12 @@ static void dispatch(struct admin_conn *c)
     if (sl__dashboard_is_page(c->head, len)) {
         /* the page holds no data: no token needed; no query parameter either */
         if ((m != HTTP_GET && m != HTTP_HEAD) || read_query(c, "GET /", NULL) == 0)
-            get_dashboard(c, m);
-        return;
+            return dashboard;
+        return NULL;
     }
     if (!authorized(c)) {
         respond_error(c, 401, "unauthorized", "a valid bearer token is required");
-        return;
+        return NULL;
     }
     for (size_t i = 0; i < SL_ARRAY_LEN(routes); i++) {
         if (strlen(routes[i].path) != len || memcmp(routes[i].path, c->head, len) != 0)
@@ -427,12 +496,13 @@ static void dispatch(struct admin_conn *c)
         if (m != routes[i].method && !(m == HTTP_HEAD && routes[i].method == HTTP_GET))
             respond_error(c, 405, "method_not_allowed", "wrong method for this endpoint");
         else if (read_query(c, endpoint, routes[i].params) == 0)
-            routes[i].fn(c);
-        return;
+            return routes[i].fn;
+        return NULL;
     }
     respond_error(c, 404, "not_found",
                   "endpoints: / (the dashboard), /status, /routes, /metrics, /upstreams, "
                   "POST /reload");
+    return NULL;
 }
 
 /* -- parsing ------------------------------------------------------------------ */
@@ -493,27 +563,43 @@ static int on_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-/* The head is complete: only a client with the token may have its body
- * kept (up to MAX_BODY each); anyone else's is read and dropped, to be
- * answered 401. */
+/* The head is complete: the request is judged now, before any body is
+ * read. Only a dry run takes one (up to MAX_BODY); a client without the
+ * token, a body anywhere else, or a larger one is answered at once
+ * (returns HPE_PAUSED: nothing more is parsed). */
 static int on_headers_complete(llhttp_t *p)
 {
     struct admin_conn *c = p->data;
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
 
-    c->may_send_body = authorized(c);
-    return 0;
+    c->fn = choose(c);
+    if (c->fn != NULL && has_body &&
+        (c->fn != post_reload || sl__query_get(&c->query, "dry_run") == NULL))
+        respond_error(c, 400, "unexpected_body",
+                      c->fn == post_reload
+                          ? "POST /reload re-reads the instance's own file and takes no body; to "
+                            "compare the configuration in the body, use POST /reload?dry_run=1"
+                          : "this endpoint takes no request body");
+    else if (c->fn != NULL && (p->flags & F_CONTENT_LENGTH) && p->content_length > MAX_BODY)
+        respond_error(c, 413, "payload_too_large",
+                      "a configuration sent for a dry run is 16m at most");
+    if (!c->answered)
+        return 0;
+    c->early = has_body;
+    return HPE_PAUSED;
 }
 
-/* A request body (a config for a dry run), kept up to MAX_BODY. */
+/* A request body (a config for a dry run), kept up to MAX_BODY; a chunked
+ * one that grows past it is answered 413 at once. */
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct admin_conn *c = p->data;
 
-    if (!c->may_send_body)
-        return 0;
-    if (c->body_too_large || c->body_len + len > MAX_BODY) {
-        c->body_too_large = true;
-        return 0; /* read on, so that the answer is a 413, not a reset */
+    if (c->body_len + len > MAX_BODY) {
+        c->body_too_large = c->early = true;
+        respond_error(c, 413, "payload_too_large",
+                      "a configuration sent for a dry run is 16m at most");
+        return -1;
     }
     if (c->body_len + len > c->body_cap) {
         c->body_cap = c->body_len + len > 2 * c->body_cap ? c->body_len + len : 2 * c->body_cap;
@@ -526,7 +612,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 static int on_complete(llhttp_t *p)
 {
-    dispatch(p->data);
+    struct admin_conn *c = p->data;
+
+    if (!c->answered && c->fn != NULL)
+        c->fn(c);
     return HPE_PAUSED;
 }
 
@@ -542,13 +631,23 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct admin_conn *c = s->data;
 
-    if (n > 0 && !c->answered) {
-        llhttp_errno_t err = llhttp_execute(&c->parser, b->base, (size_t)n);
+    if (n > 0 && c->draining) {
+        c->drained += (size_t)n;
+        if (c->drained > LINGER_BYTES)
+            conn_close(c);
+    } else if (n > 0 && !c->answered) {
+        llhttp_errno_t err;
 
-        if (err != HPE_OK && err != HPE_PAUSED && !c->answered)
+        uv_timer_start(&c->timer, timed_out, IDLE_MS, 0);
+        err = llhttp_execute(&c->parser, b->base, (size_t)n);
+        if (err != HPE_OK && err != HPE_PAUSED && !c->answered) {
+            c->early = true; /* more may be on its way */
             respond_error(c, 400, "bad_request", "malformed request");
-    } else if (n < 0 && !c->answered) {
-        conn_close(c);
+        }
+    } else if (n < 0) {
+        c->early = false; /* nothing more will come: no need to linger */
+        if (!c->answered || c->draining)
+            conn_close(c);
     }
     free(b->base);
 }
@@ -561,17 +660,27 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c = sl__xcalloc(1, sizeof(*c));
     uv_tcp_init(admin.loop, &c->tcp);
-    c->tcp.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    uv_timer_init(admin.loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || admin.n_conns >= MAX_CONNS) {
+        if (admin.n_conns >= MAX_CONNS && !admin.full_logged)
+            sl_log(SL_LOG_WARN, NULL,
+                   "admin API: %d connections open, closing new ones until one ends", MAX_CONNS);
+        admin.full_logged = admin.n_conns >= MAX_CONNS;
+        uv_close((uv_handle_t *)&c->timer, conn_closed);
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
         return;
     }
+    admin.full_logged = false;
     c->next = admin.conns;
     if (admin.conns)
         admin.conns->prev = c;
     admin.conns = c;
+    admin.n_conns++;
     llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
+    uv_timer_start(&c->timer, timed_out, IDLE_MS, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

@@ -13,7 +13,8 @@ static int hex(char c)
                                         : -1;
 }
 
-/* Decode s[0..len) into out (room for len + 1); returns out. A '%' not
+/* Decode s[0..len) into out (room for len + 1); returns out, or NULL when
+ * a byte decodes to a control character (NUL included). A '%' not
  * followed by two hex digits stays as it is. */
 static char *decode(char *out, const char *s, size_t len)
 {
@@ -21,11 +22,14 @@ static char *decode(char *out, const char *s, size_t len)
 
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '%' && i + 2 < len && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            *o++ = (char)(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            *o = (char)(hex(s[i + 1]) * 16 + hex(s[i + 2]));
             i += 2;
         } else {
-            *o++ = s[i] == '+' ? ' ' : s[i];
+            *o = s[i] == '+' ? ' ' : s[i];
         }
+        if ((unsigned char)*o < 0x20 || *o == 0x7f)
+            return NULL;
+        o++;
     }
     *o = '\0';
     return out;
@@ -63,11 +67,18 @@ enum sl_query_result sl__query_parse(struct sl_query *q, const char *s, size_t l
         eq = memchr(s, '=', n);
         name_len = eq ? (size_t)(eq - s) : n;
         name = decode(o, s, name_len);
-        o += strlen(name) + 1;
-        if (eq != NULL) {
-            value = decode(o, eq + 1, n - name_len - 1);
-            o += strlen(value) + 1;
+        if (name != NULL && eq != NULL)
+            value = decode(o + strlen(name) + 1, eq + 1, n - name_len - 1);
+        if (name == NULL || value == NULL) {
+            /* The part as written: it fits where its decoding went. */
+            memcpy(o, s, n);
+            o[n] = '\0';
+            q->bad = o;
+            return SL_QUERY_CONTROL;
         }
+        o += strlen(name) + 1;
+        if (eq != NULL)
+            o += strlen(value) + 1;
         q->bad = name;
         if (!accepts(accepted, name) || q->n == SL_QUERY_MAX)
             return SL_QUERY_UNKNOWN;

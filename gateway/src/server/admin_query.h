@@ -27,12 +27,16 @@ enum sl_query_result {
     SL_QUERY_OK = 0,
     SL_QUERY_UNKNOWN = -1, /* q->bad is not in accepted */
     SL_QUERY_TWICE = -2,   /* q->bad is given more than once */
+    /* a part decodes to NUL or another control character: q->bad is that
+     * part as written ("dry_run%00junk=1") */
+    SL_QUERY_CONTROL = -3,
 };
 
 /*
  * Parse the query s (len bytes, after the '?'; "a=1&b", empty parts
  * skipped, %XX and '+' decoded) into q, accepting only the names in
- * accepted (NULL-terminated; NULL accepts none), each once. s longer than
+ * accepted (NULL-terminated; NULL accepts none), each once, none decoding
+ * to a control character (%00 would cut it short). s longer than
  * SL_QUERY_LEN is refused as unknown.
  */
 enum sl_query_result sl__query_parse(struct sl_query *q, const char *s, size_t len,

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct target {
     socklen_t addrlen;
     char name[300]; /* as given, for messages */
     const char *token;
+    char file_token[1024]; /* read from --token-file */
 };
 
 struct answer {
@@ -170,7 +172,8 @@ static int refused(const struct target *t, const struct answer *a)
     if (a->status == 401)
         fprintf(stderr,
                 "sluice: the admin API at %s refused the token (401): set admin.token in the "
-                "file (or ${SLUICE_ADMIN_TOKEN}) or give --token\n",
+                "file (\"${SLUICE_ADMIN_TOKEN}\"), or SLUICE_ADMIN_TOKEN in the environment, "
+                "or give --token-file\n",
                 t->name);
     else
         fprintf(stderr, "sluice: the admin API at %s answered %d: %s\n", t->name, a->status,
@@ -276,7 +279,54 @@ static int dry_run(const struct target *t, const char *file, const struct sl_gen
     return rc;
 }
 
-int sl__diff_cli(const char *file, const char *admin, const char *token)
+/* The token in the first line of path (--token-file: unlike --token, not
+ * in the process list) into t->file_token. 0, or -1 (reported). */
+static int read_token_file(const char *path, struct target *t)
+{
+    FILE *f = fopen(path, "re");
+    size_t n;
+
+    if (f == NULL) {
+        fprintf(stderr, "sluice: --token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fgets(t->file_token, sizeof(t->file_token), f) ? strlen(t->file_token) : 0;
+    fclose(f);
+    while (n > 0 && (t->file_token[n - 1] == '\n' || t->file_token[n - 1] == '\r' ||
+                     t->file_token[n - 1] == ' ' || t->file_token[n - 1] == '\t'))
+        t->file_token[--n] = '\0';
+    if (n == 0 || n == sizeof(t->file_token) - 1) {
+        fprintf(stderr, "sluice: --token-file %s: %s\n", path,
+                n ? "the token is longer than 1000 characters" : "no token on its first line");
+        return -1;
+    }
+    t->token = t->file_token;
+    return 0;
+}
+
+/* The bearer token: --token, --token-file, the file's admin.token, or the
+ * environment's SLUICE_ADMIN_TOKEN. 0, or -1 (reported). */
+static int pick_token(struct target *t, const char *token, const char *token_file,
+                      const struct sl_gen *g)
+{
+    const char *env = getenv("SLUICE_ADMIN_TOKEN");
+
+    if (token != NULL)
+        t->token = token;
+    else if (token_file != NULL && read_token_file(token_file, t) != 0)
+        return -1;
+    else if (token_file == NULL)
+        t->token = g->conf->admin_token && g->conf->admin_token[0] ? g->conf->admin_token
+                   : env && env[0]                                 ? env
+                                                                   : NULL;
+    if (t->token != NULL && !printable(t->token)) {
+        fprintf(stderr, "sluice: the admin token has control characters\n");
+        return -1;
+    }
+    return 0;
+}
+
+int sl__diff_cli(const char *file, const char *admin, const char *token, const char *token_file)
 {
     char *report = NULL;
     int errors = 0, rc;
@@ -306,16 +356,14 @@ int sl__diff_cli(const char *file, const char *admin, const char *token)
                 file);
         rc = 2;
     }
-    t.token = token != NULL ? token : g->conf->admin_token;
-    if (rc == 0 && t.token != NULL && !printable(t.token)) {
-        fprintf(stderr, "sluice: the admin token has control characters\n");
+    if (rc == 0 && pick_token(&t, token, token_file, g) != 0)
         rc = 2;
-    }
     if (rc == 0)
         rc = supports_dry_runs(&t);
     if (rc == 0)
         rc = dry_run(&t, file, g);
     fflush(stdout);
+    OPENSSL_cleanse(t.file_token, sizeof(t.file_token));
     sl__gen_unref(g);
     return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * sluice -t --diff -c FILE [--admin HOST:PORT] [--token TOKEN]: what a
+ * sluice -t --diff -c FILE [--admin HOST:PORT] [--token-file FILE]: what a
  * reload of FILE would change in the running instance, asked of its admin
  * API (POST /reload?dry_run=1), applying nothing.
  */
@@ -12,12 +12,13 @@
  * one line per change on stdout, then a summary line.
  *
  * admin (NULL: file's admin.address) is the running instance's admin
- * address; token (NULL: file's admin.token, ${VAR} expanded) its bearer
- * token. Returns the exit status: 0 the file is valid (with changes or
- * without), 1 it has errors (locally or as the instance reads it), 2 the
- * instance could not be asked (unreachable, token refused, no dry runs).
- * Blocking; runs before any loop exists.
+ * address; its bearer token is token, else the first line of the file
+ * token_file, else file's admin.token (${VAR} expanded), else the
+ * environment's SLUICE_ADMIN_TOKEN (any may be NULL). Returns the exit status: 0 the file is valid
+ * (with changes or without), 1 it has errors (locally or as the instance reads it), 2 the instance
+ * could not be asked (unreachable, token refused, no dry runs). Blocking; runs before any loop
+ * exists.
  */
-int sl__diff_cli(const char *file, const char *admin, const char *token);
+int sl__diff_cli(const char *file, const char *admin, const char *token, const char *token_file);
 
 #endif

@@ -48,8 +48,7 @@ int sl__dry_run(const char *text, size_t len, const char *name, uint32_t n_worke
     }
     sl_arena_init(&arena, 4096, 0);
     sl__diff_init(&d, &arena);
-    sl__config_diff(&d, &(struct sl_diff_side){cur->conf, cur->text, cur->text_len},
-                    &(struct sl_diff_side){g->conf, g->text, g->text_len});
+    sl__config_diff(&d, &(struct sl_diff_side){cur->conf}, &(struct sl_diff_side){g->conf});
     sl_log(SL_LOG_INFO, NULL,
            "dry run of %s against generation %llu: %zu change%s, nothing applied", file,
            (unsigned long long)cur->id, d.n, d.n == 1 ? "" : "s");

@@ -3,7 +3,7 @@
  *
  *   sluice [-c FILE]        run
  *   sluice -t [-c FILE]     check the config and exit
- *   sluice -t --diff [-c FILE] [--admin HOST:PORT] [--token TOKEN]
+ *   sluice -t --diff [-c FILE] [--admin HOST:PORT] [--token TOKEN | --token-file F]
  *                           ... and show what a reload of it would change
  *                           in the running instance (diff_cli.c)
  *   sluice -V               versions
@@ -59,13 +59,16 @@ static uv_async_t workers_done; /* the last worker's loop ended */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice [-c FILE] [-t [--diff [--admin HOST:PORT] [--token TOKEN]]] [-V]\n"
+    fprintf(f, "usage: sluice [-c FILE] [-t [--diff [--admin HOST:PORT] [--token-file FILE]]] "
+               "[-V]\n"
                "  -c FILE  configuration file (default " DEFAULT_CONF ")\n"
                "  -t       check the configuration and exit\n"
                "  --diff   with -t: also show what a reload of FILE would change in the\n"
                "           running instance (asked of its admin API; nothing is applied)\n"
-               "  --admin HOST:PORT, --token TOKEN\n"
-               "           the running instance's admin API (default: FILE's admin:)\n"
+               "  --admin HOST:PORT, --token-file FILE (or --token TOKEN, which other\n"
+               "           users see in the process list)\n"
+               "           the running instance's admin API and its token (default:\n"
+               "           FILE's admin:, then $SLUICE_ADMIN_TOKEN)\n"
                "  -V       print the version and the library versions, and exit\n");
 }
 
@@ -277,9 +280,10 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"diff", no_argument, NULL, 'D'},
                                              {"admin", required_argument, NULL, 'A'},
                                              {"token", required_argument, NULL, 'T'},
+                                             {"token-file", required_argument, NULL, 'F'},
                                              {NULL, 0, NULL, 0}};
     bool test = false, diff = false;
-    const char *admin_addr = NULL, *admin_token = NULL;
+    const char *admin_addr = NULL, *admin_token = NULL, *token_file = NULL;
     int opt;
 
     sl__plugins_init();
@@ -294,6 +298,9 @@ int main(int argc, char **argv)
             break;
         case 'T':
             admin_token = optarg;
+            break;
+        case 'F':
+            token_file = optarg;
             break;
         case 'c':
             conf_file = optarg;
@@ -312,15 +319,18 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc || (diff && !test) || ((admin_addr || admin_token) && !diff)) {
+    if (optind < argc || (diff && !test) || ((admin_addr || admin_token || token_file) && !diff) ||
+        (admin_token && token_file)) {
         if (diff && !test)
             fprintf(stderr, "sluice: --diff goes with -t: sluice -t --diff -c FILE\n");
-        else if ((admin_addr || admin_token) && !diff)
-            fprintf(stderr, "sluice: --admin and --token go with -t --diff\n");
+        else if ((admin_addr || admin_token || token_file) && !diff)
+            fprintf(stderr, "sluice: --admin, --token and --token-file go with -t --diff\n");
+        else if (admin_token && token_file)
+            fprintf(stderr, "sluice: give --token or --token-file, not both\n");
         usage(stderr);
         return 2;
     }
     if (diff)
-        return sl__diff_cli(conf_file, admin_addr, admin_token);
+        return sl__diff_cli(conf_file, admin_addr, admin_token, token_file);
     return test ? check() : run();
 }

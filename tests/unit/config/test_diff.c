@@ -40,8 +40,7 @@ static char *diff(const char *old, const char *new, char **json)
     }
     sl_arena_init(&arena, 4096, 0);
     sl__diff_init(&d, &arena);
-    sl__config_diff(&d, &(struct sl_diff_side){a->conf, a->text, a->text_len},
-                    &(struct sl_diff_side){b->conf, b->text, b->text_len});
+    sl__config_diff(&d, &(struct sl_diff_side){a->conf}, &(struct sl_diff_side){b->conf});
     sl__diff_text(&d, &text);
     sl__sbuf_add(&text, "", 0);
     if (json != NULL) {
@@ -363,6 +362,176 @@ static void test_the_json_names_kind_name_change_and_details(void)
     free(json);
 }
 
+/* Every value below that reads "dt-..." or 18099 comes from the environment:
+ * none may appear in the diff, whichever field it is in, however it is
+ * written (a block scalar, a quoted string over two lines), and a name
+ * (a route's, an upstream's key, a listener's address) is not shown either. */
+static const char env_old[] = HEAD "log: {level: info, access: /tmp/old-access.log}\n"
+                                   "upstreams:\n"
+                                   "  app:\n"
+                                   "    targets: [127.0.0.1:9001]\n"
+                                   "    balance: hash\n"
+                                   "    hash_key: header:X-Old\n"
+                                   "    health_check: {path: /health, host: old.example}\n"
+                                   "routes:\n"
+                                   "  - name: r\n"
+                                   "    match:\n"
+                                   "      path: /old\n"
+                                   "      host: old.example\n"
+                                   "      headers: {X-Env: old}\n"
+                                   "    upstream: app\n"
+                                   "    strip_prefix: /old\n"
+                                   "    plugins:\n"
+                                   "      headers:\n"
+                                   "        request:\n"
+                                   "          add: {X-Via: old}\n"
+                                   "          set: {X-Quoted: old}\n";
+static const char env_new[] =
+    "workers: 1\n"
+    "listen:\n"
+    "  - address: 127.0.0.1:18080\n"
+    "  - address: \"127.0.0.1:${DT_PORT}\"\n"
+    "log: {level: info, access: \"/tmp/${DT_SECRET}.log\"}\n"
+    "upstreams:\n"
+    "  app:\n"
+    "    targets: [\"127.0.0.1:${DT_PORT}\"]\n"
+    "    balance: hash\n"
+    "    hash_key: \"header:${DT_HEADER}\"\n"
+    "    health_check: {path: \"/${DT_SECRET}\", host: \"${DT_SECRET}.example\"}\n"
+    "  ${DT_UPSTREAM}:\n"
+    "    targets: [127.0.0.1:9009]\n"
+    "routes:\n"
+    "  - name: r\n"
+    "    match:\n"
+    "      path: \"/${DT_SECRET}\"\n"
+    "      host: \"${DT_SECRET}.example\"\n"
+    "      headers: {X-Env: \"${DT_SECRET}\"}\n"
+    "    upstream: app\n"
+    "    strip_prefix: \"/${DT_SECRET}\"\n"
+    "    plugins:\n"
+    "      headers:\n"
+    "        request:\n"
+    "          add:\n"
+    "            X-Via: >-\n"
+    "              ${DT_SECRET}\n"
+    "          set:\n"
+    "            X-Quoted: \"first line\n"
+    "              ${DT_SECRET}\"\n"
+    "  - name: \"${DT_ROUTE}\"\n"
+    "    match: {path: /n}\n"
+    "    upstream: app\n";
+
+static void test_a_value_from_the_environment_is_never_shown_whatever_the_field(void)
+{
+    static const char *const secrets[] = {"dt-secret", "18099", "X-Dt-Header", "dt-upstream",
+                                          "dt-route"};
+    char *json = NULL, *got;
+
+    setenv("DT_SECRET", "dt-secret", 1);
+    setenv("DT_PORT", "18099", 1);
+    setenv("DT_HEADER", "X-Dt-Header", 1);
+    setenv("DT_UPSTREAM", "dt-upstream", 1);
+    setenv("DT_ROUTE", "dt-route", 1);
+    for (int way = 0; way < 2; way++) {
+        got = diff(way ? env_new : env_old, way ? env_old : env_new, &json);
+        CHECK(got != NULL && json != NULL);
+        for (size_t i = 0; got != NULL && json != NULL && i < 5; i++) {
+            CHECK(strstr(got, secrets[i]) == NULL);
+            CHECK(strstr(json, secrets[i]) == NULL);
+        }
+        if (got != NULL && way == 0) {
+            CHECK_CONTAINS(got, "+ listener (not shown)\n");
+            CHECK_CONTAINS(got, "~ setting log: access changed (not shown)\n");
+            CHECK_CONTAINS(got, "~ upstream app: targets changed (not shown); hash_key changed "
+                                "(not shown); health_check.path changed (not shown); "
+                                "health_check.host changed (not shown)\n");
+            CHECK_CONTAINS(got, "+ upstream (not shown)\n");
+            CHECK_CONTAINS(got, "~ route r: match.host changed (not shown); match.path changed "
+                                "(not shown); match.headers changed (not shown); strip_prefix "
+                                "changed (not shown); headers.request.add.X-Via changed (not "
+                                "shown); headers.request.set.X-Quoted changed (not shown)\n");
+            CHECK_CONTAINS(got, "+ route (not shown)\n");
+        }
+        free(got);
+        free(json);
+    }
+}
+
+/* A subtree one side adds whole is compared key by key, so a secret under
+ * it is hidden as any other; so are the values of headers whose names
+ * look secret, in a route's match.headers and in a plugin's maps and
+ * lists of headers. */
+static void test_secrets_are_hidden_in_added_subtrees_and_secret_looking_headers(void)
+{
+    static const char a[] = HEAD "upstreams: {app: {targets: [127.0.0.1:9001]}}\n"
+                                 "routes:\n"
+                                 "  - name: r\n"
+                                 "    match: {path: /}\n"
+                                 "    upstream: app\n"
+                                 "    plugins:\n"
+                                 "      headers: {request: {add: {X-A: \"1\"}}}\n"
+                                 "      split: {to: [{upstream: app, weight: 1}]}\n";
+    static const char b[] = HEAD "upstreams: {app: {targets: [127.0.0.1:9001]}}\n"
+                                 "routes:\n"
+                                 "  - name: r\n"
+                                 "    match:\n"
+                                 "      path: /\n"
+                                 "      headers: {Authorization: \"Bearer sekrit-1\", X-Tenant: "
+                                 "blue}\n"
+                                 "    upstream: app\n"
+                                 "    plugins:\n"
+                                 "      headers:\n"
+                                 "        request:\n"
+                                 "          add: {X-A: \"1\"}\n"
+                                 "          set: {Authorization: \"Bearer sekrit-2\", X-Api-Key: "
+                                 "sekrit-3, X-Plain: shown}\n"
+                                 "      split:\n"
+                                 "        to: [{upstream: app, weight: 1}]\n"
+                                 "        pin: [{header: X-Session-Key, value: sekrit-4, "
+                                 "upstream: app}, {header: X-Beta, value: \"yes\", upstream: "
+                                 "app}]\n";
+    char *json = NULL, *got = diff(a, b, &json);
+
+    CHECK_STREQ(got, "~ route r: match.headers (none) -> {Authorization: (not shown), X-Tenant: "
+                     "\"blue\"}; split.pin (unset) -> [{header: X-Session-Key, value: (not "
+                     "shown), upstream: app}, {header: X-Beta, value: \"yes\", upstream: app}]; "
+                     "headers.request.set.Authorization (unset) -> (set); "
+                     "headers.request.set.X-Api-Key (unset) -> (set); "
+                     "headers.request.set.X-Plain (unset) -> shown\n");
+    CHECK(json != NULL && strstr(json, "sekrit") == NULL);
+    free(got);
+    free(json);
+}
+
+/* Only a value whose own text came from ${VAR} is hidden: not its
+ * neighbours on the same line, and not a literal "$${X}". */
+static void test_a_value_is_hidden_only_when_its_own_text_came_from_the_environment(void)
+{
+    static const char a[] =
+        HEAD "upstreams: {app: {targets: [127.0.0.1:9001]}}\n"
+             "routes:\n"
+             "  - name: r\n"
+             "    match: {path: /}\n"
+             "    upstream: app\n"
+             "    plugins:\n"
+             "      rate_limit: {rate: 100/s, store: local, key: \"header:${DT_KEY}\"}\n"
+             "      headers: {request: {add: {X-Price: \"$$$${A}\", X-Key-Id: \"${DT_KEY}\"}}}\n";
+    static const char b[] =
+        HEAD "upstreams: {app: {targets: [127.0.0.1:9001]}}\n"
+             "routes:\n"
+             "  - name: r\n"
+             "    match: {path: /}\n"
+             "    upstream: app\n"
+             "    plugins:\n"
+             "      rate_limit: {rate: 200/s, store: local, key: \"header:${DT_KEY}\"}\n"
+             "      headers: {request: {add: {X-Price: \"$$$${B}\", X-Key-Id: \"${DT_KEY}\"}}}\n";
+
+    setenv("DT_KEY", "X-Client", 1);
+    expect(a, b,
+           "~ route r: rate_limit.rate 100/s -> 200/s; "
+           "headers.request.add.X-Price \"$${A}\" -> \"$${B}\"\n");
+}
+
 int main(void)
 {
     RUN(test_a_config_compared_with_itself_changes_nothing);
@@ -376,5 +545,8 @@ int main(void)
     RUN(test_listeners_are_matched_by_address);
     RUN(test_secrets_and_environment_values_are_never_shown);
     RUN(test_the_json_names_kind_name_change_and_details);
+    RUN(test_a_value_from_the_environment_is_never_shown_whatever_the_field);
+    RUN(test_secrets_are_hidden_in_added_subtrees_and_secret_looking_headers);
+    RUN(test_a_value_is_hidden_only_when_its_own_text_came_from_the_environment);
     return check_done();
 }

@@ -75,6 +75,24 @@ static void test_a_query_longer_than_any_admin_url_is_refused(void)
     CHECK_EQ_UINT(strlen(sl__query_get(&q, "dry_run")), SL_QUERY_LEN - 8);
 }
 
+/* "%00" would cut a name short ("dry_run%00junk" read as dry_run), and a
+ * control character has no business in a parameter: the part is refused,
+ * named as it was written. */
+static void test_a_part_that_decodes_to_nul_or_a_control_character_is_refused(void)
+{
+    static struct sl_query q;
+    static const char *const bad[] = {"dry_run%00junk=1", "dry_run=1%00", "dry_run=%0a",
+                                      "dry%0d_run=1",     "dry_run=%7F",  "dry_run=%09",
+                                      "dry_run=1&x%00=1", "%00",          "dry_run=%1b[2J"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ_INT(parse(&q, bad[i], reload), SL_QUERY_CONTROL);
+        CHECK_STREQ(q.bad, strchr(bad[i], '&') ? strchr(bad[i], '&') + 1 : bad[i]);
+    }
+    CHECK_EQ_INT(parse(&q, "dry_run=%c3%a9", reload), SL_QUERY_OK);
+    CHECK_STREQ(sl__query_get(&q, "dry_run"), "\xc3\xa9");
+}
+
 int main(void)
 {
     RUN(test_an_empty_query_is_accepted_by_every_endpoint);
@@ -83,5 +101,6 @@ int main(void)
     RUN(test_an_unknown_parameter_is_named);
     RUN(test_a_parameter_given_twice_is_refused);
     RUN(test_a_query_longer_than_any_admin_url_is_refused);
+    RUN(test_a_part_that_decodes_to_nul_or_a_control_character_is_refused);
     return check_done();
 }
