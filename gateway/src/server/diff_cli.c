@@ -326,22 +326,12 @@ static int pick_token(struct target *t, const char *token, const char *token_fil
     return 0;
 }
 
-int sl__diff_cli(const char *file, const char *admin, const char *token, const char *token_file)
+int sl__diff_cli(struct sl_gen *g, const char *file, const char *admin, const char *token,
+                 const char *token_file)
 {
-    char *report = NULL;
-    int errors = 0, rc;
-    struct sl_gen *g = sl__gen_load(file, 0, &report, &errors);
     struct target t = {0};
+    int rc;
 
-    if (report != NULL)
-        fputs(report, stderr);
-    free(report);
-    if (g == NULL) {
-        fprintf(stderr, "%s: %d error%s\n", file, errors, errors == 1 ? "" : "s");
-        return 1;
-    }
-    printf("%s: configuration ok\n", file);
-    fflush(stdout);
     if (admin != NULL) {
         rc = parse_address(admin, &t) == 0 ? 0 : 2;
     } else if (g->conf->admin_address != NULL) {

@@ -7,9 +7,9 @@
 #define SL_SERVER_DIFF_CLI_H
 
 /*
- * Check file as "sluice -t" does (its report on stderr; exit 1 on errors),
- * then send its text to the instance's admin API for a dry run and print
- * one line per change on stdout, then a summary line.
+ * g is file as "sluice -t" loaded and reported it (main.c); this takes it
+ * over. Send the file's text to the instance's admin API for a dry run and
+ * print one line per change on stdout, then a summary line.
  *
  * admin (NULL: file's admin.address) is the running instance's admin
  * address; its bearer token is token, else the first line of the file
@@ -19,6 +19,8 @@
  * could not be asked (unreachable, token refused, no dry runs). Blocking; runs before any loop
  * exists.
  */
-int sl__diff_cli(const char *file, const char *admin, const char *token, const char *token_file);
+struct sl_gen;
+int sl__diff_cli(struct sl_gen *g, const char *file, const char *admin, const char *token,
+                 const char *token_file);
 
 #endif

@@ -258,7 +258,9 @@ static int run(void)
     return exit_code;
 }
 
-static int check(void)
+/* sluice -t: load the file, its report on stderr, then "FILE: configuration
+ * ok" on stdout (the generation returned) or the count of errors (NULL). */
+static struct sl_gen *checked(void)
 {
     char *report = NULL;
     int errors = 0;
@@ -268,9 +270,19 @@ static int check(void)
     free(report);
     if (g == NULL) {
         fprintf(stderr, "%s: %d error%s\n", conf_file, errors, errors == 1 ? "" : "s");
-        return 1;
+        return NULL;
     }
     printf("%s: configuration ok\n", conf_file);
+    fflush(stdout);
+    return g;
+}
+
+static int check(void)
+{
+    struct sl_gen *g = checked();
+
+    if (g == NULL)
+        return 1;
     sl__gen_unref(g);
     return 0;
 }
@@ -330,7 +342,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (diff)
-        return sl__diff_cli(conf_file, admin_addr, admin_token, token_file);
+    if (diff) {
+        struct sl_gen *g = checked();
+
+        return g != NULL ? sl__diff_cli(g, conf_file, admin_addr, admin_token, token_file) : 1;
+    }
     return test ? check() : run();
 }
