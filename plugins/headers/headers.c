@@ -7,8 +7,8 @@
  * (every line of the name replaced by one), then add (one more line).
  *
  * On the answers the gateway makes itself, Content-Type and Date are the
- * gateway's: the response part leaves them alone there (it cannot replace
- * them, and an added line would make two).
+ * gateway's: the core refuses to change them there (sluice/req.h), so the
+ * response part leaves them alone.
  *
  * Values are templates read at load (template.h). What a variable brings
  * at request time can come from a client (a claim of a token, the address
@@ -94,17 +94,11 @@ static enum sl_status on_access(struct sl_req *req, void *conf)
 static void on_response(struct sl_req *req, void *conf)
 {
     const struct hdr_ops *o = &((const struct hdr_conf *)conf)->response;
-    bool proxied = sl_resp_proxied(req);
 
     for (size_t i = 0; i < o->n_remove; i++)
-        if (proxied || !o->remove[i].proxied_only)
-            sl_resp_header_remove(req, o->remove[i].name);
+        sl_resp_header_remove(req, o->remove[i].name);
     for (size_t i = 0; i < o->n_set; i++) {
-        const char *v;
-
-        if (!proxied && o->set[i].proxied_only)
-            continue;
-        v = render(req, &o->set[i].value);
+        const char *v = render(req, &o->set[i].value);
 
         if (v != NULL && v[0] != '\0')
             sl_resp_header_set(req, o->set[i].name, v);
@@ -112,11 +106,8 @@ static void on_response(struct sl_req *req, void *conf)
             sl_resp_header_remove(req, o->set[i].name);
     }
     for (size_t i = 0; i < o->n_add; i++) {
-        const char *v;
+        const char *v = render(req, &o->add[i].value);
 
-        if (!proxied && o->add[i].proxied_only)
-            continue;
-        v = render(req, &o->add[i].value);
         if (v != NULL && v[0] != '\0')
             sl_resp_header_add(req, o->add[i].name, v);
     }

@@ -11,7 +11,6 @@
 struct hdr_op {
     const char *name;
     struct hdr_tmpl value; /* unused for remove */
-    bool proxied_only;     /* Content-Type, Date: the gateway's own on its answers */
 };
 
 /* What to do to one direction's head, in this order: remove, set, add. */

@@ -124,7 +124,6 @@ static void read_values(struct sl_conf_ctx *ctx, const struct sl_node *dir, cons
             sl_conf_error(ctx, item, "%s", why);
             continue;
         }
-        ops[n].proxied_only = !d->request && sl__hdr_name_gateway_answer(item->key);
         ops[n++].name = item->key;
     }
     *out = ops;
@@ -151,7 +150,6 @@ static void read_removals(struct sl_conf_ctx *ctx, const struct sl_node *dir, co
         if (sl_conf_node_str(ctx, l->items[i], &name) != 0 || !name_ok(ctx, l->items[i], name, d) ||
             repeated(ctx, l->items[i], ops->remove, n, name))
             continue;
-        ops->remove[n].proxied_only = !d->request && sl__hdr_name_gateway_answer(name);
         ops->remove[n++].name = name;
     }
     ops->n_remove = n;

@@ -222,8 +222,3 @@ const char *sl__hdr_name_owned(const char *name, bool request)
                "would get another";
     return NULL;
 }
-
-bool sl__hdr_name_gateway_answer(const char *name)
-{
-    return strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, "Date") == 0;
-}

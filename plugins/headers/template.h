@@ -60,10 +60,4 @@ bool sl__hdr_name_valid(const char *name);
  * or NULL when headers may change it. */
 const char *sl__hdr_name_owned(const char *name, bool request);
 
-/* Whether the gateway writes name itself on the answers it makes (a 403,
- * a 502): Content-Type and Date, which the response part then leaves
- * alone (sl_resp_header_set() cannot reach them there, and a second line
- * of each would follow). */
-bool sl__hdr_name_gateway_answer(const char *name);
-
 #endif

@@ -137,7 +137,8 @@ int sl_req_respond(struct sl_req *req, int status, const char *code, const char 
 
 /*
  * Add a header to the response the client will get, whether proxied or made
- * by the gateway. Returns 0, or -1 when the request arena is full.
+ * by the gateway. Returns 0, or -1 when the request arena is full or the
+ * core writes that field itself (see sl_resp_header_remove()).
  */
 int sl_resp_header_add(struct sl_req *req, const char *name, const char *value);
 
@@ -151,10 +152,11 @@ struct sl_str sl_resp_header_nth(const struct sl_req *req, const char *name, uns
 /*
  * In the RESPONSE phase: remove every field called name (any case) from
  * the response, the upstream's and those plugins added; set is remove then
- * add. The framing fields (Content-Length, Transfer-Encoding, Connection)
- * are the core's and are left alone: a plugin changes the framing with a
- * body filter. Return 0, or -1 when the arena is full or name is one of
- * those.
+ * add. The fields the core writes itself are left alone: the framing
+ * (Content-Length, Transfer-Encoding, Connection; a plugin changes the
+ * framing with a body filter), and, on an answer the gateway makes, its
+ * Content-Type and Date. Return 0, or -1 when the arena is full or name
+ * is one of those.
  */
 int sl_resp_header_remove(struct sl_req *req, const char *name);
 int sl_resp_header_set(struct sl_req *req, const char *name, const char *value);

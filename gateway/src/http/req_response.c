@@ -7,15 +7,25 @@
 
 #include "http/req.h"
 
-/* The framing is the core's to write (h1.c); a plugin cannot take it out. */
-static bool framing(const char *name)
+/*
+ * The fields the core writes itself and a plugin cannot add, replace or
+ * take out: the framing (h1.c) always, and on an answer the gateway is
+ * making (its RESPONSE phase: started, not proxied) its own Content-Type
+ * and Date too (respond.c), where a plugin's line would make two.
+ */
+static bool core_owned(const struct sl_req *req, const char *name)
 {
-    return strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0 ||
-           strcasecmp(name, "Connection") == 0;
+    if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0 ||
+        strcasecmp(name, "Connection") == 0)
+        return true;
+    return req->resp_started && !req->resp_proxied &&
+           (strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, "Date") == 0);
 }
 
 int sl_resp_header_add(struct sl_req *req, const char *name, const char *value)
 {
+    if (core_owned(req, name))
+        return -1;
     return sl__req_kv_set(req, &req->resp_extra, name, sl_str_from(value), false);
 }
 
@@ -56,7 +66,7 @@ int sl_resp_header_remove(struct sl_req *req, const char *name)
 {
     struct sl_head *h = &req->resp;
 
-    if (framing(name))
+    if (core_owned(req, name))
         return -1;
     if (req->resp_proxied) {
         size_t len = strlen(name);
