@@ -166,11 +166,22 @@ class Sluice:
     def error_log(self):
         return self.error_path.read_text(errors="replace") if self.error_path.exists() else ""
 
+    def access_text(self):
+        """The access log as text. A background thread writes it a moment
+        after each response has gone (http/access_log.c): the file is read
+        until it has stayed the same for 50 ms (2 s at the most), so the
+        lines of the requests a test has had answered are in it."""
+        deadline, text = time.monotonic() + 2.0, None
+        while True:
+            now = self.access_path.read_text() if self.access_path.exists() else ""
+            if now == text or time.monotonic() > deadline:
+                return now
+            text = now
+            time.sleep(0.05)
+
     def access_log(self):
         """The access log lines, parsed (every line must be valid JSON)."""
-        if not self.access_path.exists():
-            return []
-        return [json.loads(l) for l in self.access_path.read_text().splitlines() if l.strip()]
+        return [json.loads(l) for l in self.access_text().splitlines() if l.strip()]
 
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:

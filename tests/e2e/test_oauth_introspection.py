@@ -477,7 +477,7 @@ def test_a_wrong_client_secret_gives_503_and_is_never_a_pass(sluice_factory, ori
     assert_unavailable(call(s, t))
     assert idp.introspections(t) == 2  # the 401 invalid_client is not cached either
     assert idp.last["headers"]["authorization"] == idp.basic(client_secret=wrong)
-    text = s.access_path.read_text() + s.error_log()
+    text = s.access_text() + s.error_log()
     assert wrong not in text and t not in text
 
 
@@ -653,7 +653,7 @@ def test_the_access_log_has_auth_and_sub_and_never_the_token(sluice_factory, ori
                                           "unavailable"]
     assert lines[0]["sub"] == "alice@example"
     assert [l.get("sub") for l in lines[1:3]] == [None, None]
-    text = s.access_path.read_text() + s.error_log()
+    text = s.access_text() + s.error_log()
     for t in (good, bad, narrow, broken):
         assert t not in text and t[3:20] not in text
 
